@@ -1,0 +1,169 @@
+//! The signed envelope: a body encoded once, signed over a domain-separated message,
+//! identified by the SHA-256 of its bytes.
+//!
+//! Types per stage: an [`UnsignedManifest`] is signed into [`SignedManifest`] bytes;
+//! only [`crate::validate`] turns received bytes into a [`VerifiedManifest`].
+
+use std::{fmt, str::FromStr};
+
+use ed25519_dalek::Signature;
+use lgmesh_proto::v1::{Envelope, ManifestBody};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::identity::{PublisherKey, SecretKey};
+
+/// What every signature is over: this, then the body bytes.
+pub const SIGNING_DOMAIN: &[u8] = b"lgmesh/manifest/v1\0";
+
+/// A manifest id: SHA-256 of the body bytes. Shown as 64 hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManifestId(pub [u8; 32]);
+
+impl ManifestId {
+    /// The id of these body bytes.
+    pub fn of(body: &[u8]) -> Self {
+        Self(Sha256::digest(body).into())
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The first 12 hex characters, for logs and tables.
+    pub fn fmt_short(&self) -> String {
+        hex::encode(&self.0[..6])
+    }
+}
+
+impl fmt::Display for ManifestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for ManifestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ManifestId({})", self.fmt_short())
+    }
+}
+
+impl FromStr for ManifestId {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s.trim(), &mut out)
+            .map_err(|_| "a manifest id is 64 hex characters")?;
+        Ok(Self(out))
+    }
+}
+
+/// A body not yet signed.
+#[derive(Debug, Clone)]
+pub struct UnsignedManifest(pub ManifestBody);
+
+impl UnsignedManifest {
+    /// Encodes the body once and signs those bytes. The body's `publisher` is set to the
+    /// key's public half.
+    pub fn sign(mut self, key: &SecretKey) -> SignedManifest {
+        self.0.publisher = key.public().as_bytes().to_vec();
+        let body = self.0.encode_to_vec();
+        let signature = key.sign(&signing_message(&body));
+        SignedManifest { body, signature }
+    }
+}
+
+/// A signed manifest: body bytes and signature, not yet checked by anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedManifest {
+    /// The body bytes exactly as signed.
+    pub body: Vec<u8>,
+    /// The ed25519 signature over [`SIGNING_DOMAIN`] || body.
+    pub signature: [u8; 64],
+}
+
+impl SignedManifest {
+    /// The wire and storage form: an encoded [`Envelope`].
+    pub fn to_bytes(&self) -> Vec<u8> {
+        Envelope {
+            body: self.body.clone(),
+            signature: self.signature.to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    /// The id.
+    pub fn id(&self) -> ManifestId {
+        ManifestId::of(&self.body)
+    }
+}
+
+pub(crate) fn signing_message(body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(SIGNING_DOMAIN.len() + body.len());
+    msg.extend_from_slice(SIGNING_DOMAIN);
+    msg.extend_from_slice(body);
+    msg
+}
+
+/// Checks a signature with `verify_strict` (no malleable or small-order keys).
+pub(crate) fn verify(publisher: &PublisherKey, body: &[u8], signature: &[u8]) -> bool {
+    let Ok(sig) = Signature::from_slice(signature) else {
+        return false;
+    };
+    let Ok(vk) = publisher.verifying_key() else {
+        return false;
+    };
+    vk.verify_strict(&signing_message(body), &sig).is_ok()
+}
+
+/// A manifest whose size, encoding, schema, signature and times have been checked.
+/// Only [`crate::validate`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedManifest {
+    pub(crate) id: ManifestId,
+    pub(crate) publisher: PublisherKey,
+    pub(crate) signed: SignedManifest,
+    pub(crate) body: ManifestBody,
+}
+
+impl VerifiedManifest {
+    /// The id (SHA-256 of the body bytes).
+    pub fn id(&self) -> ManifestId {
+        self.id
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &PublisherKey {
+        &self.publisher
+    }
+
+    /// The decoded body (for reading only: never re-encode it).
+    pub fn body(&self) -> &ManifestBody {
+        &self.body
+    }
+
+    /// The body bytes and signature as received.
+    pub fn signed(&self) -> &SignedManifest {
+        &self.signed
+    }
+
+    /// The manifest name.
+    pub fn name(&self) -> &str {
+        &self.body.name
+    }
+
+    /// The version.
+    pub fn version(&self) -> u64 {
+        self.body.version
+    }
+
+    /// Is this a tombstone?
+    pub fn is_retraction(&self) -> bool {
+        matches!(
+            self.body.kind,
+            Some(lgmesh_proto::v1::manifest_body::Kind::Retraction(_))
+        )
+    }
+}

@@ -1,0 +1,361 @@
+//! Identities: publisher keys named as W3C `did:key`, their secret halves, and
+//! organisation ids (`scheme:value`).
+
+use std::{fmt, str::FromStr};
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+/// The multicodec prefix of an ed25519 public key (0xed as an unsigned varint).
+const ED25519_MULTICODEC: [u8; 2] = [0xed, 0x01];
+const DID_KEY_PREFIX: &str = "did:key:z";
+
+/// Why a key or id could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// Not a `did:key:z…` string, or not an ed25519 key.
+    #[error("not an ed25519 did:key ({0})")]
+    DidKey(&'static str),
+    /// 32 bytes expected.
+    #[error("an ed25519 public key is 32 bytes, got {0}")]
+    KeyLength(usize),
+    /// The bytes are not a valid point on the curve.
+    #[error("not a valid ed25519 public key")]
+    InvalidKey,
+    /// An organisation id that does not parse.
+    #[error("organisation id {0}")]
+    OrgId(String),
+}
+
+/// A publisher's ed25519 public key. Shown and parsed as `did:key:z6Mk…`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublisherKey([u8; 32]);
+
+impl PublisherKey {
+    /// Reads a key from its 32 raw bytes, checking that it is a point on the curve.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| IdentityError::KeyLength(bytes.len()))?;
+        VerifyingKey::from_bytes(&arr).map_err(|_| IdentityError::InvalidKey)?;
+        Ok(Self(arr))
+    }
+
+    /// The 32 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The dalek verifying key.
+    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, IdentityError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::InvalidKey)
+    }
+
+    /// A short form for logs: the last 8 characters of the did:key.
+    pub fn fmt_short(&self) -> String {
+        let s = self.to_string();
+        format!("…{}", &s[s.len().saturating_sub(8)..])
+    }
+}
+
+impl fmt::Display for PublisherKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = Vec::with_capacity(34);
+        buf.extend_from_slice(&ED25519_MULTICODEC);
+        buf.extend_from_slice(&self.0);
+        write!(f, "{DID_KEY_PREFIX}{}", bs58::encode(buf).into_string())
+    }
+}
+
+impl fmt::Debug for PublisherKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublisherKey({self})")
+    }
+}
+
+impl FromStr for PublisherKey {
+    type Err = IdentityError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let b58 = s
+            .strip_prefix(DID_KEY_PREFIX)
+            .ok_or(IdentityError::DidKey("must start with did:key:z"))?;
+        if b58.len() > 64 {
+            return Err(IdentityError::DidKey("too long"));
+        }
+        let raw = bs58::decode(b58)
+            .into_vec()
+            .map_err(|_| IdentityError::DidKey("not base58btc"))?;
+        let key = raw
+            .strip_prefix(&ED25519_MULTICODEC)
+            .ok_or(IdentityError::DidKey("not an ed25519-pub multicodec key"))?;
+        Self::from_bytes(key)
+    }
+}
+
+/// A publisher's secret signing key. Zeroized on drop; never printed.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// A new random key from the operating system's generator.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut())?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The key with this 32-byte seed (RFC 8032 private key).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    /// The 32-byte seed, for writing to a key file.
+    pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublisherKey {
+        PublisherKey(self.0.verifying_key().to_bytes())
+    }
+
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({}, secret hidden)", self.public())
+    }
+}
+
+/// An organisation id, `scheme:value`, e.g. `gss:E07000209`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrgId(String);
+
+impl OrgId {
+    /// The scheme (before the colon).
+    pub fn scheme(&self) -> &str {
+        self.0.split_once(':').map(|(s, _)| s).unwrap_or("")
+    }
+
+    /// The value (after the colon).
+    pub fn value(&self) -> &str {
+        self.0.split_once(':').map(|(_, v)| v).unwrap_or("")
+    }
+
+    /// The whole id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for OrgId {
+    type Err = IdentityError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |m: &str| IdentityError::OrgId(format!("{s:?}: {m}"));
+        let (scheme, value) = s
+            .split_once(':')
+            .ok_or_else(|| err("must be scheme:value, e.g. gss:E07000209"))?;
+        if value.is_empty() || value.len() > 200 || value.chars().any(char::is_whitespace) {
+            return Err(err("the value must be 1-200 characters with no spaces"));
+        }
+        match scheme {
+            "gss" if !is_gss_code(value) => {
+                return Err(err(
+                    "a GSS code is a capital letter and 8 digits, e.g. E07000209",
+                ));
+            }
+            "ch" if !(value.len() == 8 && value.chars().all(|c| c.is_ascii_alphanumeric())) => {
+                return Err(err(
+                    "a Companies House number is 8 characters, e.g. 01234567",
+                ));
+            }
+            "charity"
+                if !(value.len() >= 6
+                    && value.len() <= 12
+                    && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) =>
+            {
+                return Err(err(
+                    "a charity number is 6-12 digits or letters, e.g. 1234567",
+                ));
+            }
+            "gov" | "dev" if !is_slug(value) => {
+                return Err(err("the value must be a slug of a-z, 0-9 and '-'"));
+            }
+            "domain" if !value.contains('.') || !is_hostname(value) => {
+                return Err(err(
+                    "the value must be a domain name, e.g. guildford.gov.uk",
+                ));
+            }
+            "gss" | "ch" | "charity" | "gov" | "dev" | "domain" => {}
+            _ => {
+                return Err(err(
+                    "unknown scheme; use gss, ch, charity, gov, domain or dev",
+                ));
+            }
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// An ONS GSS code: one capital letter and eight digits, e.g. `E07000209`.
+pub fn is_gss_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 9 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
+}
+
+/// A manifest name: 1-64 of `a-z 0-9 -`, starting with a letter or digit.
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !s.starts_with('-')
+}
+
+fn is_hostname(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        })
+}
+
+/// Makes a manifest name from free text: lower case, runs of other characters as '-'.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+        if out.len() >= 64 {
+            break;
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// did:key ed25519 vectors published with the W3C CCG did:key work
+    /// (did ↔ publicKeyBase58 of the verification method).
+    const VECTORS: &[(&str, &str)] = &[
+        (
+            "did:key:z6MkmjY8GnV5i9YTDtPETC2uUAW6ejw3nk5mXF5yci5ab7th",
+            "8HH5gYEeNc3z7PYXmd54d4x6qAfCNrqQqEB3nS7Zfu7K",
+        ),
+        (
+            "did:key:z6MkwJSaEMnE4u6LiqrZV1BJHSkc9x8S4mTm3ArNL1m19BZR",
+            "HrBXe7XnjMbscM1roSDTSMCcLNraetDQM9wSVjnzDxn3",
+        ),
+    ];
+
+    /// The ed25519 examples in the W3C did:key method specification.
+    const SPEC_EXAMPLES: &[&str] = &[
+        "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+        "did:key:z6MkjchhfUsD6mmvni8mCdXHw216Xrm9bQe2mBH1P5RDjVJG",
+        "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf",
+        "did:key:z6MktKwz7Ge1Yxzr4JHavN33wiwa8y81QdcMRLXQsrH9T53b",
+    ];
+
+    #[test]
+    fn did_key_vectors() {
+        for (did, b58) in VECTORS {
+            let raw = bs58::decode(b58).into_vec().expect("vector is base58");
+            let key = PublisherKey::from_bytes(&raw).expect("vector is a key");
+            assert_eq!(&key.to_string(), did);
+            assert_eq!(did.parse::<PublisherKey>().expect("parses"), key);
+        }
+        for did in SPEC_EXAMPLES {
+            let key: PublisherKey = did.parse().expect("spec example parses");
+            assert_eq!(&key.to_string(), did);
+        }
+    }
+
+    #[test]
+    fn did_key_rejects() {
+        for bad in [
+            "",
+            "did:key:",
+            "did:web:example.com",
+            "did:key:zTjsVPtY",
+            "did:key:z6LSfHfAMAopsuBxaBzvp51GXrPf38Az13j2fmwqadbwwrzJ", // x25519
+            "did:key:z0OIl",
+        ] {
+            assert!(
+                bad.parse::<PublisherKey>().is_err(),
+                "{bad} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn org_ids() {
+        for ok in [
+            "gss:E07000209",
+            "gss:S12000036",
+            "ch:01234567",
+            "gov:dwp",
+            "domain:guildford.gov.uk",
+            "dev:local-1",
+            "charity:1234567",
+        ] {
+            assert!(ok.parse::<OrgId>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "E07000209",
+            "gss:e07000209",
+            "gss:E0700020",
+            "gss:E070002099",
+            "zz:1",
+            "gov:Bad Name",
+            "domain:localhost",
+            "gss:",
+        ] {
+            assert!(bad.parse::<OrgId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            slugify("https://example.org/Food Alerts/"),
+            "https-example-org-food-alerts"
+        );
+        assert!(is_slug("address-lookup"));
+        assert!(!is_slug("-x") && !is_slug("A") && !is_slug(""));
+    }
+
+    proptest! {
+        #[test]
+        fn did_key_round_trip(seed in any::<[u8; 32]>()) {
+            let key = SecretKey::from_seed(&seed).public();
+            let s = key.to_string();
+            prop_assert!(s.starts_with("did:key:z6Mk"));
+            prop_assert_eq!(s.parse::<PublisherKey>().expect("round trip"), key);
+        }
+
+        #[test]
+        fn did_key_parse_never_panics(s in "\\PC{0,80}") {
+            let _ = s.parse::<PublisherKey>();
+            let _ = s.parse::<OrgId>();
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The one validation function that every ingress path calls (gRPC publish and submit,
+//! gossip, sync, import), with a named reason for every rejection.
+//!
+//! Order: size → decode → schema → signature → time → version/retraction against the
+//! current head. The first four need nothing but the bytes; the last needs the head of
+//! `(publisher, name)`, which the caller (the registry) looks up.
+
+use lgmesh_proto::v1::{Envelope, ManifestBody};
+use prost::Message;
+
+use crate::envelope::{ManifestId, SignedManifest, VerifiedManifest, verify};
+use crate::identity::PublisherKey;
+use crate::schema::{self, FieldError};
+
+/// Bounds applied by [`verify_bytes`].
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest encoded envelope accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// How far in the future `issued_at_ms` may be, in milliseconds.
+    pub max_clock_skew_ms: u64,
+    /// Accept manifests that have already expired (importing history).
+    pub allow_expired: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_manifest_bytes: 64 * 1024,
+            max_clock_skew_ms: 5 * 60 * 1000,
+            allow_expired: false,
+        }
+    }
+}
+
+/// Why a manifest was refused. Each is counted in metrics under [`Reason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Larger than the limit.
+    Size,
+    /// Not a decodable envelope or body.
+    Decode,
+    /// Missing or malformed fields.
+    Schema,
+    /// The signature does not verify.
+    Signature,
+    /// Issued in the future, or expired.
+    Time,
+    /// A version lower than the head (stale: never replaces the head).
+    Rollback,
+    /// The same version as the head with a different body.
+    Equivocation,
+    /// The name was retracted: nothing after the tombstone.
+    Retracted,
+}
+
+impl Reason {
+    /// Every reason, for metrics.
+    pub const ALL: [Reason; 8] = [
+        Reason::Size,
+        Reason::Decode,
+        Reason::Schema,
+        Reason::Signature,
+        Reason::Time,
+        Reason::Rollback,
+        Reason::Equivocation,
+        Reason::Retracted,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Size => "size",
+            Reason::Decode => "decode",
+            Reason::Schema => "schema",
+            Reason::Signature => "signature",
+            Reason::Time => "time",
+            Reason::Rollback => "rollback",
+            Reason::Equivocation => "equivocation",
+            Reason::Retracted => "retracted",
+        }
+    }
+
+    /// Is the input itself bad (as opposed to conflicting with what is stored)?
+    pub fn is_bad_input(self) -> bool {
+        matches!(
+            self,
+            Reason::Size | Reason::Decode | Reason::Schema | Reason::Signature | Reason::Time
+        )
+    }
+}
+
+/// A refused manifest: the reason, and a message naming the field where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", reason.as_str())]
+pub struct Rejection {
+    /// Why.
+    pub reason: Reason,
+    /// For people: what exactly is wrong.
+    pub message: String,
+    /// The fields at fault (schema errors).
+    pub fields: Vec<FieldError>,
+}
+
+impl Rejection {
+    /// A rejection with a message.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            fields: vec![],
+        }
+    }
+}
+
+/// Checks size, encoding, schema, signature and times of received envelope bytes.
+pub fn verify_bytes(
+    bytes: &[u8],
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<VerifiedManifest, Rejection> {
+    if bytes.len() > limits.max_manifest_bytes {
+        return Err(Rejection::new(
+            Reason::Size,
+            format!(
+                "manifest: {} bytes is over the limit of {}",
+                bytes.len(),
+                limits.max_manifest_bytes
+            ),
+        ));
+    }
+    let env = Envelope::decode(bytes)
+        .map_err(|e| Rejection::new(Reason::Decode, format!("envelope: {e}")))?;
+    verify_parts(env.body, &env.signature, limits, now_ms)
+}
+
+/// As [`verify_bytes`], for a body and signature already apart.
+pub fn verify_parts(
+    body_bytes: Vec<u8>,
+    signature: &[u8],
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<VerifiedManifest, Rejection> {
+    if body_bytes.len() + signature.len() > limits.max_manifest_bytes {
+        return Err(Rejection::new(
+            Reason::Size,
+            format!(
+                "manifest: over the limit of {} bytes",
+                limits.max_manifest_bytes
+            ),
+        ));
+    }
+    let body = ManifestBody::decode(body_bytes.as_slice())
+        .map_err(|e| Rejection::new(Reason::Decode, format!("body: {e}")))?;
+    if let Err(fields) = schema::check_body(&body) {
+        return Err(Rejection {
+            reason: Reason::Schema,
+            message: schema::join(&fields),
+            fields,
+        });
+    }
+    let publisher = PublisherKey::from_bytes(&body.publisher)
+        .map_err(|e| Rejection::new(Reason::Schema, format!("publisher: {e}")))?;
+    let signature: [u8; 64] = signature.try_into().map_err(|_| {
+        Rejection::new(
+            Reason::Signature,
+            format!("signature: must be 64 bytes, got {}", signature.len()),
+        )
+    })?;
+    if !verify(&publisher, &body_bytes, &signature) {
+        return Err(Rejection::new(
+            Reason::Signature,
+            format!("signature: does not verify for {publisher}"),
+        ));
+    }
+    if body.issued_at_ms > now_ms.saturating_add(limits.max_clock_skew_ms) {
+        return Err(Rejection::new(
+            Reason::Time,
+            "issuedAt: in the future beyond the allowed clock skew",
+        ));
+    }
+    if !limits.allow_expired && body.expires_at_ms <= now_ms {
+        return Err(Rejection::new(
+            Reason::Time,
+            "expiresAt: the manifest has expired",
+        ));
+    }
+    let id = ManifestId::of(&body_bytes);
+    Ok(VerifiedManifest {
+        id,
+        publisher,
+        signed: SignedManifest {
+            body: body_bytes,
+            signature,
+        },
+        body,
+    })
+}
+
+/// The current head of a `(publisher, name)`, as the store knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Its id.
+    pub id: ManifestId,
+    /// Its version.
+    pub version: u64,
+    /// Is it a tombstone?
+    pub retracted: bool,
+}
+
+/// Where a verified manifest goes, relative to the current head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// It becomes the new head.
+    NewHead,
+    /// It is the head already (same id).
+    Duplicate,
+}
+
+/// Decides a verified manifest's place against the current head: the version and
+/// retraction rules. Equivocation and rollback are rejections (the caller may keep an
+/// equivocating manifest as evidence).
+pub fn place(m: &VerifiedManifest, head: Option<&Head>) -> Result<Placement, Rejection> {
+    let Some(head) = head else {
+        return Ok(Placement::NewHead);
+    };
+    let v = m.version();
+    if head.id == m.id() {
+        return Ok(Placement::Duplicate);
+    }
+    if v == head.version {
+        return Err(Rejection::new(
+            Reason::Equivocation,
+            format!(
+                "version: {v} was already signed with a different body ({})",
+                head.id.fmt_short()
+            ),
+        ));
+    }
+    if v < head.version {
+        return Err(Rejection::new(
+            Reason::Rollback,
+            format!("version: {v} is lower than the head's {}", head.version),
+        ));
+    }
+    if head.retracted {
+        return Err(Rejection::new(
+            Reason::Retracted,
+            format!(
+                "name: {:?} was retracted at version {}",
+                m.name(),
+                head.version
+            ),
+        ));
+    }
+    Ok(Placement::NewHead)
+}
+
+/// The whole validation: [`verify_bytes`] then [`place`] against the head `head_of` gives.
+pub fn validate(
+    bytes: &[u8],
+    limits: &Limits,
+    now_ms: u64,
+    head_of: impl FnOnce(&PublisherKey, &str) -> Option<Head>,
+) -> Result<(VerifiedManifest, Placement), (Option<VerifiedManifest>, Rejection)> {
+    let m = verify_bytes(bytes, limits, now_ms).map_err(|r| (None, r))?;
+    let head = head_of(m.publisher(), m.name());
+    match place(&m, head.as_ref()) {
+        Ok(p) => Ok((m, p)),
+        Err(r) => Err((Some(m), r)),
+    }
+}
