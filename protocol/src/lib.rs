@@ -35,6 +35,7 @@
 pub mod document;
 pub mod envelope;
 pub mod identity;
+pub mod sample;
 pub mod schema;
 pub mod validate;
 

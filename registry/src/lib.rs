@@ -1,1 +1,33 @@
-//! placeholder
+//! The lgmesh registry: a sled store for signed manifests.
+//!
+//! What it is: the source of truth on disk for one node. It validates every manifest
+//! offered to it with `lgmesh_protocol::validate` (one function for every path), keeps
+//! the exact bytes, tracks the head and history of each `(publisher, name)`, keeps
+//! retraction tombstones and equivocation evidence, maintains the live-head sync set,
+//! and answers ranked, filtered, paginated searches.
+//!
+//! What it is not: a network component or a server. The node wraps it.
+//!
+//! ```no_run
+//! use lgmesh_registry::{Registry, PutOutcome, Query};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let reg = Registry::open(std::path::Path::new("/tmp/lgmesh-store"), Default::default())?;
+//! # let envelope_bytes: Vec<u8> = vec![];
+//! match reg.put(&envelope_bytes, lgmesh_protocol::now_ms())? {
+//!     PutOutcome::Stored(id) => println!("stored {id}"),
+//!     PutOutcome::Duplicate(id) => println!("already had {id}"),
+//!     PutOutcome::Rejected(r) => println!("refused: {r}"),
+//! }
+//! let page = reg.search(&Query { text: "bin collection".into(), page_size: 10, ..Default::default() })?;
+//! println!("{} results", page.total);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod search;
+pub mod store;
+mod text;
+
+pub use search::{Hit, Page, Query, QueryError, SearchError};
+pub use store::{Counts, OrgInfo, PutOutcome, Registry, StoreError, Stored};

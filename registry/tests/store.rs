@@ -1,0 +1,448 @@
+//! The registry against a real sled store in a temp dir.
+
+use lgmesh_protocol::envelope::UnsignedManifest;
+use lgmesh_protocol::identity::SecretKey;
+use lgmesh_protocol::sample;
+use lgmesh_protocol::v1::ManifestBody;
+use lgmesh_protocol::validate::{Limits, Reason};
+use lgmesh_registry::{PutOutcome, Query, Registry};
+
+const NOW: u64 = 1_790_000_000_000;
+
+fn sign(key: &SecretKey, body: ManifestBody) -> Vec<u8> {
+    UnsignedManifest(body).sign(key).to_bytes()
+}
+
+fn open(dir: &tempfile::TempDir) -> Registry {
+    Registry::open(dir.path(), Limits::default()).expect("open")
+}
+
+fn stored(o: PutOutcome) -> lgmesh_protocol::envelope::ManifestId {
+    match o {
+        PutOutcome::Stored(id) => id,
+        other => panic!("expected stored, got {other:?}"),
+    }
+}
+
+fn rejected(o: PutOutcome) -> Reason {
+    match o {
+        PutOutcome::Rejected(r) => r.reason,
+        other => panic!("expected rejected, got {other:?}"),
+    }
+}
+
+fn bins(version: u64, title: &str) -> ManifestBody {
+    sample::service(
+        "bin-collection",
+        version,
+        title,
+        "Find your bin collection day by postcode or UPRN.",
+        &[524],
+        &["E07000209"],
+        NOW,
+    )
+}
+
+#[test]
+fn put_get_resolve_history_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(&[9; 32]);
+    let pk = key.public();
+    let (id1, id2);
+    {
+        let reg = open(&dir);
+        id1 = stored(
+            reg.put(&sign(&key, bins(1, "Bin collection days")), NOW)
+                .expect("put"),
+        );
+        id2 = stored(
+            reg.put(&sign(&key, bins(2, "Bin collection days API")), NOW)
+                .expect("put"),
+        );
+        assert_eq!(
+            reg.resolve(&pk, "bin-collection")
+                .expect("resolve")
+                .expect("head")
+                .id,
+            id2
+        );
+    }
+    let reg = open(&dir);
+    assert_eq!(
+        reg.resolve(&pk, "bin-collection")
+            .expect("resolve")
+            .expect("head")
+            .id,
+        id2
+    );
+    let hist: Vec<_> = reg
+        .history(&pk, "bin-collection")
+        .expect("history")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(hist, vec![id2, id1], "newest first");
+    assert_eq!(
+        reg.get(&id1)
+            .expect("get")
+            .expect("old version kept")
+            .body
+            .version,
+        1
+    );
+    let c = reg.counts().expect("counts");
+    assert_eq!((c.manifests, c.heads), (2, 1));
+    let page = reg
+        .search(&Query {
+            text: "bin".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(
+        page.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![id2],
+        "only the head is found"
+    );
+}
+
+#[test]
+fn duplicates_rollbacks_and_bad_signatures_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[1; 32]);
+    let v2 = sign(&key, bins(2, "Bins"));
+    let id = stored(reg.put(&v2, NOW).expect("put"));
+    assert!(matches!(reg.put(&v2, NOW).expect("put"), PutOutcome::Duplicate(d) if d == id));
+    assert_eq!(
+        rejected(reg.put(&sign(&key, bins(1, "Bins")), NOW).expect("put")),
+        Reason::Rollback
+    );
+
+    let mut tampered = lgmesh_protocol::validate::verify_bytes(&v2, &Limits::default(), NOW)
+        .expect("ok")
+        .signed()
+        .clone();
+    tampered.body[10] ^= 0x20;
+    assert!(matches!(
+        rejected(reg.put(&tampered.to_bytes(), NOW).expect("put")),
+        Reason::Signature | Reason::Decode | Reason::Schema
+    ));
+    assert_eq!(
+        rejected(reg.put(b"garbage", NOW).expect("put")),
+        Reason::Decode
+    );
+    let c = reg.counts().expect("counts");
+    assert_eq!((c.manifests, c.heads), (1, 1));
+    assert_eq!(
+        reg.resolve(&key.public(), "bin-collection")
+            .expect("r")
+            .expect("head")
+            .id,
+        id
+    );
+}
+
+#[test]
+fn equivocation_is_kept_as_evidence_and_head_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[2; 32]);
+    let a = stored(reg.put(&sign(&key, bins(1, "Bins A")), NOW).expect("put"));
+    let b = sign(&key, bins(1, "Bins B"));
+    assert_eq!(
+        rejected(reg.put(&b, NOW).expect("put")),
+        Reason::Equivocation
+    );
+    assert_eq!(
+        reg.resolve(&key.public(), "bin-collection")
+            .expect("r")
+            .expect("head")
+            .id,
+        a
+    );
+    let ev = reg
+        .equivocations(&key.public(), "bin-collection")
+        .expect("evidence");
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].0, 1);
+    assert_eq!(ev[0].1.len(), 2, "both manifests are named");
+}
+
+#[test]
+fn retraction_is_a_tombstone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[3; 32]);
+    stored(reg.put(&sign(&key, bins(1, "Bins")), NOW).expect("put"));
+    let t = stored(
+        reg.put(
+            &sign(&key, sample::retraction("bin-collection", 2, NOW)),
+            NOW,
+        )
+        .expect("put"),
+    );
+    assert_eq!(
+        reg.resolve(&key.public(), "bin-collection")
+            .expect("r")
+            .expect("head")
+            .id,
+        t
+    );
+    assert_eq!(
+        rejected(
+            reg.put(&sign(&key, bins(3, "Bins again")), NOW)
+                .expect("put")
+        ),
+        Reason::Retracted
+    );
+    assert_eq!(
+        rejected(reg.put(&sign(&key, bins(1, "Bins")), NOW).expect("put")),
+        Reason::Rollback
+    );
+    let page = reg
+        .search(&Query {
+            text: "bins".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .expect("search");
+    assert!(page.hits.is_empty(), "a retracted service is not found");
+    let all = reg
+        .search(&Query {
+            page_size: 10,
+            ..Default::default()
+        })
+        .expect("search");
+    assert!(all.hits.is_empty(), "tombstones are hidden by default");
+    let with = reg
+        .search(&Query {
+            page_size: 10,
+            include_retracted: true,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(with.hits.len(), 1);
+}
+
+#[test]
+fn search_ranks_filters_and_pages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let guildford = SecretKey::from_seed(&[4; 32]);
+    let leeds = SecretKey::from_seed(&[5; 32]);
+    reg.put(
+        &sign(
+            &guildford,
+            sample::org("gss:E07000209", "Guildford Borough Council", 1, NOW),
+        ),
+        NOW,
+    )
+    .expect("org");
+    reg.put(
+        &sign(
+            &leeds,
+            sample::org("gss:E08000035", "Leeds City Council", 1, NOW),
+        ),
+        NOW,
+    )
+    .expect("org");
+    let addr = stored(
+        reg.put(
+            &sign(
+                &guildford,
+                sample::service(
+                    "address-lookup",
+                    1,
+                    "Address lookup",
+                    "Search addresses by postcode and UPRN.",
+                    &[1421],
+                    &["E07000209"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    let bins_leeds = stored(
+        reg.put(
+            &sign(
+                &leeds,
+                sample::service(
+                    "bins",
+                    1,
+                    "Bin collection days",
+                    "When are my bins collected? Lookup by address.",
+                    &[524],
+                    &["E08000035"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    for i in 0..25 {
+        reg.put(
+            &sign(
+                &leeds,
+                sample::service(
+                    &format!("svc-{i}"),
+                    1,
+                    &format!("Parking permit service {i}"),
+                    "Apply for a parking permit.",
+                    &[1000],
+                    &["E08000035"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put");
+    }
+    let q = |text: &str| Query {
+        text: text.into(),
+        page_size: 10,
+        ..Default::default()
+    };
+
+    let p = reg.search(&q("address")).expect("search");
+    assert_eq!(p.hits[0].id, addr, "the title match ranks first");
+    assert_eq!(p.total, 2);
+
+    let p = reg
+        .search(&Query {
+            lgsl: Some(524),
+            ..q("")
+        })
+        .expect("search");
+    assert_eq!(
+        p.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![bins_leeds]
+    );
+    let p = reg
+        .search(&Query {
+            area: Some("E07000209".into()),
+            kind: Some("service".into()),
+            ..q("")
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![addr]);
+    let p = reg
+        .search(&Query {
+            org: Some("gss:E07000209".into()),
+            kind: Some("service".into()),
+            ..q("")
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![addr]);
+    let p = reg
+        .search(&Query {
+            status: Some("LIVE".into()),
+            ..q("collected")
+        })
+        .expect("search");
+    assert_eq!(
+        p.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![bins_leeds],
+        "stemmed match"
+    );
+    assert!(
+        reg.search(&Query {
+            area: Some("leeds".into()),
+            ..q("")
+        })
+        .is_err(),
+        "a bad GSS code is refused"
+    );
+
+    // Paging visits every permit exactly once.
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = None;
+    loop {
+        let p = reg
+            .search(&Query {
+                cursor: cursor.clone(),
+                page_size: 7,
+                ..q("parking permit")
+            })
+            .expect("search");
+        assert_eq!(p.total, 25);
+        for h in &p.hits {
+            assert!(seen.insert(h.id), "seen twice");
+        }
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    assert!(
+        reg.search(&Query {
+            cursor: Some("zz".into()),
+            ..q("x")
+        })
+        .is_err(),
+        "a forged cursor is refused"
+    );
+}
+
+#[test]
+fn an_update_replaces_the_indexed_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[6; 32]);
+    reg.put(
+        &sign(
+            &key,
+            sample::service(
+                "x",
+                1,
+                "Pothole reporting",
+                "Report a pothole.",
+                &[],
+                &[],
+                NOW,
+            ),
+        ),
+        NOW,
+    )
+    .expect("put");
+    let v2 = stored(
+        reg.put(
+            &sign(
+                &key,
+                sample::service(
+                    "x",
+                    2,
+                    "Street lighting faults",
+                    "Report a broken street light.",
+                    &[],
+                    &[],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    assert!(
+        reg.search(&Query {
+            text: "pothole".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("s")
+        .hits
+        .is_empty()
+    );
+    let p = reg
+        .search(&Query {
+            text: "lighting".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("s");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![v2]);
+}
