@@ -257,17 +257,32 @@ pub fn place(m: &VerifiedManifest, head: Option<&Head>) -> Result<Placement, Rej
     Ok(Placement::NewHead)
 }
 
-/// The whole validation: [`verify_bytes`] then [`place`] against the head `head_of` gives.
-pub fn validate(
+/// The result of [`validate`].
+#[derive(Debug)]
+pub enum Verdict {
+    /// Valid; where it goes.
+    Accept(Box<VerifiedManifest>, Placement),
+    /// Refused. The manifest is included when its signature verified (an equivocating
+    /// manifest is kept as evidence).
+    Reject(Option<Box<VerifiedManifest>>, Rejection),
+}
+
+/// The whole validation, in order: [`verify_bytes`] (size, decode, schema, signature,
+/// time), then [`place`] against the head that `head_of` gives (version, equivocation,
+/// retraction). Every ingress path calls this.
+pub fn validate<E>(
     bytes: &[u8],
     limits: &Limits,
     now_ms: u64,
-    head_of: impl FnOnce(&PublisherKey, &str) -> Option<Head>,
-) -> Result<(VerifiedManifest, Placement), (Option<VerifiedManifest>, Rejection)> {
-    let m = verify_bytes(bytes, limits, now_ms).map_err(|r| (None, r))?;
-    let head = head_of(m.publisher(), m.name());
-    match place(&m, head.as_ref()) {
-        Ok(p) => Ok((m, p)),
-        Err(r) => Err((Some(m), r)),
-    }
+    head_of: impl FnOnce(&PublisherKey, &str) -> Result<Option<Head>, E>,
+) -> Result<Verdict, E> {
+    let m = match verify_bytes(bytes, limits, now_ms) {
+        Ok(m) => m,
+        Err(r) => return Ok(Verdict::Reject(None, r)),
+    };
+    let head = head_of(m.publisher(), m.name())?;
+    Ok(match place(&m, head.as_ref()) {
+        Ok(p) => Verdict::Accept(Box::new(m), p),
+        Err(r) => Verdict::Reject(Some(Box::new(m)), r),
+    })
 }

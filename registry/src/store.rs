@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{Envelope, ManifestBody, manifest_body::Kind};
-use lgmesh_protocol::validate::{self, Head, Limits, Placement, Rejection};
+use lgmesh_protocol::validate::{self, Head, Limits, Placement, Rejection, Verdict};
 use prost::Message;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -249,39 +249,37 @@ impl Registry {
     }
 
     fn put_unflushed(&self, bytes: &[u8], now_ms: u64) -> Result<PutOutcome> {
-        // Everything that needs only the bytes (size, decode, schema, signature, time)
-        // runs before taking the write lock.
-        let m = match validate::verify_bytes(bytes, &self.limits, now_ms) {
-            Ok(m) => m,
-            Err(r) => return Ok(PutOutcome::Rejected(r)),
-        };
-        self.put_verified(m, bytes)
-    }
-
-    /// Stores a manifest verified by [`validate::verify_bytes`]: places it against the
-    /// head and writes it. Not flushed.
-    pub fn put_verified(&self, m: VerifiedManifest, bytes: &[u8]) -> Result<PutOutcome> {
+        // One writer at a time: the head read by validation must still be the head when
+        // the write lands.
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let key = pn_key(m.publisher(), m.name());
-        let old = match self.heads.get(&key)? {
-            Some(v) => Some(decode_head(&v)?),
-            None => None,
-        };
-        match validate::place(&m, old.as_ref().map(|h| &h.head)) {
-            Ok(Placement::Duplicate) => Ok(PutOutcome::Duplicate(m.id())),
-            Ok(Placement::NewHead) => {
+        let mut old: Option<HeadRecord> = None;
+        let verdict = validate::validate(
+            bytes,
+            &self.limits,
+            now_ms,
+            |pk, name| -> Result<Option<Head>> {
+                old = match self.heads.get(pn_key(pk, name))? {
+                    Some(v) => Some(decode_head(&v)?),
+                    None => None,
+                };
+                Ok(old.map(|h| h.head))
+            },
+        )?;
+        match verdict {
+            Verdict::Accept(m, Placement::Duplicate) => Ok(PutOutcome::Duplicate(m.id())),
+            Verdict::Accept(m, Placement::NewHead) => {
                 let old_doc = match old {
                     Some(h) => self.get(&h.head.id)?.map(|s| (s, h)),
                     None => None,
                 };
-                self.write_head(&m, bytes, &key, old_doc)?;
+                self.write_head(&m, bytes, &pn_key(m.publisher(), m.name()), old_doc)?;
                 Ok(PutOutcome::Stored(m.id()))
             }
-            Err(r) if r.reason == validate::Reason::Equivocation => {
+            Verdict::Reject(Some(m), r) if r.reason == validate::Reason::Equivocation => {
                 self.keep_evidence(&m, bytes, old.map(|h| h.head.id))?;
                 Ok(PutOutcome::Rejected(r))
             }
-            Err(r) => Ok(PutOutcome::Rejected(r)),
+            Verdict::Reject(_, r) => Ok(PutOutcome::Rejected(r)),
         }
     }
 
@@ -450,10 +448,10 @@ impl Registry {
         let mut out = vec![];
         for kv in self.orgs.iter() {
             let (k, v) = kv?;
-            if v.split(|b| *b == 0).next() == Some(org_id.as_bytes()) {
-                if let Ok(pk) = PublisherKey::from_bytes(&k) {
-                    out.push(pk);
-                }
+            if v.split(|b| *b == 0).next() == Some(org_id.as_bytes())
+                && let Ok(pk) = PublisherKey::from_bytes(&k)
+            {
+                out.push(pk);
             }
         }
         Ok(out)

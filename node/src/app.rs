@@ -1,0 +1,353 @@
+//! The node's domain glue: signing and storing this organisation's manifests, and
+//! reading the store, with errors a person can act on. gRPC and the CLI sit on top.
+
+use std::sync::Arc;
+
+use lgmesh_protocol::document::{self, Content, Defaults, DocumentError, Format};
+use lgmesh_protocol::envelope::{ManifestId, UnsignedManifest};
+use lgmesh_protocol::identity::{PublisherKey, SecretKey};
+use lgmesh_protocol::schema::{self, ORG_CARD_NAME};
+use lgmesh_protocol::v1::{self, ManifestBody, manifest_body::Kind};
+use lgmesh_protocol::validate::{Reason, Rejection};
+use lgmesh_protocol::{YEAR_MS, now_ms};
+use lgmesh_registry::{PutOutcome, Registry, Stored};
+
+use crate::config::Config;
+use crate::metrics::{Metrics, Source};
+
+/// What went wrong, sorted by who must act.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input is wrong: fix it and try again.
+    #[error("{0}")]
+    Invalid(String),
+    /// The input conflicts with what is stored (rollback, equivocation, retracted).
+    #[error("{0}")]
+    Conflict(String),
+    /// Nothing by that id or name.
+    #[error("{0}")]
+    NotFound(String),
+    /// The node failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<lgmesh_registry::StoreError> for AppError {
+    fn from(e: lgmesh_registry::StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<Rejection> for AppError {
+    fn from(r: Rejection) -> Self {
+        if r.reason.is_bad_input() {
+            AppError::Invalid(r.to_string())
+        } else {
+            AppError::Conflict(r.to_string())
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new head was stored.
+    Stored,
+    /// Same content as the head: nothing stored.
+    Unchanged,
+    /// This exact manifest was already stored.
+    Duplicate,
+}
+
+/// The node's shared state.
+pub struct App {
+    /// The store.
+    pub registry: Arc<Registry>,
+    /// The organisation's signing key.
+    pub key: SecretKey,
+    /// The config in force.
+    pub config: Config,
+    /// Counters.
+    pub metrics: Metrics,
+    /// One local publish at a time, so versions never collide.
+    publish_lock: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// Wraps an opened store.
+    pub fn new(registry: Arc<Registry>, key: SecretKey, config: Config) -> Self {
+        Self {
+            registry,
+            key,
+            config,
+            metrics: Metrics::default(),
+            publish_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// This node's publisher key.
+    pub fn publisher(&self) -> PublisherKey {
+        self.key.public()
+    }
+
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            org_id: self.config.org.id.clone(),
+        }
+    }
+
+    /// Parses a document and publishes it.
+    pub async fn publish_document(
+        &self,
+        format: &str,
+        text: &str,
+        name: Option<&str>,
+    ) -> Result<(Outcome, Stored), AppError> {
+        let format = Format::from_name(format).ok_or_else(|| {
+            AppError::Invalid(format!("format: {format:?} is not toml, yaml or json"))
+        })?;
+        let parsed = match document::parse(text, format, name, &self.defaults()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.rejected(match e {
+                    DocumentError::TooLarge(_) => Reason::Size,
+                    DocumentError::Syntax { .. } => Reason::Decode,
+                    _ => Reason::Schema,
+                });
+                return Err(AppError::Invalid(e.to_string()));
+            }
+        };
+        let kind = match parsed.content {
+            Content::Service(s) => Kind::Service(s),
+            Content::Dataset(d) => Kind::Dataset(d),
+        };
+        self.publish_kind(&parsed.name, kind).await
+    }
+
+    /// Signs and stores `kind` under `name` as the next version, unless it equals the head.
+    pub async fn publish_kind(
+        &self,
+        name: &str,
+        kind: Kind,
+    ) -> Result<(Outcome, Stored), AppError> {
+        if !lgmesh_protocol::identity::is_slug(name) {
+            return Err(AppError::Invalid(format!(
+                "name: {name:?} must be 1-64 of a-z, 0-9 and '-', not starting with '-'"
+            )));
+        }
+        if matches!(kind, Kind::Org(_)) != (name == ORG_CARD_NAME) {
+            return Err(AppError::Invalid(format!(
+                "name: {ORG_CARD_NAME:?} is reserved for the org card"
+            )));
+        }
+        let _guard = self.publish_lock.lock().await;
+        let head = self
+            .blocking({
+                let reg = self.registry.clone();
+                let pk = self.publisher();
+                let name = name.to_owned();
+                move || reg.resolve(&pk, &name)
+            })
+            .await??;
+        if let Some(h) = &head {
+            if matches!(h.body.kind, Some(Kind::Retraction(_)))
+                && !matches!(kind, Kind::Retraction(_))
+            {
+                self.metrics.rejected(Reason::Retracted);
+                return Err(AppError::Conflict(format!(
+                    "name: {name:?} was retracted at version {}; publish under a new name",
+                    h.body.version
+                )));
+            }
+            if h.body.kind.as_ref() == Some(&kind) {
+                self.metrics.unchanged();
+                return Ok((Outcome::Unchanged, h.clone()));
+            }
+        }
+        let now = now_ms();
+        let version = head.as_ref().map_or(1, |h| h.body.version + 1);
+        let body = ManifestBody {
+            publisher: vec![],
+            name: name.to_owned(),
+            version,
+            // Never before the head's issue time, so a clock step back cannot reorder.
+            issued_at_ms: head
+                .as_ref()
+                .map_or(now, |h| now.max(h.body.issued_at_ms + 1)),
+            expires_at_ms: now
+                + self
+                    .config
+                    .manifests
+                    .expiry_days
+                    .saturating_mul(YEAR_MS / 365),
+            kind: Some(kind),
+        };
+        if let Err(fields) = schema::check_body(&ManifestBody {
+            publisher: self.publisher().as_bytes().to_vec(),
+            ..body.clone()
+        }) {
+            self.metrics.rejected(Reason::Schema);
+            return Err(AppError::Invalid(schema::join(&fields)));
+        }
+        let bytes = UnsignedManifest(body).sign(&self.key).to_bytes();
+        self.store(bytes, Source::Local).await
+    }
+
+    /// Stores envelope bytes signed by anyone (the same validation as every path).
+    pub async fn submit(&self, bytes: Vec<u8>) -> Result<(Outcome, Stored), AppError> {
+        self.store(bytes, Source::Submit).await
+    }
+
+    async fn store(&self, bytes: Vec<u8>, source: Source) -> Result<(Outcome, Stored), AppError> {
+        let reg = self.registry.clone();
+        let (outcome, stored) = self
+            .blocking(move || -> Result<_, lgmesh_registry::StoreError> {
+                let out = reg.put(&bytes, now_ms())?;
+                let id = match &out {
+                    PutOutcome::Stored(id) | PutOutcome::Duplicate(id) => Some(*id),
+                    PutOutcome::Rejected(_) => None,
+                };
+                let stored = match id {
+                    Some(id) => reg.get(&id)?,
+                    None => None,
+                };
+                Ok((out, stored))
+            })
+            .await??;
+        match (outcome, stored) {
+            (PutOutcome::Stored(_), Some(s)) => {
+                self.metrics.accepted(source);
+                tracing::info!(manifest = %s.id.fmt_short(), publisher = %s.publisher.fmt_short(), name = %s.body.name, version = s.body.version, "stored");
+                Ok((Outcome::Stored, s))
+            }
+            (PutOutcome::Duplicate(_), Some(s)) => {
+                self.metrics.duplicate();
+                Ok((Outcome::Duplicate, s))
+            }
+            (PutOutcome::Rejected(r), _) => {
+                self.metrics.rejected(r.reason);
+                tracing::info!(reason = r.reason.as_str(), "refused: {}", r.message);
+                Err(r.into())
+            }
+            (_, None) => Err(AppError::Internal(
+                "stored manifest not found on read-back".into(),
+            )),
+        }
+    }
+
+    /// Retracts one of this node's names.
+    pub async fn retract(&self, name: &str, reason: &str) -> Result<(Outcome, Stored), AppError> {
+        if name == ORG_CARD_NAME {
+            return Err(AppError::Invalid(
+                "name: the org card cannot be retracted".into(),
+            ));
+        }
+        let exists = self
+            .blocking({
+                let reg = self.registry.clone();
+                let pk = self.publisher();
+                let name = name.to_owned();
+                move || reg.head(&pk, &name)
+            })
+            .await??;
+        match exists {
+            None => Err(AppError::NotFound(format!(
+                "name: this node has published nothing called {name:?}"
+            ))),
+            Some(h) if h.retracted => Err(AppError::Conflict(format!(
+                "name: {name:?} is already retracted"
+            ))),
+            Some(_) => {
+                self.publish_kind(
+                    name,
+                    Kind::Retraction(v1::Retraction {
+                        reason: reason.to_owned(),
+                    }),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Publishes the org card from the config if the stored one differs.
+    pub async fn ensure_org_card(&self, node_id: &str) -> Result<(Outcome, Stored), AppError> {
+        let o = &self.config.org;
+        let org_type = crate::config::org_type_value(&o.org_type)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let card = v1::OrgCard {
+            org_id: o.id.clone(),
+            name: o.name.clone(),
+            org_type,
+            website: o.website.clone(),
+            contact: if o.contact_email.is_empty() {
+                None
+            } else {
+                Some(v1::ContactPoint {
+                    contact_name: o.name.clone(),
+                    email: o.contact_email.clone(),
+                    ..Default::default()
+                })
+            },
+            node_ids: vec![node_id.to_owned()],
+        };
+        self.publish_kind(ORG_CARD_NAME, Kind::Org(card)).await
+    }
+
+    /// Runs store work on the blocking pool (sled reads can touch disk, puts fsync).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| AppError::Internal(format!("task failed: {e}")))
+    }
+
+    /// One manifest by id.
+    pub async fn get(&self, id: ManifestId) -> Result<Stored, AppError> {
+        let reg = self.registry.clone();
+        self.blocking(move || reg.get(&id))
+            .await??
+            .ok_or_else(|| AppError::NotFound(format!("id: no manifest {id}")))
+    }
+
+    /// Resolves a publisher (empty: this node) to a key.
+    pub fn publisher_or_self(&self, s: &str) -> Result<PublisherKey, AppError> {
+        if s.trim().is_empty() {
+            Ok(self.publisher())
+        } else {
+            s.parse()
+                .map_err(|e| AppError::Invalid(format!("publisher: {e}")))
+        }
+    }
+
+    /// The head of `(publisher, name)`.
+    pub async fn resolve(&self, publisher: PublisherKey, name: String) -> Result<Stored, AppError> {
+        let reg = self.registry.clone();
+        let n = name.clone();
+        self.blocking(move || reg.resolve(&publisher, &n))
+            .await??
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "name: {publisher} has published nothing called {name:?}"
+                ))
+            })
+    }
+
+    /// Every version of `(publisher, name)`, newest first.
+    pub async fn history(
+        &self,
+        publisher: PublisherKey,
+        name: String,
+    ) -> Result<Vec<Stored>, AppError> {
+        let reg = self.registry.clone();
+        let n = name.clone();
+        let h = self.blocking(move || reg.history(&publisher, &n)).await??;
+        if h.is_empty() {
+            return Err(AppError::NotFound(format!(
+                "name: {publisher} has published nothing called {name:?}"
+            )));
+        }
+        Ok(h)
+    }
+}

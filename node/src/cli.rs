@@ -1,0 +1,612 @@
+//! The client commands: each reads the data dir, talks to the running node over gRPC,
+//! and prints text for people or JSON (`--json`) for scripts.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use lgmesh_proto::v1::{self, node_client::NodeClient, registry_client::RegistryClient};
+use lgmesh_protocol::document::{self, Defaults, Format};
+use lgmesh_protocol::identity::OrgId;
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::config::{self, DataDir, InitOptions, Running};
+use crate::view;
+
+/// `--json`.
+#[derive(Args)]
+pub struct OutputArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The node's gRPC address (default: read from <data-dir>/node.json).
+    #[arg(long, env = "LGMESH_GRPC")]
+    pub grpc: Option<String>,
+}
+
+/// `lgmesh init`.
+#[derive(Args)]
+pub struct InitArgs {
+    /// Organisation id, scheme:value, e.g. gss:E07000209 (ONS GSS code).
+    #[arg(long)]
+    pub org: String,
+    /// The organisation's official name, e.g. "Guildford Borough Council".
+    #[arg(long)]
+    pub name: String,
+    /// county, district, unitary, london-borough, metropolitan-district, scottish-council,
+    /// welsh-council, ni-council, parish-town, combined-authority, third-sector, central, other.
+    #[arg(long = "type", default_value = "")]
+    pub org_type: String,
+    /// Homepage, e.g. https://www.guildford.gov.uk.
+    #[arg(long, default_value = "")]
+    pub website: String,
+    /// Contact email for the organisation's manifests.
+    #[arg(long, default_value = "")]
+    pub contact_email: String,
+}
+
+/// `lgmesh publish`.
+#[derive(Args)]
+pub struct PublishArgs {
+    /// The file: .toml (lgmesh manifest), .yaml/.yml or .json (UK metadata model record).
+    pub file: String,
+    /// Publish under this name instead of the file's `name` (or its identifier's slug).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The file's format when its extension does not say: toml, yaml or json.
+    #[arg(long)]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh check`.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The file to check.
+    pub file: String,
+    /// toml, yaml or json, when the extension does not say.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `lgmesh retract`.
+#[derive(Args)]
+pub struct RetractArgs {
+    /// The name of one of this node's manifests.
+    pub name: String,
+    /// Why (shown to everyone).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh search`.
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Free text (title, summary, description, keywords).
+    pub text: Vec<String>,
+    /// LGSL code, e.g. 524.
+    #[arg(long)]
+    pub lgsl: Option<u32>,
+    /// GSS area code, e.g. E07000209.
+    #[arg(long)]
+    pub area: Option<String>,
+    /// service, dataset, org or retraction.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Publisher's organisation id, e.g. gss:E07000209.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Service status, e.g. LIVE.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Results per page (1-100).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Continue from a previous page's cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Include retracted names.
+    #[arg(long)]
+    pub include_retracted: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh show` / `lgmesh history`.
+#[derive(Args)]
+pub struct ShowArgs {
+    /// A manifest id (64 hex), PUBLISHER/NAME (did:key:…/name), or NAME (this node's).
+    pub what: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// The first line of an error chain, for a one-line CLI message.
+pub fn one_line(e: &anyhow::Error) -> String {
+    if let Some(s) = e.downcast_ref::<tonic::Status>() {
+        return status_line(s);
+    }
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        s += &format!(": {cause}");
+    }
+    s.replace('\n', " ")
+}
+
+fn status_line(s: &tonic::Status) -> String {
+    use tonic::Code::*;
+    let what = match s.code() {
+        InvalidArgument => "invalid",
+        FailedPrecondition => "refused",
+        NotFound => "not found",
+        Unauthenticated => "not allowed",
+        Unavailable => "node unavailable",
+        _ => "failed",
+    };
+    format!("{what}: {}", s.message().replace('\n', " "))
+}
+
+/// `lgmesh init`.
+pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
+    let org: OrgId = a.org.parse().map_err(|e| anyhow!("--org: {e}"))?;
+    let opts = InitOptions {
+        org,
+        name: a.name,
+        org_type: a.org_type,
+        website: a.website,
+        contact_email: a.contact_email,
+        development: false,
+    };
+    let c = config::init(dir, &opts)?;
+    sign_org_card(dir, &c).await?;
+    let key = dir.load_publisher_key()?;
+    println!(
+        "Initialised {} for {} ({}).",
+        dir.0.display(),
+        c.org.name,
+        c.org.id
+    );
+    println!("  publisher  {}", key.public());
+    println!("  node       {}", config::peer_id(&dir.load_node_key()?));
+    println!("  config     {}", dir.config().display());
+    println!(
+        "  keys       {} and {} (mode 0600: back up the publisher key somewhere safe)",
+        dir.publisher_key().display(),
+        dir.node_key().display()
+    );
+    println!(
+        "  token      {} (for writes over gRPC)",
+        dir.admin_token().display()
+    );
+    println!();
+    println!(
+        "Start the node with: lgmesh run --data-dir {}",
+        dir.0.display()
+    );
+    if !c.org.website.is_empty() {
+        println!();
+        println!(
+            "To prove this key belongs to {}, serve this at {}/.well-known/lgmesh.json:",
+            c.org.name,
+            c.org.website.trim_end_matches('/')
+        );
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "org": c.org.id, "publishers": [key.public().to_string()] })
+            )?
+        );
+    }
+    Ok(())
+}
+
+/// Signs the org card into the store.
+async fn sign_org_card(dir: &DataDir, c: &config::Config) -> Result<()> {
+    let store = dir.store();
+    let limits = c.limits();
+    let reg = tokio::task::spawn_blocking(move || lgmesh_registry::Registry::open(&store, limits))
+        .await??;
+    let app = crate::app::App::new(
+        std::sync::Arc::new(reg),
+        dir.load_publisher_key()?,
+        c.clone(),
+    );
+    app.ensure_org_card(&config::peer_id(&dir.load_node_key()?))
+        .await
+        .map_err(|e| anyhow!("org card: {e}"))?;
+    app.registry.flush()?;
+    Ok(())
+}
+
+/// Makes a throwaway identity so `lgmesh run` works on an empty data dir.
+pub fn init_development(dir: &DataDir) -> Result<()> {
+    let opts = InitOptions {
+        org: "dev:local".parse().map_err(|e| anyhow!("{e}"))?,
+        name: "Development node (not a real organisation)".into(),
+        org_type: "other".into(),
+        website: String::new(),
+        contact_email: String::new(),
+        development: true,
+    };
+    config::init(dir, &opts)?;
+    eprintln!(
+        "lgmesh: {} was empty, so it now holds a development identity (org dev:local).\n\
+         lgmesh: for a real organisation, use a new data dir: lgmesh init --data-dir DIR --org gss:E07000209 --name \"Guildford Borough Council\"",
+        dir.0.display()
+    );
+    Ok(())
+}
+
+/// Finds the running node from `--grpc` or `node.json`.
+async fn connect(dir: &DataDir, o: &OutputArgs) -> Result<Channel> {
+    let addr = match &o.grpc {
+        Some(a) => a.clone(),
+        None => {
+            let path = dir.node_json();
+            let text = std::fs::read_to_string(&path).map_err(|_| {
+                anyhow!("no running node found for {} (no {}); start one with: lgmesh run --data-dir {}", dir.0.display(), path.display(), dir.0.display())
+            })?;
+            let r: Running = serde_json::from_str(&text)
+                .with_context(|| format!("{} is damaged", path.display()))?;
+            r.grpc.to_string()
+        }
+    };
+    let uri = if addr.starts_with("http") {
+        addr.clone()
+    } else {
+        format!("http://{addr}")
+    };
+    tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|e| anyhow!("--grpc {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "cannot reach the node at {addr}; is `lgmesh run --data-dir {}` running?",
+                dir.0.display()
+            )
+        })
+}
+
+fn with_token<T>(dir: &DataDir, msg: T) -> Result<tonic::Request<T>> {
+    let token = match std::env::var("LGMESH_TOKEN") {
+        Ok(t) if !t.is_empty() => t,
+        _ => dir
+            .load_admin_token()
+            .context("writes need the admin token")?,
+    };
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .map_err(|_| anyhow!("the admin token is not valid text"))?,
+    );
+    Ok(req)
+}
+
+fn format_of(path: &str, explicit: Option<&str>) -> Result<Format> {
+    match explicit {
+        Some(f) => {
+            Format::from_name(f).ok_or_else(|| anyhow!("--format: {f:?} is not toml, yaml or json"))
+        }
+        None => Format::from_path(path).ok_or_else(|| {
+            anyhow!(
+                "{path}: cannot tell the format from the extension; use --format toml|yaml|json"
+            )
+        }),
+    }
+}
+
+fn read_doc(path: &str) -> Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {path}"))?;
+    if meta.len() > document::MAX_DOCUMENT_BYTES as u64 {
+        bail!(
+            "{path}: {} bytes is over the limit of {}",
+            meta.len(),
+            document::MAX_DOCUMENT_BYTES
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {path} as UTF-8 text"))
+}
+
+fn outcome_word(o: i32) -> &'static str {
+    match v1::Outcome::try_from(o) {
+        Ok(v1::Outcome::Stored) => "Published",
+        Ok(v1::Outcome::Unchanged) => "Unchanged",
+        Ok(v1::Outcome::Duplicate) => "Already stored",
+        Ok(v1::Outcome::Stale) => "Stale",
+        _ => "Done",
+    }
+}
+
+fn print_write(r: v1::PublishResponse, json_out: bool) -> Result<()> {
+    let m = r
+        .manifest
+        .ok_or_else(|| anyhow!("the node returned no manifest"))?;
+    if json_out {
+        let mut v = view::manifest_json(&m);
+        v["outcome"] = json!(
+            v1::Outcome::try_from(r.outcome)
+                .map(|o| o.as_str_name())
+                .unwrap_or("")
+        );
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let b = m.body.clone().unwrap_or_default();
+        println!(
+            "{} {} {} v{}: {}",
+            outcome_word(r.outcome),
+            m.kind,
+            b.name,
+            b.version,
+            view::title(&b)
+        );
+        println!("  id         {}", m.id);
+        println!("  publisher  {}/{}", m.publisher, b.name);
+    }
+    Ok(())
+}
+
+/// `lgmesh publish`.
+pub async fn publish(dir: &DataDir, a: PublishArgs) -> Result<()> {
+    let format = format_of(&a.file, a.format.as_deref())?;
+    let text = read_doc(&a.file)?;
+    let name_label = match format {
+        Format::Toml => "toml",
+        Format::Yaml => "yaml",
+        Format::Json => "json",
+    };
+    let req = with_token(
+        dir,
+        v1::PublishRequest {
+            name: a.name.unwrap_or_default(),
+            content: Some(v1::publish_request::Content::Document(v1::Document {
+                format: name_label.into(),
+                text,
+            })),
+        },
+    )?;
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let r = client
+        .publish(req)
+        .await
+        .map_err(|s| anyhow!("{}: {}", a.file, status_line(&s)))?
+        .into_inner();
+    print_write(r, a.out.json)
+}
+
+/// `lgmesh check`.
+pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
+    let format = format_of(&a.file, a.format.as_deref())?;
+    let text = read_doc(&a.file)?;
+    // publisher and creator default to the node's organisation; outside a data dir,
+    // check with a stand-in so that only the file's own problems are reported.
+    let org_id = dir
+        .load_config()
+        .map(|c| c.org.id)
+        .unwrap_or_else(|_| "dev:local".into());
+    let class = document::check(&text, format, &Defaults { org_id })
+        .map_err(|e| anyhow!("{}: {e}", a.file))?;
+    println!("{}: a valid {class:?} record", a.file);
+    Ok(())
+}
+
+/// `lgmesh retract`.
+pub async fn retract(dir: &DataDir, a: RetractArgs) -> Result<()> {
+    let req = with_token(
+        dir,
+        v1::RetractRequest {
+            name: a.name,
+            reason: a.reason,
+        },
+    )?;
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let r = client.retract(req).await?.into_inner();
+    print_write(r, a.out.json)
+}
+
+/// `lgmesh search`.
+pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let r = client
+        .search(v1::SearchRequest {
+            text: a.text.join(" "),
+            kind: a.kind.unwrap_or_default(),
+            lgsl: a.lgsl.unwrap_or(0),
+            area: a.area.unwrap_or_default(),
+            org: a.org.unwrap_or_default(),
+            status: a.status.unwrap_or_default(),
+            page_size: a.limit,
+            cursor: a.cursor.unwrap_or_default(),
+            include_retracted: a.include_retracted,
+        })
+        .await?
+        .into_inner();
+    if a.out.json {
+        let hits: Vec<_> = r
+            .hits
+            .iter()
+            .filter_map(|h| {
+                h.manifest.as_ref().map(|m| {
+                    let mut v = view::manifest_json(m);
+                    v["score"] = json!(h.score);
+                    v
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "total": r.total, "nextCursor": r.next_cursor, "hits": hits })
+            )?
+        );
+        return Ok(());
+    }
+    if r.hits.is_empty() {
+        println!("No results.");
+        return Ok(());
+    }
+    for h in &r.hits {
+        let Some(m) = &h.manifest else { continue };
+        let b = m.body.clone().unwrap_or_default();
+        let org = if m.org_name.is_empty() {
+            m.publisher.clone()
+        } else {
+            m.org_name.clone()
+        };
+        println!("{}{}", view::title(&b), view::flags(m));
+        println!(
+            "  {} · {} · {}/{} v{}",
+            m.kind, org, m.publisher, b.name, b.version
+        );
+    }
+    println!();
+    print!("{} of {} result(s).", r.hits.len(), r.total);
+    if !r.next_cursor.is_empty() {
+        print!(" More: --cursor {}", r.next_cursor);
+    }
+    println!();
+    Ok(())
+}
+
+enum Target {
+    Id(String),
+    Name { publisher: String, name: String },
+}
+
+fn target(s: &str) -> Target {
+    let s = s.trim();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Target::Id(s.to_owned());
+    }
+    match s.rsplit_once('/') {
+        Some((p, n)) => Target::Name {
+            publisher: p.to_owned(),
+            name: n.to_owned(),
+        },
+        None => Target::Name {
+            publisher: String::new(),
+            name: s.to_owned(),
+        },
+    }
+}
+
+/// `lgmesh show`.
+pub async fn show(dir: &DataDir, a: ShowArgs) -> Result<()> {
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let m = match target(&a.what) {
+        Target::Id(id) => client.get(v1::GetRequest { id }).await?.into_inner(),
+        Target::Name { publisher, name } => client
+            .resolve(v1::ResolveRequest { publisher, name })
+            .await?
+            .into_inner(),
+    };
+    if a.out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&view::manifest_json(&m))?
+        );
+    } else {
+        print!("{}", view::manifest_text(&m));
+    }
+    Ok(())
+}
+
+/// `lgmesh history`.
+pub async fn history(dir: &DataDir, a: ShowArgs) -> Result<()> {
+    let (publisher, name) = match target(&a.what) {
+        Target::Name { publisher, name } => (publisher, name),
+        Target::Id(_) => bail!("history takes NAME or PUBLISHER/NAME, not an id"),
+    };
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let r = client
+        .history(v1::HistoryRequest { publisher, name })
+        .await?
+        .into_inner();
+    if a.out.json {
+        let items: Vec<_> = r.manifests.iter().map(view::manifest_json).collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(());
+    }
+    for m in &r.manifests {
+        let b = m.body.clone().unwrap_or_default();
+        println!(
+            "v{:<4} {}  {}  {}{}",
+            b.version,
+            view::rfc3339(b.issued_at_ms),
+            m.id,
+            view::title(&b),
+            view::flags(m)
+        );
+    }
+    Ok(())
+}
+
+/// `lgmesh info`.
+pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
+    let mut client = NodeClient::new(connect(dir, &a).await?);
+    let i = client.info(v1::InfoRequest {}).await?.into_inner();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "orgId": i.org_id, "orgName": i.org_name, "publisher": i.publisher, "nodeId": i.node_id,
+                "grpcAddr": i.grpc_addr, "httpAddr": i.http_addr, "version": i.version,
+                "developmentIdentity": i.development_identity,
+            }))?
+        );
+    } else {
+        println!(
+            "{} ({}){}",
+            i.org_name,
+            i.org_id,
+            if i.development_identity {
+                " [development identity]"
+            } else {
+                ""
+            }
+        );
+        println!("  publisher  {}", i.publisher);
+        println!("  node       {}", i.node_id);
+        println!("  gRPC       {}", i.grpc_addr);
+        println!("  HTTP       http://{}/metrics", i.http_addr);
+        println!("  version    {}", i.version);
+    }
+    Ok(())
+}
+
+/// `lgmesh stats`.
+pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
+    let mut client = NodeClient::new(connect(dir, &a).await?);
+    let s = client.stats(v1::StatsRequest {}).await?.into_inner();
+    if a.json {
+        let rejected: serde_json::Map<String, serde_json::Value> = s
+            .rejected
+            .iter()
+            .map(|r| (r.reason.clone(), json!(r.count)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "manifests": s.manifests, "heads": s.heads, "accepted": s.accepted, "rejected": rejected })
+            )?
+        );
+    } else {
+        println!(
+            "manifests {}  heads {}  accepted since start {}",
+            s.manifests, s.heads, s.accepted
+        );
+        for r in s.rejected.iter().filter(|r| r.count > 0) {
+            println!("  rejected {:<13} {}", r.reason, r.count);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! The gRPC services: thin impls that parse the request, call one `App` function and
+//! map the result. The one place where domain errors become `tonic::Status`.
+
+use std::sync::Arc;
+
+use lgmesh_proto::v1::{
+    self, node_server::Node, publish_request::Content, registry_server::Registry as RegistryApi,
+};
+use lgmesh_protocol::envelope::ManifestId;
+use lgmesh_protocol::now_ms;
+use lgmesh_registry::{Query, SearchError, Stored};
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::app::{App, AppError, Outcome};
+
+impl From<AppError> for Status {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid(m) => Status::invalid_argument(m),
+            AppError::Conflict(m) => Status::failed_precondition(m),
+            AppError::NotFound(m) => Status::not_found(m),
+            AppError::Internal(m) => {
+                tracing::error!("internal error: {m}");
+                Status::internal(m)
+            }
+        }
+    }
+}
+
+/// The registry service.
+pub struct RegistryService {
+    app: Arc<App>,
+    token: String,
+}
+
+/// The node service.
+pub struct NodeService {
+    app: Arc<App>,
+    info: v1::InfoResponse,
+}
+
+impl RegistryService {
+    /// Serves `app`; writes need `token`.
+    pub fn new(app: Arc<App>, token: String) -> Self {
+        Self { app, token }
+    }
+
+    /// Checks `authorization: Bearer <token>` in constant time.
+    fn authorise<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = match given {
+            Some(g) => {
+                let (a, b) = (g.trim().as_bytes(), self.token.as_bytes());
+                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+            }
+            None => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            self.app.metrics.unauthenticated();
+            Err(Status::unauthenticated(match given {
+                None => {
+                    "authorization: missing; writes need `authorization: Bearer <token>` (the token is in <data-dir>/admin.token)"
+                }
+                Some(_) => "authorization: wrong admin token",
+            }))
+        }
+    }
+
+    fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
+        self.app.metrics.grpc(r.is_ok());
+        r.map(Response::new)
+    }
+
+    async fn write_response(
+        &self,
+        r: Result<(Outcome, Stored), AppError>,
+    ) -> Result<v1::PublishResponse, Status> {
+        let (outcome, stored) = r?;
+        let outcome = match outcome {
+            Outcome::Stored => v1::Outcome::Stored,
+            Outcome::Unchanged => v1::Outcome::Unchanged,
+            Outcome::Duplicate => v1::Outcome::Duplicate,
+        };
+        Ok(v1::PublishResponse {
+            outcome: outcome as i32,
+            manifest: Some(view(&self.app, stored).await?),
+        })
+    }
+}
+
+/// Builds the API view of a stored manifest: flags from the store and the org card.
+pub async fn view(app: &App, s: Stored) -> Result<v1::Manifest, AppError> {
+    let mut many = views(app, vec![s]).await?;
+    many.pop()
+        .ok_or_else(|| AppError::Internal("view lost".into()))
+}
+
+/// As [`view`], for many (one trip to the blocking pool).
+pub async fn views(app: &App, items: Vec<Stored>) -> Result<Vec<v1::Manifest>, AppError> {
+    let reg = app.registry.clone();
+    let now = now_ms();
+    app.blocking(
+        move || -> Result<Vec<v1::Manifest>, lgmesh_registry::StoreError> {
+            let mut out = Vec::with_capacity(items.len());
+            for s in items {
+                let head = reg.head(&s.publisher, &s.body.name)?;
+                let org = reg.org_of(&s.publisher)?;
+                let equivocation = !reg.equivocations(&s.publisher, &s.body.name)?.is_empty();
+                out.push(v1::Manifest {
+                    id: s.id.to_string(),
+                    publisher: s.publisher.to_string(),
+                    kind: s.kind().to_owned(),
+                    org_id: org.as_ref().map(|o| o.org_id.clone()).unwrap_or_default(),
+                    org_name: org.map(|o| o.name).unwrap_or_default(),
+                    is_head: head.is_some_and(|h| h.id == s.id),
+                    retracted: head.is_some_and(|h| h.retracted),
+                    expired: s.body.expires_at_ms <= now,
+                    equivocation,
+                    body: Some(s.body),
+                    envelope: Some(s.envelope),
+                });
+            }
+            Ok(out)
+        },
+    )
+    .await?
+    .map_err(AppError::from)
+}
+
+fn parse_id(s: &str) -> Result<ManifestId, AppError> {
+    s.parse()
+        .map_err(|e: &str| AppError::Invalid(format!("id: {e}")))
+}
+
+fn name_arg(s: &str) -> Result<String, AppError> {
+    if s.is_empty() {
+        return Err(AppError::Invalid("name: required".into()));
+    }
+    Ok(s.to_owned())
+}
+
+#[tonic::async_trait]
+impl RegistryApi for RegistryService {
+    async fn publish(
+        &self,
+        req: Request<v1::PublishRequest>,
+    ) -> Result<Response<v1::PublishResponse>, Status> {
+        let r = async {
+            self.authorise(&req)?;
+            let req = req.into_inner();
+            let name = Some(req.name.as_str()).filter(|n| !n.is_empty());
+            let res = match req.content {
+                Some(Content::Document(d)) => {
+                    self.app.publish_document(&d.format, &d.text, name).await
+                }
+                Some(Content::Service(s)) => match name {
+                    Some(n) => {
+                        self.app
+                            .publish_kind(n, v1::manifest_body::Kind::Service(s))
+                            .await
+                    }
+                    None => Err(AppError::Invalid(
+                        "name: required when publishing a service field by field".into(),
+                    )),
+                },
+                Some(Content::Dataset(d)) => match name {
+                    Some(n) => {
+                        self.app
+                            .publish_kind(n, v1::manifest_body::Kind::Dataset(d))
+                            .await
+                    }
+                    None => Err(AppError::Invalid(
+                        "name: required when publishing a dataset field by field".into(),
+                    )),
+                },
+                Some(Content::Org(o)) => {
+                    self.app
+                        .publish_kind(
+                            lgmesh_protocol::schema::ORG_CARD_NAME,
+                            v1::manifest_body::Kind::Org(o),
+                        )
+                        .await
+                }
+                None => Err(AppError::Invalid(
+                    "content: one of document, service, dataset or org is required".into(),
+                )),
+            };
+            self.write_response(res).await
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn submit(
+        &self,
+        req: Request<v1::SubmitRequest>,
+    ) -> Result<Response<v1::PublishResponse>, Status> {
+        let r = async {
+            self.authorise(&req)?;
+            let env = req
+                .into_inner()
+                .envelope
+                .ok_or_else(|| Status::invalid_argument("envelope: required"))?;
+            let res = self.app.submit(env.encode_to_vec()).await;
+            self.write_response(res).await
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn retract(
+        &self,
+        req: Request<v1::RetractRequest>,
+    ) -> Result<Response<v1::PublishResponse>, Status> {
+        let r = async {
+            self.authorise(&req)?;
+            let req = req.into_inner();
+            let name = name_arg(&req.name)?;
+            let res = self.app.retract(&name, &req.reason).await;
+            self.write_response(res).await
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn get(&self, req: Request<v1::GetRequest>) -> Result<Response<v1::Manifest>, Status> {
+        let r = async {
+            let id = parse_id(&req.into_inner().id)?;
+            let s = self.app.get(id).await?;
+            Ok(view(&self.app, s).await?)
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn resolve(
+        &self,
+        req: Request<v1::ResolveRequest>,
+    ) -> Result<Response<v1::Manifest>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            let pk = self.app.publisher_or_self(&req.publisher)?;
+            let s = self.app.resolve(pk, name_arg(&req.name)?).await?;
+            Ok(view(&self.app, s).await?)
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn history(
+        &self,
+        req: Request<v1::HistoryRequest>,
+    ) -> Result<Response<v1::HistoryResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            let pk = self.app.publisher_or_self(&req.publisher)?;
+            let items = self.app.history(pk, name_arg(&req.name)?).await?;
+            Ok(v1::HistoryResponse {
+                manifests: views(&self.app, items).await?,
+            })
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn search(
+        &self,
+        req: Request<v1::SearchRequest>,
+    ) -> Result<Response<v1::SearchResponse>, Status> {
+        let r = async {
+            let req = req.into_inner();
+            let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+            let q = Query {
+                text: req.text,
+                kind: nonempty(req.kind),
+                lgsl: Some(req.lgsl).filter(|n| *n != 0),
+                area: nonempty(req.area),
+                org: nonempty(req.org),
+                status: nonempty(req.status.to_ascii_uppercase()),
+                page_size: if req.page_size == 0 {
+                    20
+                } else {
+                    req.page_size as usize
+                },
+                cursor: nonempty(req.cursor),
+                include_retracted: req.include_retracted,
+            };
+            self.app.metrics.search();
+            let reg = self.app.registry.clone();
+            let page = self
+                .app
+                .blocking(move || -> Result<_, SearchError> {
+                    let page = reg.search(&q)?;
+                    let mut items = Vec::with_capacity(page.hits.len());
+                    for h in &page.hits {
+                        if let Some(s) = reg.get(&h.id)? {
+                            items.push((s, h.score));
+                        }
+                    }
+                    Ok((items, page.next_cursor, page.total))
+                })
+                .await?;
+            let (items, next, total) = page.map_err(|e| match e {
+                SearchError::Query(q) => AppError::Invalid(q.to_string()),
+                SearchError::Store(s) => AppError::from(s),
+                other => AppError::Internal(other.to_string()),
+            })?;
+            let scores: Vec<f64> = items.iter().map(|(_, s)| *s).collect();
+            let manifests = views(&self.app, items.into_iter().map(|(s, _)| s).collect()).await?;
+            Ok(v1::SearchResponse {
+                hits: manifests
+                    .into_iter()
+                    .zip(scores)
+                    .map(|(m, score)| v1::SearchHit {
+                        manifest: Some(m),
+                        score,
+                    })
+                    .collect(),
+                next_cursor: next.unwrap_or_default(),
+                total,
+            })
+        }
+        .await;
+        self.done(r)
+    }
+}
+
+impl NodeService {
+    /// Serves identity and counters.
+    pub fn new(app: Arc<App>, info: v1::InfoResponse) -> Self {
+        Self { app, info }
+    }
+}
+
+#[tonic::async_trait]
+impl Node for NodeService {
+    async fn info(
+        &self,
+        _req: Request<v1::InfoRequest>,
+    ) -> Result<Response<v1::InfoResponse>, Status> {
+        self.app.metrics.grpc(true);
+        Ok(Response::new(self.info.clone()))
+    }
+
+    async fn stats(
+        &self,
+        _req: Request<v1::StatsRequest>,
+    ) -> Result<Response<v1::StatsResponse>, Status> {
+        let reg = self.app.registry.clone();
+        let counts = self
+            .app
+            .blocking(move || reg.counts())
+            .await?
+            .map_err(AppError::from)?;
+        self.app.metrics.grpc(true);
+        Ok(Response::new(v1::StatsResponse {
+            manifests: counts.manifests,
+            heads: counts.heads,
+            accepted: self.app.metrics.accepted_total(),
+            rejected: self
+                .app
+                .metrics
+                .rejected_by_reason()
+                .into_iter()
+                .map(|(r, count)| v1::ReasonCount {
+                    reason: r.as_str().to_owned(),
+                    count,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,175 @@
+//! Counters for `/metrics`, in the Prometheus text format. Plain atomics: the set is
+//! small and fixed, so no registry crate is needed.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use lgmesh_protocol::validate::Reason;
+
+/// Where a manifest came from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// `Publish` / `Retract` (signed by this node).
+    Local,
+    /// `Submit` (signed elsewhere).
+    Submit,
+}
+
+/// The node's counters.
+pub struct Metrics {
+    started: Instant,
+    accepted: [AtomicU64; 2],
+    duplicate: AtomicU64,
+    unchanged: AtomicU64,
+    rejected: [AtomicU64; Reason::ALL.len()],
+    grpc_requests: AtomicU64,
+    grpc_errors: AtomicU64,
+    unauthenticated: AtomicU64,
+    searches: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            accepted: Default::default(),
+            duplicate: AtomicU64::new(0),
+            unchanged: AtomicU64::new(0),
+            rejected: Default::default(),
+            grpc_requests: AtomicU64::new(0),
+            grpc_errors: AtomicU64::new(0),
+            unauthenticated: AtomicU64::new(0),
+            searches: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// A manifest was stored.
+    pub fn accepted(&self, s: Source) {
+        self.accepted[s as usize].fetch_add(1, Relaxed);
+    }
+    /// A manifest was already stored.
+    pub fn duplicate(&self) {
+        self.duplicate.fetch_add(1, Relaxed);
+    }
+    /// A publish found nothing changed.
+    pub fn unchanged(&self) {
+        self.unchanged.fetch_add(1, Relaxed);
+    }
+    /// A manifest or document was refused.
+    pub fn rejected(&self, r: Reason) {
+        if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
+            self.rejected[i].fetch_add(1, Relaxed);
+        }
+    }
+    /// A gRPC call, and whether it failed.
+    pub fn grpc(&self, ok: bool) {
+        self.grpc_requests.fetch_add(1, Relaxed);
+        if !ok {
+            self.grpc_errors.fetch_add(1, Relaxed);
+        }
+    }
+    /// A write without a valid token.
+    pub fn unauthenticated(&self) {
+        self.unauthenticated.fetch_add(1, Relaxed);
+    }
+    /// A search ran.
+    pub fn search(&self) {
+        self.searches.fetch_add(1, Relaxed);
+    }
+    /// Accepted since start, all sources.
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted.iter().map(|a| a.load(Relaxed)).sum()
+    }
+    /// Rejections by reason.
+    pub fn rejected_by_reason(&self) -> Vec<(Reason, u64)> {
+        Reason::ALL
+            .iter()
+            .zip(&self.rejected)
+            .map(|(r, c)| (*r, c.load(Relaxed)))
+            .collect()
+    }
+
+    /// The Prometheus text exposition. `store` gives (manifests, heads).
+    pub fn render(&self, store: Option<(u64, u64)>) -> String {
+        let mut s = String::new();
+        let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in rows {
+                let _ = writeln!(s, "{name}{labels} {v}");
+            }
+        };
+        counter(
+            "lgmesh_manifests_accepted_total",
+            "Manifests stored, by source.",
+            &[
+                ("{source=\"local\"}", self.accepted[0].load(Relaxed)),
+                ("{source=\"submit\"}", self.accepted[1].load(Relaxed)),
+            ],
+        );
+        let rej: Vec<(String, u64)> = self
+            .rejected_by_reason()
+            .into_iter()
+            .map(|(r, c)| (format!("{{reason=\"{}\"}}", r.as_str()), c))
+            .collect();
+        let rej_rows: Vec<(&str, u64)> = rej.iter().map(|(l, c)| (l.as_str(), *c)).collect();
+        counter(
+            "lgmesh_manifests_rejected_total",
+            "Manifests and documents refused, by reason.",
+            &rej_rows,
+        );
+        counter(
+            "lgmesh_manifests_duplicate_total",
+            "Manifests offered that were already stored.",
+            &[("", self.duplicate.load(Relaxed))],
+        );
+        counter(
+            "lgmesh_publish_unchanged_total",
+            "Publishes whose content equalled the head.",
+            &[("", self.unchanged.load(Relaxed))],
+        );
+        counter(
+            "lgmesh_grpc_requests_total",
+            "gRPC calls handled.",
+            &[("", self.grpc_requests.load(Relaxed))],
+        );
+        counter(
+            "lgmesh_grpc_errors_total",
+            "gRPC calls that returned an error.",
+            &[("", self.grpc_errors.load(Relaxed))],
+        );
+        counter(
+            "lgmesh_grpc_unauthenticated_total",
+            "Writes refused for a missing or wrong admin token.",
+            &[("", self.unauthenticated.load(Relaxed))],
+        );
+        counter(
+            "lgmesh_searches_total",
+            "Searches run.",
+            &[("", self.searches.load(Relaxed))],
+        );
+        if let Some((manifests, heads)) = store {
+            let _ = writeln!(
+                s,
+                "# HELP lgmesh_store_manifests Manifests in the store (every version).\n# TYPE lgmesh_store_manifests gauge\nlgmesh_store_manifests {manifests}"
+            );
+            let _ = writeln!(
+                s,
+                "# HELP lgmesh_store_heads Current heads in the store.\n# TYPE lgmesh_store_heads gauge\nlgmesh_store_heads {heads}"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP lgmesh_uptime_seconds Seconds since the node started.\n# TYPE lgmesh_uptime_seconds gauge\nlgmesh_uptime_seconds {}",
+            self.started.elapsed().as_secs()
+        );
+        let _ = writeln!(
+            s,
+            "# HELP lgmesh_build_info The running version.\n# TYPE lgmesh_build_info gauge\nlgmesh_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        s
+    }
+}

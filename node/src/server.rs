@@ -1,0 +1,204 @@
+//! `lgmesh run`: open the store, bind gRPC and HTTP, write `node.json`, serve until
+//! SIGINT/SIGTERM, then stop accepting, flush the store and remove `node.json`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use lgmesh_proto::v1::{self, node_server::NodeServer, registry_server::RegistryServer};
+use lgmesh_registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::{Config, DataDir, Running, peer_id, write_atomic};
+use crate::grpc::{NodeService, RegistryService};
+
+/// Everything `run` needs, after flags and config are merged.
+pub struct RunOptions {
+    /// The data directory.
+    pub dir: DataDir,
+    /// The merged config.
+    pub config: Config,
+}
+
+/// A running node (for tests and for `run`).
+pub struct Started {
+    /// gRPC address bound.
+    pub grpc: SocketAddr,
+    /// HTTP address bound.
+    pub http: SocketAddr,
+    /// Cancel to stop.
+    pub shutdown: CancellationToken,
+    /// Finishes when everything has stopped and the store is flushed.
+    pub done: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Starts the node; returns once both listeners are bound.
+pub async fn start(o: RunOptions) -> Result<Started> {
+    let RunOptions { dir, config } = o;
+    let grpc_addr: SocketAddr = config
+        .grpc
+        .addr
+        .parse()
+        .with_context(|| format!("grpc address {:?}", config.grpc.addr))?;
+    let http_addr: SocketAddr = config
+        .http
+        .addr
+        .parse()
+        .with_context(|| format!("http address {:?}", config.http.addr))?;
+    if !grpc_addr.ip().is_loopback() && !config.grpc.allow_remote {
+        bail!(
+            "grpc address {grpc_addr} is not loopback: the API has no TLS yet; pass --allow-remote-grpc (or set grpc.allow_remote) if a proxy terminates TLS in front of it"
+        );
+    }
+    let key = dir.load_publisher_key()?;
+    let node_key = dir.load_node_key()?;
+    let token = dir.load_admin_token()?;
+    let store_dir = dir.store();
+    let limits = config.limits();
+    let registry = tokio::task::spawn_blocking(move || Registry::open(&store_dir, limits))
+        .await?
+        .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
+    let app = Arc::new(App::new(Arc::new(registry), key, config.clone()));
+    let node_id = peer_id(&node_key);
+    app.ensure_org_card(&node_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("org card: {e}"))?;
+
+    let grpc_listener = TcpListener::bind(grpc_addr)
+        .await
+        .with_context(|| format!("cannot bind gRPC on {grpc_addr}"))?;
+    let http_listener = TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("cannot bind HTTP on {http_addr}"))?;
+    let grpc = grpc_listener.local_addr()?;
+    let http = http_listener.local_addr()?;
+
+    let info = v1::InfoResponse {
+        org_id: config.org.id.clone(),
+        org_name: config.org.name.clone(),
+        publisher: app.publisher().to_string(),
+        node_id,
+        grpc_addr: grpc.to_string(),
+        http_addr: http.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        development_identity: config.org.development,
+    };
+    let max = config.grpc.max_request_bytes;
+    let registry_svc = RegistryServer::new(RegistryService::new(app.clone(), token))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(16 * 1024 * 1024);
+    let node_svc = NodeServer::new(NodeService::new(app.clone(), info));
+    let (health_reporter, health_svc) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<RegistryServer<RegistryService>>()
+        .await;
+    health_reporter
+        .set_serving::<NodeServer<NodeService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lgmesh_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("reflection")?;
+
+    let shutdown = CancellationToken::new();
+    let incoming =
+        tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    let grpc_task = {
+        let stop = shutdown.clone();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .concurrency_limit_per_connection(config.grpc.max_concurrent_per_connection)
+                .max_concurrent_streams(Some(256))
+                .timeout(Duration::from_secs(30))
+                .add_service(health_svc)
+                .add_service(reflection)
+                .add_service(registry_svc)
+                .add_service(node_svc)
+                .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
+        )
+    };
+    let http_task = {
+        let stop = shutdown.clone();
+        let router = crate::http::router(app.clone());
+        tokio::spawn(async move {
+            axum::serve(http_listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        })
+    };
+
+    let running = Running {
+        grpc,
+        http,
+        pid: std::process::id(),
+    };
+    write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
+    tracing::info!(%grpc, %http, org = %config.org.id, publisher = %app.publisher(), "serving");
+
+    let done = tokio::spawn(async move {
+        let (g, h) = tokio::join!(grpc_task, http_task);
+        // Teardown in order: servers have stopped accepting; flush the store; remove node.json.
+        let reg = app.registry.clone();
+        tokio::task::spawn_blocking(move || reg.flush()).await??;
+        let _ = std::fs::remove_file(dir.node_json());
+        g?.context("gRPC server")?;
+        h?.context("HTTP server")?;
+        Ok(())
+    });
+    Ok(Started {
+        grpc,
+        http,
+        shutdown,
+        done,
+    })
+}
+
+/// Runs until SIGINT or SIGTERM, then stops within a deadline.
+pub async fn run(o: RunOptions) -> Result<()> {
+    let started = start(o).await?;
+    eprintln!(
+        "lgmesh: gRPC on {}, HTTP on {} (health /healthz, metrics /metrics). Ctrl-C to stop.",
+        started.grpc, started.http
+    );
+    let mut done = started.done;
+    tokio::select! {
+        r = &mut done => return r?,
+        _ = wait_for_signal() => {}
+    }
+    tracing::info!("shutting down");
+    started.shutdown.cancel();
+    // Every acknowledged write was flushed already; the deadline only bounds waiting
+    // for open calls to finish.
+    match tokio::time::timeout(Duration::from_secs(10), done).await {
+        Ok(r) => r?,
+        Err(_) => bail!(
+            "shutdown took longer than 10 s; stopped anyway (acknowledged writes are on disk)"
+        ),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,164 @@
+//! Helpers for tests that drive the real `lgmesh` binary.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lgmesh");
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// Runs `lgmesh ARGS --data-dir DIR` to completion.
+pub fn lgmesh(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("LGMESH_TOKEN")
+        .env_remove("LGMESH_GRPC")
+        .output()
+        .expect("run lgmesh")
+}
+
+/// As [`lgmesh`], asserting success; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = lgmesh(dir, args);
+    assert!(
+        out.status.success(),
+        "lgmesh {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// As [`lgmesh`], asserting failure with one line on stderr; returns it.
+pub fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = lgmesh(dir, args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "lgmesh {args:?} should fail, printed {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    err
+}
+
+/// A running `lgmesh run`, killed on drop.
+pub struct Node {
+    pub child: Child,
+    pub grpc: String,
+    pub http: String,
+    pub dir: PathBuf,
+}
+
+impl Node {
+    pub fn start(dir: &Path) -> Node {
+        let _ = std::fs::remove_file(dir.join("node.json"));
+        let child = Command::new(BIN)
+            .args([
+                "run",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn lgmesh run");
+        // Owned by a Node at once, so a failed start still kills and reaps it.
+        let mut node = Node {
+            child,
+            grpc: String::new(),
+            http: String::new(),
+            dir: dir.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(dir.join("node.json"))
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                node.grpc = v["grpc"].as_str().expect("grpc").to_owned();
+                node.http = v["http"].as_str().expect("http").to_owned();
+                return node;
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!("lgmesh run exited with {status} before serving");
+            }
+            assert!(Instant::now() < deadline, "node did not start in 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A plain HTTP GET; returns (status line, body).
+    pub fn http_get(&self, path: &str) -> (String, String) {
+        let mut s = std::net::TcpStream::connect(&self.http).expect("connect http");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).expect("read");
+        let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+        (
+            head.lines().next().unwrap_or("").to_owned(),
+            body.to_owned(),
+        )
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `lgmesh init` for Guildford in a fresh temp dir.
+pub fn init_guildford() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    ok(
+        &tmp.path().join("node"),
+        &[
+            "init",
+            "--org",
+            "gss:E07000209",
+            "--name",
+            "Guildford Borough Council",
+            "--type",
+            "district",
+            "--website",
+            "https://www.guildford.gov.uk",
+        ],
+    );
+    tmp
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}

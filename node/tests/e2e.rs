@@ -1,0 +1,261 @@
+//! End to end: the real `lgmesh` binary on 127.0.0.1 port 0, driven through the CLI
+//! and a tonic client.
+
+mod common;
+
+use common::*;
+use lgmesh_proto::v1::{self, node_client::NodeClient, registry_client::RegistryClient};
+
+#[test]
+fn init_writes_private_keys_config_and_org_card() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    #[cfg(unix)]
+    for f in ["publisher.key", "node.key", "admin.token"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(f))
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let cfg = std::fs::read_to_string(dir.join("lgmesh.toml")).expect("config");
+    assert!(
+        cfg.contains("gss:E07000209") && cfg.contains("# "),
+        "a commented config"
+    );
+    let err = fails(&dir, &["init", "--org", "gss:E07000209", "--name", "Again"]);
+    assert!(err.contains("already initialised"), "{err}");
+
+    let node = Node::start(&dir);
+    let org = json(&ok(&dir, &["show", "org", "--json"]));
+    assert_eq!(org["record"]["orgId"], "gss:E07000209");
+    assert_eq!(
+        org["version"], 1,
+        "run does not re-sign an unchanged org card"
+    );
+    drop(node);
+}
+
+#[test]
+fn init_refuses_bad_org_ids() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("n");
+    for (org, field) in [
+        ("E07000209", "--org"),
+        ("gss:E0700020", "--org"),
+        ("gss:e07000209", "--org"),
+    ] {
+        let err = fails(&dir, &["init", "--org", org, "--name", "X"]);
+        assert!(err.contains(field), "{err}");
+    }
+    assert!(!dir.join("publisher.key").exists(), "nothing written");
+}
+
+#[test]
+fn run_on_an_empty_dir_makes_a_development_identity() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("fresh");
+    let _node = Node::start(&dir);
+    let info = json(&ok(&dir, &["info", "--json"]));
+    assert_eq!(info["developmentIdentity"], true);
+    assert_eq!(info["orgId"], "dev:local");
+    assert!(
+        info["publisher"]
+            .as_str()
+            .expect("did")
+            .starts_with("did:key:z6Mk")
+    );
+    assert!(
+        info["nodeId"]
+            .as_str()
+            .expect("peer")
+            .starts_with("12D3KooW")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_search_show_history_retract() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    let node = Node::start(&dir);
+    let ex = examples().join("manifests");
+
+    // Publish every example; the second publish of a file is unchanged.
+    for f in std::fs::read_dir(&ex).expect("examples") {
+        let path = f.expect("entry").path();
+        let p = path.to_str().expect("utf8");
+        // Two councils' examples share a name; one node publishes both here.
+        let args: Vec<&str> = if p.contains("edinburgh") {
+            vec!["publish", p, "--name", "edinburgh-bins", "--json"]
+        } else {
+            vec!["publish", p, "--json"]
+        };
+        let out = json(&ok(&dir, &args));
+        assert_eq!(out["outcome"], "OUTCOME_STORED", "{}", path.display());
+    }
+    let bins = ex.join("guildford-bin-collection.toml");
+    let bins = bins.to_str().expect("utf8");
+    let again = json(&ok(&dir, &["publish", bins, "--json"]));
+    assert_eq!(again["outcome"], "OUTCOME_UNCHANGED");
+    assert_eq!(again["version"], 1);
+
+    // A UK metadata model record, as it is.
+    let yaml = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../protocol/tests/data/ukgov-metadata-model/Dataset/valid/Dataset-os-postcodes-datset.yaml");
+    let ds = json(&ok(
+        &dir,
+        &["publish", yaml.to_str().expect("utf8"), "--json"],
+    ));
+    assert_eq!(ds["name"], "os-postcodes-data");
+    assert_eq!(ds["record"]["updateFrequency"], "freq:quarterly");
+
+    // Search: text, filters, JSON.
+    let hits = json(&ok(&dir, &["search", "bin", "collection", "--json"]));
+    assert_eq!(hits["total"], 3, "{hits}");
+    let hits = json(&ok(
+        &dir,
+        &["search", "--lgsl", "524", "--area", "S12000036", "--json"],
+    ));
+    assert_eq!(hits["total"], 1);
+    assert_eq!(hits["hits"][0]["record"]["coverage"][0], "S12000036");
+    let hits = json(&ok(&dir, &["search", "--kind", "dataset", "--json"]));
+    assert_eq!(hits["total"], 3);
+    let text = ok(&dir, &["search", "address", "lookup"]);
+    assert!(text.contains("Address lookup API"), "{text}");
+
+    // Show by name, by PUBLISHER/NAME, and by id.
+    let shown = json(&ok(&dir, &["show", "address-lookup", "--json"]));
+    let id = shown["id"].as_str().expect("id").to_owned();
+    let publisher = shown["publisher"].as_str().expect("publisher").to_owned();
+    assert_eq!(
+        shown["record"]["endpointDescription"],
+        "https://api.leeds.gov.uk/address-lookup/v2/openapi.json"
+    );
+    assert_eq!(shown["orgName"], "Guildford Borough Council");
+    let by_id = json(&ok(&dir, &["show", &id, "--json"]));
+    assert_eq!(by_id["name"], "address-lookup");
+    let by_pn = json(&ok(
+        &dir,
+        &["show", &format!("{publisher}/address-lookup"), "--json"],
+    ));
+    assert_eq!(by_pn["id"], id.as_str());
+    let text = ok(&dir, &["show", "address-lookup"]);
+    assert!(
+        text.contains("serviceStatus") && text.contains("BETA"),
+        "{text}"
+    );
+
+    // An update makes version 2; history lists both.
+    let edited = tmp.path().join("bins.toml");
+    let src = std::fs::read_to_string(bins)
+        .expect("read")
+        .replace("modified = \"2026-10-14\"", "modified = \"2026-11-20\"");
+    std::fs::write(&edited, src).expect("write");
+    let v2 = json(&ok(
+        &dir,
+        &["publish", edited.to_str().expect("utf8"), "--json"],
+    ));
+    assert_eq!(v2["version"], 2);
+    let hist = json(&ok(&dir, &["history", "bin-collection-days", "--json"]));
+    assert_eq!(hist.as_array().expect("list").len(), 2);
+    assert_eq!(hist[0]["version"], 2);
+    assert_eq!(hist[1]["isHead"], false);
+
+    // Retract: gone from search, tombstone shown, cannot come back under the name.
+    let r = json(&ok(
+        &dir,
+        &[
+            "retract",
+            "bin-collection-days",
+            "--reason",
+            "moved to the county platform",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["kind"], "retraction");
+    let hits = json(&ok(&dir, &["search", "bin", "--json"]));
+    assert_eq!(hits["total"], 1, "only Edinburgh's remains: {hits}");
+    let err = fails(&dir, &["publish", bins]);
+    assert!(err.contains("retracted"), "{err}");
+    let err = fails(&dir, &["retract", "no-such-thing"]);
+    assert!(err.contains("not found"), "{err}");
+
+    // The same through a tonic client.
+    let mut reg = RegistryClient::connect(node.url()).await.expect("connect");
+    let page = reg
+        .search(v1::SearchRequest {
+            text: "parking".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("search")
+        .into_inner();
+    assert_eq!(page.total, 1);
+    let m = page.hits[0].manifest.clone().expect("manifest");
+    assert_eq!(m.kind, "dataset");
+    // The bytes verify on the client side: SHA-256 of the body is the id.
+    let env = m.envelope.expect("envelope");
+    let checked = lgmesh_protocol::validate::verify_parts(
+        env.body,
+        &env.signature,
+        &Default::default(),
+        lgmesh_protocol::now_ms(),
+    )
+    .expect("verifies");
+    assert_eq!(checked.id().to_string(), m.id);
+    let h = reg
+        .history(v1::HistoryRequest {
+            publisher: String::new(),
+            name: "bin-collection-days".into(),
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert_eq!(h.manifests.len(), 3);
+    let mut nodec = NodeClient::connect(node.url()).await.expect("connect");
+    let stats = nodec
+        .stats(v1::StatsRequest {})
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(
+        stats.heads, 8,
+        "org card, 6 examples, the yaml record: {stats:?}"
+    );
+
+    // Health and reflection, for grpcurl and any language's client.
+    let channel = tonic::transport::Endpoint::from_shared(node.url())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let st = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "lgmesh.v1.Registry".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        st.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    // HTTP.
+    let (status, body) = node.http_get("/healthz");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body.trim(), "ok");
+    let (_, metrics) = node.http_get("/metrics");
+    assert!(
+        metrics.contains("lgmesh_manifests_accepted_total{source=\"local\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lgmesh_manifests_rejected_total{reason=\"retracted\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("lgmesh_store_heads 8"), "{metrics}");
+}
