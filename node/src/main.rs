@@ -9,14 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-mod app;
-mod cli;
-mod config;
-mod grpc;
-mod http;
-mod metrics;
-mod server;
-mod view;
+use lgmesh::{cli, config, server};
 
 /// lgmesh: a federated catalogue of shared public-sector services and datasets.
 #[derive(Parser)]

@@ -4,7 +4,8 @@
 //! offered to it with `lgmesh_protocol::validate` (one function for every path), keeps
 //! the exact bytes, tracks the head and history of each `(publisher, name)`, keeps
 //! retraction tombstones and equivocation evidence, maintains the live-head sync set,
-//! and answers ranked, filtered, paginated searches.
+//! and answers ranked, filtered, paginated searches from a tantivy index kept beside
+//! sled as derived data.
 //!
 //! What it is not: a network component or a server. The node wraps it.
 //!
@@ -27,7 +28,6 @@
 
 pub mod search;
 pub mod store;
-mod text;
 
 pub use search::{Hit, Page, Query, QueryError, SearchError};
 pub use store::{Counts, OrgInfo, PutOutcome, Registry, StoreError, Stored};

@@ -1,40 +1,40 @@
-//! Search: ranked full text (BM25 over stemmed terms of title, summary, description and
-//! keywords) with exact filters (kind, LGSL code, GSS area, organisation, status) and
-//! cursor pagination, over current heads only.
+//! Search: ranked full text (BM25 over English-stemmed title, keywords, summary and
+//! description) with exact filters (kind, LGSL code, GSS area, organisation, status)
+//! and cursor pagination, over current heads only.
 //!
-//! Both indexes are sled trees written in the same transaction as the manifest:
-//! `index-v1` holds `tag | value | 0 | id` keys; `terms-v1` holds postings
-//! `term | 0 | id → tf (u16) | doc length (u32)`, so scoring needs no other lookup.
+//! The index is a tantivy index beside sled: derived data, one document per
+//! `(publisher, name)` head, replaced when the head changes. Each commit records the
+//! store's change sequence number it covers, so [`crate::Registry::open`] replays only
+//! what a crash left out, or rebuilds the whole index from sled if it is lost.
 
-use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
 
 use lgmesh_protocol::envelope::ManifestId;
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{ManifestBody, manifest_body::Kind};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query as TQuery, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
-use crate::store::{META_DOC_LEN_KEY, META_DOCS_KEY, Registry, StoreError, add_meta};
-
-const TAG_KIND: u8 = b'k';
-const TAG_LGSL: u8 = b'l';
-const TAG_AREA: u8 = b'a';
-const TAG_PUBLISHER: u8 = b'p';
-const TAG_STATUS: u8 = b's';
-const TAG_KEYWORD: u8 = b't';
-
-/// BM25 parameters.
-const K1: f64 = 1.2;
-const B: f64 = 0.75;
-/// Field weights: a title word counts three times, a keyword twice.
-const W_TITLE: u16 = 3;
-const W_KEYWORD: u16 = 2;
-const W_BODY: u16 = 1;
+use crate::store::{Registry, StoreError};
 
 /// Largest page.
 pub const MAX_PAGE: usize = 100;
 /// Longest query text, in bytes.
 pub const MAX_QUERY: usize = 1000;
+/// Deepest result reachable by paging.
+pub const MAX_OFFSET: usize = 10_000;
+/// Field boosts: a title word counts three times, a keyword twice.
+const BOOST_TITLE: f32 = 3.0;
+const BOOST_KEYWORD: f32 = 2.0;
+const ANALYZER: &str = "en_stem";
 
 /// A search.
 #[derive(Debug, Clone, Default)]
@@ -91,8 +91,8 @@ pub enum SearchError {
     Store(#[from] StoreError),
 }
 
-impl From<sled::Error> for SearchError {
-    fn from(e: sled::Error) -> Self {
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(e: tantivy::TantivyError) -> Self {
         SearchError::Store(e.into())
     }
 }
@@ -102,7 +102,7 @@ impl From<sled::Error> for SearchError {
 pub struct Hit {
     /// The head manifest's id.
     pub id: ManifestId,
-    /// Relevance (0 without text).
+    /// Relevance (constant without text).
     pub score: f64,
 }
 
@@ -117,223 +117,270 @@ pub struct Page {
     pub total: u64,
 }
 
-/// Index keys and postings of one manifest, computed outside the transaction.
-pub(crate) struct IndexEntries {
-    keys: Vec<Vec<u8>>,
-    postings: Vec<(Vec<u8>, [u8; 6])>,
-    doc_len: u64,
+struct Fields {
+    pn: Field,
+    id: Field,
+    kind: Field,
+    lgsl: Field,
+    area: Field,
+    publisher: Field,
+    status: Field,
+    title: Field,
+    keyword: Field,
+    body: Field,
 }
 
-fn index_key(tag: u8, value: &[u8], id: &ManifestId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + value.len() + 33);
-    k.push(tag);
-    k.extend_from_slice(value);
-    k.push(0);
-    k.extend_from_slice(id.as_bytes());
-    k
+/// What the index holds for one head.
+pub(crate) struct Doc {
+    pn: String,
+    id: String,
+    kind: &'static str,
+    publisher: String,
+    status: &'static str,
+    lgsl: Vec<String>,
+    area: Vec<String>,
+    title: Vec<String>,
+    keyword: Vec<String>,
+    body: Vec<String>,
 }
 
-fn prefix(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + value.len() + 1);
-    k.push(tag);
-    k.extend_from_slice(value);
-    k.push(0);
-    k
-}
-
-fn posting_key(term: &str, id: &ManifestId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(term.len() + 33);
-    k.extend_from_slice(term.as_bytes());
-    k.push(0);
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
-pub(crate) fn index_entries(
-    reg: &Registry,
-    body: &ManifestBody,
-    publisher: &PublisherKey,
-    id: &ManifestId,
-) -> IndexEntries {
-    let kind = lgmesh_protocol::schema::kind_name(body.kind.as_ref());
-    let mut keys = vec![
-        index_key(TAG_KIND, kind.as_bytes(), id),
-        index_key(TAG_PUBLISHER, publisher.as_bytes(), id),
-    ];
-    let (common, local) = match &body.kind {
-        Some(Kind::Service(s)) => {
-            let status = lgmesh_protocol::document::enum_label(
-                lgmesh_protocol::document::EnumTable::ServiceStatus,
-                s.service_status,
-            );
-            keys.push(index_key(TAG_STATUS, status.as_bytes(), id));
-            (s.common.as_ref(), s.local.as_ref())
+impl Doc {
+    pub(crate) fn of(publisher: &PublisherKey, body: &ManifestBody, id: &ManifestId) -> Doc {
+        let mut d = Doc {
+            pn: hex::encode(crate::store::pn(publisher, &body.name)),
+            id: id.to_string(),
+            kind: lgmesh_protocol::schema::kind_name(body.kind.as_ref()),
+            publisher: hex::encode(publisher.as_bytes()),
+            status: "",
+            lgsl: vec![],
+            area: vec![],
+            title: vec![],
+            keyword: vec![],
+            body: vec![],
+        };
+        let (common, local) = match &body.kind {
+            Some(Kind::Service(s)) => {
+                d.status = lgmesh_protocol::document::enum_label(
+                    lgmesh_protocol::document::EnumTable::ServiceStatus,
+                    s.service_status,
+                );
+                (s.common.as_ref(), s.local.as_ref())
+            }
+            Some(Kind::Dataset(x)) => (x.common.as_ref(), x.local.as_ref()),
+            Some(Kind::Org(o)) => {
+                d.title.push(o.name.clone());
+                d.keyword.push(o.org_id.clone());
+                (None, None)
+            }
+            _ => (None, None),
+        };
+        if let Some(c) = common {
+            d.title.push(c.title.clone());
+            d.title.extend(c.alternative_title.iter().cloned());
+            d.keyword.extend(c.keyword.iter().cloned());
+            d.body.push(c.summary.clone());
+            d.body.push(c.description.clone());
         }
-        Some(Kind::Dataset(d)) => (d.common.as_ref(), d.local.as_ref()),
-        _ => (None, None),
+        if let Some(l) = local {
+            d.lgsl = l.lgsl.iter().map(u32::to_string).collect();
+            d.area = l.coverage.clone();
+        }
+        d
+    }
+}
+
+/// The tantivy index and its one writer.
+pub(crate) struct TextIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    f: Fields,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let f = Fields {
+        pn: b.add_text_field("pn", STRING),
+        id: b.add_text_field("id", STRING | STORED),
+        kind: b.add_text_field("kind", STRING),
+        lgsl: b.add_text_field("lgsl", STRING),
+        area: b.add_text_field("area", STRING),
+        publisher: b.add_text_field("publisher", STRING),
+        status: b.add_text_field("status", STRING),
+        title: b.add_text_field("title", text.clone()),
+        keyword: b.add_text_field("keyword", text.clone()),
+        body: b.add_text_field("body", text),
     };
-    if let Some(l) = local {
-        for code in &l.lgsl {
-            keys.push(index_key(TAG_LGSL, code.to_string().as_bytes(), id));
-        }
-        for area in &l.coverage {
-            keys.push(index_key(TAG_AREA, area.as_bytes(), id));
-        }
-    }
-    let mut fields: Vec<(&str, u16)> = vec![];
-    if let Some(c) = common {
-        fields.push((&c.title, W_TITLE));
-        fields.push((&c.summary, W_BODY));
-        fields.push((&c.description, W_BODY));
-        for k in &c.keyword {
-            fields.push((k, W_KEYWORD));
-            keys.push(index_key(TAG_KEYWORD, k.to_lowercase().as_bytes(), id));
-        }
-        for a in &c.alternative_title {
-            fields.push((a, W_TITLE));
-        }
-    }
-    if let Some(Kind::Org(o)) = &body.kind {
-        fields.push((&o.name, W_TITLE));
-        fields.push((&o.org_id, W_TITLE));
-    }
-    let tf = reg.analyzer.frequencies(&fields);
-    let doc_len: u64 = tf.values().map(|v| u64::from(*v)).sum();
-    let dl = u32::try_from(doc_len).unwrap_or(u32::MAX);
-    let postings = tf
-        .into_iter()
-        .map(|(term, f)| {
-            let mut v = [0u8; 6];
-            v[..2].copy_from_slice(&f.to_be_bytes());
-            v[2..].copy_from_slice(&dl.to_be_bytes());
-            (posting_key(&term, id), v)
+    (b.build(), f)
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(
+            StopWordFilter::new(Language::English)
+                .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new())),
+        )
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+impl TextIndex {
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+        let (schema, f) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+        let index = match Index::open_or_create(mmap, schema.clone()) {
+            Ok(i) => i,
+            Err(_) => {
+                // A damaged or incompatible index is derived data: start it again.
+                std::fs::remove_dir_all(dir)
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+                Index::create_in_dir(dir, schema)?
+            }
+        };
+        index.tokenizers().register(ANALYZER, analyzer());
+        // One indexing thread with tantivy's smallest memory budget: a node's index is small.
+        let writer = index.writer_with_num_threads(1, 15_000_000)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            f,
         })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    IndexEntries {
-        keys,
-        postings,
-        doc_len,
     }
-}
 
-type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
+    /// The store sequence number the last commit covered.
+    pub(crate) fn applied_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .index
+            .load_metas()?
+            .payload
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0))
+    }
 
-impl IndexEntries {
-    pub(crate) fn insert(
-        &self,
-        index: &TransactionalTree,
-        terms: &TransactionalTree,
-        meta: &TransactionalTree,
-    ) -> TxResult {
-        for k in &self.keys {
-            index.insert(k.as_slice(), &[][..])?;
+    pub(crate) fn is_empty(&self) -> bool {
+        self.reader.searcher().num_docs() == 0
+    }
+
+    fn document(&self, d: &Doc) -> TantivyDocument {
+        let f = &self.f;
+        let mut doc = doc!(f.pn => d.pn.clone(), f.id => d.id.clone(), f.kind => d.kind, f.publisher => d.publisher.clone());
+        if !d.status.is_empty() {
+            doc.add_text(f.status, d.status);
         }
-        for (k, v) in &self.postings {
-            terms.insert(k.as_slice(), &v[..])?;
+        for v in &d.lgsl {
+            doc.add_text(f.lgsl, v);
         }
-        if !self.postings.is_empty() {
-            add_meta(meta, META_DOCS_KEY, 1)?;
-            add_meta(
-                meta,
-                META_DOC_LEN_KEY,
-                i64::try_from(self.doc_len).unwrap_or(i64::MAX),
-            )?;
+        for v in &d.area {
+            doc.add_text(f.area, v);
         }
+        for v in &d.title {
+            doc.add_text(f.title, v);
+        }
+        for v in &d.keyword {
+            doc.add_text(f.keyword, v);
+        }
+        for v in &d.body {
+            doc.add_text(f.body, v);
+        }
+        doc
+    }
+
+    /// Replaces the documents of these heads and commits, recording `seq`.
+    pub(crate) fn apply(&self, docs: &[Doc], seq: u64) -> Result<(), StoreError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for d in docs {
+            w.delete_term(Term::from_field_text(self.f.pn, &d.pn));
+            w.add_document(self.document(d))?;
+        }
+        let mut c = w.prepare_commit()?;
+        c.set_payload(&seq.to_string());
+        c.commit()?;
+        self.reader.reload()?;
         Ok(())
     }
 
-    pub(crate) fn remove(
-        &self,
-        index: &TransactionalTree,
-        terms: &TransactionalTree,
-        meta: &TransactionalTree,
-    ) -> TxResult {
-        for k in &self.keys {
-            index.remove(k.as_slice())?;
+    /// Drops everything and indexes `docs`.
+    pub(crate) fn rebuild(&self, docs: &[Doc], seq: u64) -> Result<(), StoreError> {
+        {
+            let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            w.delete_all_documents()?;
         }
-        for (k, _) in &self.postings {
-            terms.remove(k.as_slice())?;
-        }
-        if !self.postings.is_empty() {
-            add_meta(meta, META_DOCS_KEY, -1)?;
-            add_meta(
-                meta,
-                META_DOC_LEN_KEY,
-                -i64::try_from(self.doc_len).unwrap_or(i64::MAX),
-            )?;
-        }
-        Ok(())
+        self.apply(docs, seq)
     }
 }
 
-fn id_from_key(k: &[u8]) -> Option<ManifestId> {
-    let start = k.len().checked_sub(32)?;
-    k[start..].try_into().ok().map(ManifestId)
-}
-
-fn encode_cursor(h: &Hit) -> String {
-    let mut b = Vec::with_capacity(40);
-    b.extend_from_slice(&h.score.to_bits().to_be_bytes());
-    b.extend_from_slice(h.id.as_bytes());
-    hex::encode(b)
-}
-
-fn decode_cursor(s: &str) -> Result<Hit, QueryError> {
-    let b = hex::decode(s).map_err(|_| QueryError::Cursor)?;
-    if b.len() != 40 {
-        return Err(QueryError::Cursor);
-    }
-    let score = f64::from_bits(u64::from_be_bytes(
-        b[..8].try_into().map_err(|_| QueryError::Cursor)?,
-    ));
-    let id = ManifestId(b[8..].try_into().map_err(|_| QueryError::Cursor)?);
-    if !score.is_finite() {
-        return Err(QueryError::Cursor);
-    }
-    Ok(Hit { id, score })
-}
-
-/// Best first: higher score, then lower id.
-fn order(a: &Hit, b: &Hit) -> Ordering {
-    b.score
-        .partial_cmp(&a.score)
-        .unwrap_or(Ordering::Equal)
-        .then_with(|| a.id.cmp(&b.id))
+fn term_query(field: Field, value: &str) -> Box<dyn TQuery> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
 }
 
 impl Registry {
-    fn ids_with(&self, tag: u8, value: &[u8]) -> Result<HashSet<ManifestId>, SearchError> {
-        let mut out = HashSet::new();
-        for kv in self.index.scan_prefix(prefix(tag, value)) {
-            let (k, _) = kv?;
-            out.extend(id_from_key(&k));
-        }
-        Ok(out)
-    }
-
     /// Runs a search.
     pub fn search(&self, q: &Query) -> Result<Page, SearchError> {
         if q.text.len() > MAX_QUERY {
             return Err(QueryError::TooLong.into());
         }
-        let after = q
-            .cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(decode_cursor)
-            .transpose()?;
-        let page_size = q.page_size.clamp(1, MAX_PAGE);
-
-        // Exact filters, intersected.
-        let mut filter: Option<HashSet<ManifestId>> = None;
-        let mut narrow = |set: HashSet<ManifestId>| {
-            filter = Some(match filter.take() {
-                None => set,
-                Some(f) => f.intersection(&set).copied().collect(),
-            });
+        let offset = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+            None => 0,
+            Some(c) => decode_cursor(c)?,
         };
+        let page_size = q.page_size.clamp(1, MAX_PAGE);
+        let t = &self.text;
+        let f = &t.f;
+        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = vec![];
+
+        // Text: each analysed term, in any of the text fields, boosted by field.
+        let mut terms = vec![];
+        let mut analyzer = t.index.tokenizers().get(ANALYZER).unwrap_or_else(analyzer);
+        let mut stream = analyzer.token_stream(&q.text);
+        while let Some(tok) = stream.next() {
+            if terms.len() < 32 && !terms.contains(&tok.text) {
+                terms.push(tok.text.clone());
+            }
+        }
+        if !terms.is_empty() {
+            let mut should: Vec<(Occur, Box<dyn TQuery>)> = vec![];
+            for term in &terms {
+                for (field, boost) in [
+                    (f.title, BOOST_TITLE),
+                    (f.keyword, BOOST_KEYWORD),
+                    (f.body, 1.0),
+                ] {
+                    let tq = TermQuery::new(
+                        Term::from_field_text(field, term),
+                        IndexRecordOption::WithFreqs,
+                    );
+                    should.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(tq), boost)),
+                    ));
+                }
+            }
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(should))));
+        } else {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+
+        // Exact filters.
         if let Some(k) = &q.kind {
             if !matches!(k.as_str(), "service" | "dataset" | "org" | "retraction") {
                 return Err(QueryError::Filter {
@@ -342,10 +389,10 @@ impl Registry {
                 }
                 .into());
             }
-            narrow(self.ids_with(TAG_KIND, k.as_bytes())?);
+            clauses.push((Occur::Must, term_query(f.kind, k)));
         }
         if let Some(code) = q.lgsl {
-            narrow(self.ids_with(TAG_LGSL, code.to_string().as_bytes())?);
+            clauses.push((Occur::Must, term_query(f.lgsl, &code.to_string())));
         }
         if let Some(area) = &q.area {
             if !lgmesh_protocol::identity::is_gss_code(area) {
@@ -355,105 +402,84 @@ impl Registry {
                 }
                 .into());
             }
-            narrow(self.ids_with(TAG_AREA, area.as_bytes())?);
+            clauses.push((Occur::Must, term_query(f.area, area)));
         }
         if let Some(status) = &q.status {
-            narrow(self.ids_with(TAG_STATUS, status.as_bytes())?);
+            clauses.push((Occur::Must, term_query(f.status, status)));
         }
         if let Some(org) = &q.org {
-            let mut set = HashSet::new();
-            for pk in self.publishers_of_org(org)? {
-                set.extend(self.ids_with(TAG_PUBLISHER, pk.as_bytes())?);
+            let pubs: Vec<(Occur, Box<dyn TQuery>)> = self
+                .publishers_of_org(org)?
+                .iter()
+                .map(|pk| {
+                    (
+                        Occur::Should,
+                        term_query(f.publisher, &hex::encode(pk.as_bytes())),
+                    )
+                })
+                .collect();
+            if pubs.is_empty() {
+                return Ok(Page::default());
             }
-            narrow(set);
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(pubs))));
         }
-
-        let mut terms = vec![];
-        self.analyzer.terms(&q.text, &mut terms);
-        terms.sort();
-        terms.dedup();
-
-        let mut hits: Vec<Hit> = if terms.is_empty() {
-            let ids: Vec<ManifestId> = match filter {
-                Some(f) => f.into_iter().collect(),
-                None => {
-                    let mut v = vec![];
-                    for h in self.heads_iter() {
-                        v.push(h?.head.id);
-                    }
-                    v
-                }
-            };
-            let hide = if q.include_retracted || q.kind.as_deref() == Some("retraction") {
-                HashSet::new()
-            } else {
-                self.ids_with(TAG_KIND, b"retraction")?
-            };
-            ids.into_iter()
-                .filter(|id| !hide.contains(id))
-                .map(|id| Hit { id, score: 0.0 })
-                .collect()
-        } else {
-            let (n_docs, total_len) = self.doc_stats()?;
-            let n = n_docs.max(1) as f64;
-            let avgdl = (total_len as f64 / n).max(1.0);
-            let mut scores: HashMap<ManifestId, f64> = HashMap::new();
-            for term in &terms {
-                let p = {
-                    let mut p = term.as_bytes().to_vec();
-                    p.push(0);
-                    p
-                };
-                let postings: Vec<(ManifestId, u16, u32)> = self
-                    .terms
-                    .scan_prefix(&p)
-                    .filter_map(|kv| {
-                        let (k, v) = kv.ok()?;
-                        let id = id_from_key(&k)?;
-                        let tf = u16::from_be_bytes(v.get(..2)?.try_into().ok()?);
-                        let dl = u32::from_be_bytes(v.get(2..6)?.try_into().ok()?);
-                        Some((id, tf, dl))
-                    })
-                    .collect();
-                let df = postings.len() as f64;
-                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                for (id, tf, dl) in postings {
-                    if filter.as_ref().is_some_and(|f| !f.contains(&id)) {
-                        continue;
-                    }
-                    let tf = f64::from(tf);
-                    let s =
-                        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * f64::from(dl) / avgdl));
-                    *scores.entry(id).or_insert(0.0) += s;
-                }
-            }
-            scores
-                .into_iter()
-                .map(|(id, score)| Hit { id, score })
-                .collect()
-        };
-
-        let total = hits.len() as u64;
-        if let Some(after) = &after {
-            hits.retain(|h| order(h, after) == Ordering::Greater);
+        if !q.include_retracted && q.kind.as_deref() != Some("retraction") {
+            clauses.push((Occur::MustNot, term_query(f.kind, "retraction")));
         }
-        // Partial selection: only the page needs sorting.
-        if hits.len() > page_size {
-            hits.select_nth_unstable_by(page_size, order);
-            hits.truncate(page_size + 1);
+        let query = BooleanQuery::new(clauses);
+
+        let searcher = t.reader.searcher();
+        let (top, total) = searcher.search(
+            &query,
+            &(
+                TopDocs::with_limit(page_size + 1)
+                    .and_offset(offset)
+                    .order_by_score(),
+                Count,
+            ),
+        )?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top.iter().take(page_size) {
+            let doc: TantivyDocument = searcher.doc(*addr)?;
+            let id = doc
+                .get_first(f.id)
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<ManifestId>().ok())
+                .ok_or_else(|| StoreError::Corrupt("text index document without an id".into()))?;
+            hits.push(Hit {
+                id,
+                score: f64::from(*score),
+            });
         }
-        hits.sort_by(order);
-        let more = hits.len() > page_size;
-        hits.truncate(page_size);
-        let next_cursor = if more {
-            hits.last().map(encode_cursor)
-        } else {
-            None
-        };
+        let next = offset + hits.len();
+        let next_cursor = (top.len() > page_size && next < MAX_OFFSET).then(|| encode_cursor(next));
         Ok(Page {
             hits,
             next_cursor,
-            total,
+            total: total as u64,
         })
     }
+}
+
+/// Cursors are opaque to clients: an offset with a check byte, so a hand-made or damaged
+/// cursor is refused instead of silently starting elsewhere.
+fn encode_cursor(offset: usize) -> String {
+    let o = offset as u32;
+    let check = (o.wrapping_mul(2_654_435_761) >> 24) as u8 ^ 0x5a;
+    format!("{o:08x}{check:02x}")
+}
+
+fn decode_cursor(s: &str) -> Result<usize, QueryError> {
+    if s.len() != 10 {
+        return Err(QueryError::Cursor);
+    }
+    let o = u32::from_str_radix(&s[..8], 16).map_err(|_| QueryError::Cursor)?;
+    let c = u8::from_str_radix(&s[8..], 16).map_err(|_| QueryError::Cursor)?;
+    if encode_cursor(o as usize) != s
+        || c != ((o.wrapping_mul(2_654_435_761) >> 24) as u8 ^ 0x5a)
+        || o as usize > MAX_OFFSET
+    {
+        return Err(QueryError::Cursor);
+    }
+    Ok(o as usize)
 }

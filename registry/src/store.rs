@@ -1,40 +1,52 @@
 //! The sled store: manifests, heads, history, tombstones, equivocation evidence, the
-//! live-head sync set, secondary indexes and the text index.
+//! live-head sync set, org cards and counters, in one sled tree under key prefixes, so
+//! that each write (one manifest or a whole batch) is a single atomic sled batch.
+//! [`Registry::put`] and [`Registry::put_batch`] flush before they return, so an
+//! acknowledged manifest survives `kill -9`.
 //!
-//! Every write is one sled transaction across the trees it touches, and [`Registry::put`]
-//! flushes before it returns, so an acknowledged manifest survives `kill -9`. Opening
-//! reads nothing but two counters: start-up does not scan the manifests.
+//! The text index ([`crate::search`]) is derived data beside the store: every head
+//! change is logged under a sequence number in the same atomic batch, and the index
+//! records the last sequence it has applied, so start-up replays only what the index
+//! missed. Opening never scans the manifests.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
 use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{Envelope, ManifestBody, manifest_body::Kind};
-use lgmesh_protocol::validate::{self, Head, Limits, Placement, Rejection, Verdict};
+use lgmesh_protocol::validate::{self, Head, Limits, Placement, Reason, Rejection};
 use prost::Message;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::text::Analyzer;
+use crate::search::TextIndex;
 
-/// Tree names. Versioned: a new layout gets new names.
-mod trees {
-    pub const MANIFESTS: &str = "manifests-v1";
-    pub const HEADS: &str = "heads-v1";
-    pub const HISTORY: &str = "history-v1";
-    pub const SYNC: &str = "sync-v1";
-    pub const EVIDENCE: &str = "evidence-v1";
-    pub const INDEX: &str = "index-v1";
-    pub const TERMS: &str = "terms-v1";
-    pub const ORGS: &str = "orgs-v1";
-    pub const META: &str = "meta-v1";
+/// The sled tree. Versioned: a new layout gets a new name.
+const TREE: &str = "lgmesh-v1";
+
+/// Key prefixes within the tree.
+mod prefix {
+    /// `M | id` → envelope bytes.
+    pub const MANIFEST: u8 = b'M';
+    /// `H | publisher | name` → head record.
+    pub const HEAD: u8 = b'H';
+    /// `V | publisher | name | 0 | version` → id.
+    pub const HISTORY: u8 = b'V';
+    /// `S | issued_at | id` → (): the live heads, for set reconciliation.
+    pub const SYNC: u8 = b'S';
+    /// `E | publisher | name | 0 | version` → ids that equivocate.
+    pub const EVIDENCE: u8 = b'E';
+    /// `O | publisher` → `org_id \0 name` from the org card.
+    pub const ORG: u8 = b'O';
+    /// `C | name` → u64 counter.
+    pub const COUNTER: u8 = b'C';
+    /// `L | seq` → `publisher | name`: head changes not yet in the text index.
+    pub const LOG: u8 = b'L';
 }
 
-const META_MANIFESTS: &[u8] = b"manifests";
-const META_HEADS: &[u8] = b"heads";
-const META_DOCS: &[u8] = b"docs";
-const META_DOC_LEN: &[u8] = b"doc-len";
+const COUNT_MANIFESTS: &[u8] = b"manifests";
+const COUNT_HEADS: &[u8] = b"heads";
+const COUNT_SEQ: &[u8] = b"seq";
 
 /// A storage failure (disk, corruption). Not a validation outcome: those are values.
 #[derive(Debug, thiserror::Error)]
@@ -43,14 +55,12 @@ pub enum StoreError {
     /// sled reported an error.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// The text index failed.
+    #[error("text index: {0}")]
+    Index(#[from] tantivy::TantivyError),
     /// Bytes on disk do not decode: the store is damaged.
-    #[error("store: corrupt record in {tree}: {detail}")]
-    Corrupt {
-        /// Which tree.
-        tree: &'static str,
-        /// What was wrong.
-        detail: String,
-    },
+    #[error("store: corrupt record ({0})")]
+    Corrupt(String),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -105,122 +115,349 @@ pub struct Counts {
     pub heads: u64,
 }
 
-/// The registry: a handle on the sled database. Cheap to share behind an `Arc`.
+/// The registry: the sled store and its text index. Share it behind an `Arc`.
 pub struct Registry {
     db: sled::Db,
-    manifests: sled::Tree,
-    heads: sled::Tree,
-    history: sled::Tree,
-    sync: sled::Tree,
-    evidence: sled::Tree,
-    pub(crate) index: sled::Tree,
-    pub(crate) terms: sled::Tree,
-    orgs: sled::Tree,
-    pub(crate) meta: sled::Tree,
+    tree: sled::Tree,
+    pub(crate) text: TextIndex,
     limits: Limits,
-    pub(crate) analyzer: Analyzer,
     /// One writer at a time: validation against the head and the write must not interleave.
     write: Mutex<()>,
 }
 
-/// `publisher || name`: the key of a head.
-pub(crate) fn pn_key(publisher: &PublisherKey, name: &str) -> Vec<u8> {
+fn key(p: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|x| x.len()).sum::<usize>());
+    k.push(p);
+    for part in parts {
+        k.extend_from_slice(part);
+    }
+    k
+}
+
+/// `publisher || name`.
+pub(crate) fn pn(publisher: &PublisherKey, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + name.len());
     k.extend_from_slice(publisher.as_bytes());
     k.extend_from_slice(name.as_bytes());
     k
 }
 
-fn version_key(publisher: &PublisherKey, name: &str, version: u64) -> Vec<u8> {
-    let mut k = pn_key(publisher, name);
+fn version_suffix(pn: &[u8], version: u64) -> Vec<u8> {
+    let mut k = pn.to_vec();
     k.push(0);
     k.extend_from_slice(&version.to_be_bytes());
     k
 }
 
-fn sync_key(issued_at_ms: u64, id: &ManifestId) -> [u8; 40] {
-    let mut k = [0u8; 40];
-    k[..8].copy_from_slice(&issued_at_ms.to_be_bytes());
-    k[8..].copy_from_slice(id.as_bytes());
-    k
-}
-
 /// A head record: id (32) | version (8) | retracted (1) | issued_at (8) | expires_at (8).
-fn encode_head(m: &VerifiedManifest) -> Vec<u8> {
-    let mut v = Vec::with_capacity(57);
-    v.extend_from_slice(m.id().as_bytes());
-    v.extend_from_slice(&m.version().to_be_bytes());
-    v.push(u8::from(m.is_retraction()));
-    v.extend_from_slice(&m.body().issued_at_ms.to_be_bytes());
-    v.extend_from_slice(&m.body().expires_at_ms.to_be_bytes());
-    v
-}
-
-/// A decoded head record.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HeadRecord {
-    pub head: Head,
-    pub issued_at_ms: u64,
+struct HeadRecord {
+    head: Head,
+    issued_at_ms: u64,
+    expires_at_ms: u64,
 }
 
-fn decode_head(v: &[u8]) -> Result<HeadRecord> {
-    let corrupt = || StoreError::Corrupt {
-        tree: trees::HEADS,
-        detail: format!("{} bytes", v.len()),
-    };
-    if v.len() != 57 {
-        return Err(corrupt());
+impl HeadRecord {
+    fn of(m: &VerifiedManifest) -> Self {
+        Self {
+            head: Head {
+                id: m.id(),
+                version: m.version(),
+                retracted: m.is_retraction(),
+            },
+            issued_at_ms: m.body().issued_at_ms,
+            expires_at_ms: m.body().expires_at_ms,
+        }
     }
-    let id = ManifestId(v[..32].try_into().map_err(|_| corrupt())?);
-    let version = u64::from_be_bytes(v[32..40].try_into().map_err(|_| corrupt())?);
-    let issued_at_ms = u64::from_be_bytes(v[41..49].try_into().map_err(|_| corrupt())?);
-    Ok(HeadRecord {
-        head: Head {
-            id,
-            version,
-            retracted: v[40] == 1,
-        },
-        issued_at_ms,
-    })
-}
 
-fn add_counter(
-    tree: &TransactionalTree,
-    key: &[u8],
-    delta: i64,
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    let cur = tree.get(key)?.map(|v| read_u64(&v)).unwrap_or(0);
-    let next = cur.saturating_add_signed(delta);
-    tree.insert(key, &next.to_be_bytes())?;
-    Ok(())
+    fn encode(&self) -> [u8; 57] {
+        let mut v = [0u8; 57];
+        v[..32].copy_from_slice(self.head.id.as_bytes());
+        v[32..40].copy_from_slice(&self.head.version.to_be_bytes());
+        v[40] = u8::from(self.head.retracted);
+        v[41..49].copy_from_slice(&self.issued_at_ms.to_be_bytes());
+        v[49..57].copy_from_slice(&self.expires_at_ms.to_be_bytes());
+        v
+    }
+
+    fn decode(v: &[u8]) -> Result<Self> {
+        let corrupt = || StoreError::Corrupt(format!("head record of {} bytes", v.len()));
+        if v.len() != 57 {
+            return Err(corrupt());
+        }
+        let u = |r: std::ops::Range<usize>| {
+            v[r].try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt())
+        };
+        Ok(Self {
+            head: Head {
+                id: ManifestId(v[..32].try_into().map_err(|_| corrupt())?),
+                version: u(32..40)?,
+                retracted: v[40] == 1,
+            },
+            issued_at_ms: u(41..49)?,
+            expires_at_ms: u(49..57)?,
+        })
+    }
 }
 
 pub(crate) fn read_u64(v: &[u8]) -> u64 {
     v.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
+/// The writes of one batch, with an overlay so later manifests in the batch see the
+/// heads and counters earlier ones set.
+struct Pending<'a> {
+    reg: &'a Registry,
+    batch: sled::Batch,
+    heads: HashMap<Vec<u8>, Option<HeadRecord>>,
+    counters: HashMap<&'static [u8], u64>,
+    /// Heads changed, for the text index: (seq, pn, manifest).
+    indexed: Vec<(u64, VerifiedManifest)>,
+    evidence: HashMap<Vec<u8>, Vec<u8>>,
+    manifests: std::collections::HashSet<ManifestId>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(reg: &'a Registry) -> Self {
+        Self {
+            reg,
+            batch: sled::Batch::default(),
+            heads: HashMap::new(),
+            counters: HashMap::new(),
+            indexed: vec![],
+            evidence: HashMap::new(),
+            manifests: Default::default(),
+        }
+    }
+
+    fn head(&mut self, pn: &[u8]) -> Result<Option<HeadRecord>> {
+        if let Some(h) = self.heads.get(pn) {
+            return Ok(*h);
+        }
+        let h = match self.reg.tree.get(key(prefix::HEAD, &[pn]))? {
+            Some(v) => Some(HeadRecord::decode(&v)?),
+            None => None,
+        };
+        self.heads.insert(pn.to_vec(), h);
+        Ok(h)
+    }
+
+    fn counter(&mut self, name: &'static [u8]) -> Result<&mut u64> {
+        if !self.counters.contains_key(name) {
+            let v = self.reg.counter(name)?;
+            self.counters.insert(name, v);
+        }
+        Ok(self.counters.entry(name).or_insert(0))
+    }
+
+    fn has_manifest(&self, id: &ManifestId) -> Result<bool> {
+        Ok(self.manifests.contains(id)
+            || self
+                .reg
+                .tree
+                .contains_key(key(prefix::MANIFEST, &[id.as_bytes()]))?)
+    }
+
+    /// Places one verified manifest and stages its writes.
+    fn add(&mut self, m: VerifiedManifest) -> Result<PutOutcome> {
+        let pn = pn(m.publisher(), m.name());
+        let old = self.head(&pn)?;
+        match validate::place(&m, old.as_ref().map(|h| &h.head)) {
+            Ok(Placement::Duplicate) => Ok(PutOutcome::Duplicate(m.id())),
+            Ok(Placement::NewHead) => {
+                let id = m.id();
+                let rec = HeadRecord::of(&m);
+                self.batch.insert(
+                    key(prefix::MANIFEST, &[id.as_bytes()]),
+                    m.signed().to_bytes(),
+                );
+                self.batch
+                    .insert(key(prefix::HEAD, &[&pn]), &rec.encode()[..]);
+                self.batch.insert(
+                    key(prefix::HISTORY, &[&version_suffix(&pn, m.version())]),
+                    &id.as_bytes()[..],
+                );
+                if let Some(old) = old {
+                    self.batch.remove(key(
+                        prefix::SYNC,
+                        &[&old.issued_at_ms.to_be_bytes(), old.head.id.as_bytes()],
+                    ));
+                } else {
+                    *self.counter(COUNT_HEADS)? += 1;
+                }
+                self.batch.insert(
+                    key(
+                        prefix::SYNC,
+                        &[&rec.issued_at_ms.to_be_bytes(), id.as_bytes()],
+                    ),
+                    &[][..],
+                );
+                if let Some(Kind::Org(o)) = &m.body().kind {
+                    self.batch.insert(
+                        key(prefix::ORG, &[m.publisher().as_bytes()]),
+                        format!("{}\0{}", o.org_id, o.name).as_bytes(),
+                    );
+                }
+                *self.counter(COUNT_MANIFESTS)? += 1;
+                let seq = {
+                    let s = self.counter(COUNT_SEQ)?;
+                    *s += 1;
+                    *s
+                };
+                self.batch
+                    .insert(key(prefix::LOG, &[&seq.to_be_bytes()]), pn.as_slice());
+                self.heads.insert(pn, Some(rec));
+                self.manifests.insert(id);
+                self.indexed.push((seq, m));
+                Ok(PutOutcome::Stored(id))
+            }
+            Err(r) if r.reason == Reason::Equivocation => {
+                // Keep both as evidence; the head does not change.
+                let ek = key(prefix::EVIDENCE, &[&version_suffix(&pn, m.version())]);
+                let mut ids = match self.evidence.get(&ek) {
+                    Some(v) => v.clone(),
+                    None => self
+                        .reg
+                        .tree
+                        .get(&ek)?
+                        .map(|v| v.to_vec())
+                        .unwrap_or_default(),
+                };
+                for id in old.iter().map(|h| h.head.id).chain(std::iter::once(m.id())) {
+                    if !ids.chunks(32).any(|c| c == id.as_bytes()) {
+                        ids.extend_from_slice(id.as_bytes());
+                    }
+                }
+                self.batch.insert(ek.clone(), ids.clone());
+                self.evidence.insert(ek, ids);
+                if !self.has_manifest(&m.id())? {
+                    self.batch.insert(
+                        key(prefix::MANIFEST, &[m.id().as_bytes()]),
+                        m.signed().to_bytes(),
+                    );
+                    self.manifests.insert(m.id());
+                    *self.counter(COUNT_MANIFESTS)? += 1;
+                }
+                Ok(PutOutcome::Rejected(r))
+            }
+            Err(r) => Ok(PutOutcome::Rejected(r)),
+        }
+    }
+
+    /// Applies the batch atomically, flushes if asked, then updates the text index.
+    fn commit(mut self, flush: bool) -> Result<()> {
+        if self.manifests.is_empty() && self.evidence.is_empty() {
+            return Ok(());
+        }
+        for (name, v) in &self.counters {
+            self.batch
+                .insert(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
+        }
+        self.reg.tree.apply_batch(self.batch)?;
+        if flush {
+            self.reg.db.flush()?;
+        }
+        if let Some(last) = self.indexed.last().map(|(s, _)| *s) {
+            let docs: Vec<_> = self
+                .indexed
+                .iter()
+                .map(|(_, m)| crate::search::Doc::of(m.publisher(), m.body(), &m.id()))
+                .collect();
+            self.reg.text.apply(&docs, last)?;
+            self.reg.trim_log(last)?;
+        }
+        Ok(())
+    }
+}
+
 impl Registry {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`: sled in `dir/db`, the text index in
+    /// `dir/text-v1`. Replays into the text index only the head changes it missed.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(8 * 1024 * 1024)
+            .path(dir.join("db"))
+            .cache_capacity(4 * 1024 * 1024)
             .open()?;
-        Ok(Self {
-            manifests: db.open_tree(trees::MANIFESTS)?,
-            heads: db.open_tree(trees::HEADS)?,
-            history: db.open_tree(trees::HISTORY)?,
-            sync: db.open_tree(trees::SYNC)?,
-            evidence: db.open_tree(trees::EVIDENCE)?,
-            index: db.open_tree(trees::INDEX)?,
-            terms: db.open_tree(trees::TERMS)?,
-            orgs: db.open_tree(trees::ORGS)?,
-            meta: db.open_tree(trees::META)?,
+        let tree = db.open_tree(TREE)?;
+        let text = TextIndex::open(&dir.join("text-v1"))?;
+        let reg = Self {
             db,
+            tree,
+            text,
             limits,
-            analyzer: Analyzer::default(),
             write: Mutex::new(()),
-        })
+        };
+        reg.catch_up_index()?;
+        Ok(reg)
+    }
+
+    fn catch_up_index(&self) -> Result<()> {
+        let applied = self.text.applied_seq()?;
+        let seq = self.counter(COUNT_SEQ)?;
+        if applied > seq || (applied == 0 && seq > 0 && self.text.is_empty()) {
+            // The index is from another store or was lost: rebuild from the heads.
+            return self.rebuild_index();
+        }
+        let mut docs = vec![];
+        let mut last = applied;
+        for kv in self.tree.range(
+            key(prefix::LOG, &[&(applied + 1).to_be_bytes()])
+                ..key(prefix::LOG, &[&u64::MAX.to_be_bytes()]),
+        ) {
+            let (k, pn) = kv?;
+            last = read_u64(&k[1..]);
+            if let Some(s) = self.head_of_pn(&pn)? {
+                docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
+            }
+        }
+        if last > applied {
+            self.text.apply(&docs, last)?;
+            self.trim_log(last)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the text index from every head (after losing the index).
+    pub fn rebuild_index(&self) -> Result<()> {
+        let seq = self.counter(COUNT_SEQ)?;
+        let mut docs = vec![];
+        for kv in self.tree.scan_prefix([prefix::HEAD]) {
+            let (_, v) = kv?;
+            let rec = HeadRecord::decode(&v)?;
+            if let Some(s) = self.get(&rec.head.id)? {
+                docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
+            }
+        }
+        self.text.rebuild(&docs, seq)?;
+        self.trim_log(seq)
+    }
+
+    fn trim_log(&self, upto: u64) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for kv in self.tree.range(
+            key(prefix::LOG, &[&0u64.to_be_bytes()])..=key(prefix::LOG, &[&upto.to_be_bytes()]),
+        ) {
+            b.remove(kv?.0);
+        }
+        self.tree.apply_batch(b)?;
+        Ok(())
+    }
+
+    fn counter(&self, name: &[u8]) -> Result<u64> {
+        Ok(self
+            .tree
+            .get(key(prefix::COUNTER, &[name]))?
+            .map(|v| read_u64(&v))
+            .unwrap_or(0))
+    }
+
+    fn head_of_pn(&self, pn: &[u8]) -> Result<Option<Stored>> {
+        match self.tree.get(key(prefix::HEAD, &[pn]))? {
+            Some(v) => self.get(&HeadRecord::decode(&v)?.head.id),
+            None => Ok(None),
+        }
     }
 
     /// The validation limits in force.
@@ -228,148 +465,49 @@ impl Registry {
         &self.limits
     }
 
-    /// Validates and stores envelope bytes, and flushes to disk before returning.
+    /// Validates and stores envelope bytes with the one validation function, and
+    /// flushes to disk before returning.
     pub fn put(&self, bytes: &[u8], now_ms: u64) -> Result<PutOutcome> {
-        let out = self.put_unflushed(bytes, now_ms)?;
-        if matches!(out, PutOutcome::Stored(_)) || is_equivocation(&out) {
-            self.db.flush()?;
-        }
-        Ok(out)
-    }
-
-    /// Validates and stores many envelopes, flushing once at the end. Each outcome is
-    /// that of [`Registry::put`] in order; none is durable before this returns.
-    pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
-        let mut out = Vec::with_capacity(items.len());
-        for b in items {
-            out.push(self.put_unflushed(b, now_ms)?);
-        }
-        self.db.flush()?;
-        Ok(out)
-    }
-
-    fn put_unflushed(&self, bytes: &[u8], now_ms: u64) -> Result<PutOutcome> {
-        // One writer at a time: the head read by validation must still be the head when
-        // the write lands.
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut old: Option<HeadRecord> = None;
+        let mut pending = Pending::new(self);
         let verdict = validate::validate(
             bytes,
             &self.limits,
             now_ms,
-            |pk, name| -> Result<Option<Head>> {
-                old = match self.heads.get(pn_key(pk, name))? {
-                    Some(v) => Some(decode_head(&v)?),
-                    None => None,
-                };
-                Ok(old.map(|h| h.head))
-            },
+            |pk, name| -> Result<Option<Head>> { Ok(pending.head(&pn(pk, name))?.map(|h| h.head)) },
         )?;
-        match verdict {
-            Verdict::Accept(m, Placement::Duplicate) => Ok(PutOutcome::Duplicate(m.id())),
-            Verdict::Accept(m, Placement::NewHead) => {
-                let old_doc = match old {
-                    Some(h) => self.get(&h.head.id)?.map(|s| (s, h)),
-                    None => None,
-                };
-                self.write_head(&m, bytes, &pn_key(m.publisher(), m.name()), old_doc)?;
-                Ok(PutOutcome::Stored(m.id()))
+        let out = match verdict {
+            validate::Verdict::Accept(m, _) => pending.add(*m)?,
+            validate::Verdict::Reject(Some(m), r) if r.reason == Reason::Equivocation => {
+                pending.add(*m)?
             }
-            Verdict::Reject(Some(m), r) if r.reason == validate::Reason::Equivocation => {
-                self.keep_evidence(&m, bytes, old.map(|h| h.head.id))?;
-                Ok(PutOutcome::Rejected(r))
-            }
-            Verdict::Reject(_, r) => Ok(PutOutcome::Rejected(r)),
-        }
-    }
-
-    fn keep_evidence(
-        &self,
-        m: &VerifiedManifest,
-        bytes: &[u8],
-        other: Option<ManifestId>,
-    ) -> Result<()> {
-        let ekey = version_key(m.publisher(), m.name(), m.version());
-        let mut ids = self
-            .evidence
-            .get(&ekey)?
-            .map(|v| v.to_vec())
-            .unwrap_or_default();
-        for id in other.iter().chain(std::iter::once(&m.id())) {
-            if !ids.chunks(32).any(|c| c == id.as_bytes()) {
-                ids.extend_from_slice(id.as_bytes());
-            }
-        }
-        let is_new = self.manifests.get(m.id().as_bytes())?.is_none();
-        (&self.manifests, &self.evidence, &self.meta)
-            .transaction(|(man, ev, meta)| {
-                if is_new {
-                    man.insert(m.id().as_bytes(), bytes)?;
-                    add_counter(meta, META_MANIFESTS, 1)?;
-                }
-                ev.insert(ekey.as_slice(), ids.as_slice())?;
-                Ok(())
-            })
-            .map_err(tx_err)
-    }
-
-    fn write_head(
-        &self,
-        m: &VerifiedManifest,
-        bytes: &[u8],
-        key: &[u8],
-        old: Option<(Stored, HeadRecord)>,
-    ) -> Result<()> {
-        let new_entries = crate::search::index_entries(self, m.body(), m.publisher(), &m.id());
-        let old_entries = old
-            .as_ref()
-            .map(|(s, _)| crate::search::index_entries(self, &s.body, &s.publisher, &s.id));
-        let org = match &m.body().kind {
-            Some(Kind::Org(o)) => Some(format!("{}\0{}", o.org_id, o.name)),
-            _ => None,
+            validate::Verdict::Reject(_, r) => PutOutcome::Rejected(r),
         };
-        let head = encode_head(m);
-        let hist = version_key(m.publisher(), m.name(), m.version());
-        let skey = sync_key(m.body().issued_at_ms, &m.id());
-        let trees = [
-            &self.manifests,
-            &self.heads,
-            &self.history,
-            &self.sync,
-            &self.index,
-            &self.terms,
-            &self.orgs,
-            &self.meta,
-        ];
-        trees[..]
-            .transaction(|t| {
-                let (man, heads, hist_t, sync, index, terms, orgs, meta) =
-                    (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7]);
-                man.insert(m.id().as_bytes(), bytes)?;
-                heads.insert(key, head.as_slice())?;
-                hist_t.insert(hist.as_slice(), m.id().as_bytes())?;
-                sync.insert(&skey[..], &[][..])?;
-                add_counter(meta, META_MANIFESTS, 1)?;
-                if let Some((old_doc, old_head)) = &old {
-                    sync.remove(&sync_key(old_head.issued_at_ms, &old_doc.id)[..])?;
-                    if let Some(e) = &old_entries {
-                        e.remove(index, terms, meta)?;
-                    }
-                } else {
-                    add_counter(meta, META_HEADS, 1)?;
-                }
-                new_entries.insert(index, terms, meta)?;
-                if let Some(org) = &org {
-                    orgs.insert(m.publisher().as_bytes(), org.as_bytes())?;
-                }
-                Ok(())
-            })
-            .map_err(tx_err)
+        pending.commit(true)?;
+        Ok(out)
+    }
+
+    /// Validates and stores many envelopes as one atomic batch, flushed once at the end.
+    /// Signatures are checked in parallel first; placement against the heads is in order,
+    /// so a batch may hold several versions of one name. Outcomes are in input order.
+    pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
+        let verified = verify_parallel(items, &self.limits, now_ms);
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = Pending::new(self);
+        let mut out = Vec::with_capacity(items.len());
+        for v in verified {
+            out.push(match v {
+                Ok(m) => pending.add(m)?,
+                Err(r) => PutOutcome::Rejected(r),
+            });
+        }
+        pending.commit(true)?;
+        Ok(out)
     }
 
     /// One manifest by id.
     pub fn get(&self, id: &ManifestId) -> Result<Option<Stored>> {
-        let Some(bytes) = self.manifests.get(id.as_bytes())? else {
+        let Some(bytes) = self.tree.get(key(prefix::MANIFEST, &[id.as_bytes()]))? else {
             return Ok(None);
         };
         decode_stored(*id, &bytes).map(Some)
@@ -377,46 +515,47 @@ impl Registry {
 
     /// The head record of `(publisher, name)`.
     pub fn head(&self, publisher: &PublisherKey, name: &str) -> Result<Option<Head>> {
-        Ok(match self.heads.get(pn_key(publisher, name))? {
-            Some(v) => Some(decode_head(&v)?.head),
-            None => None,
-        })
+        Ok(
+            match self.tree.get(key(prefix::HEAD, &[&pn(publisher, name)]))? {
+                Some(v) => Some(HeadRecord::decode(&v)?.head),
+                None => None,
+            },
+        )
     }
 
     /// The head manifest of `(publisher, name)`: its highest version, or its tombstone.
     pub fn resolve(&self, publisher: &PublisherKey, name: &str) -> Result<Option<Stored>> {
-        match self.head(publisher, name)? {
-            Some(h) => self.get(&h.id),
-            None => Ok(None),
-        }
+        self.head_of_pn(&pn(publisher, name))
     }
 
     /// Every stored version of `(publisher, name)`, newest first.
     pub fn history(&self, publisher: &PublisherKey, name: &str) -> Result<Vec<Stored>> {
-        let mut prefix = pn_key(publisher, name);
-        prefix.push(0);
+        let mut p = key(prefix::HISTORY, &[&pn(publisher, name)]);
+        p.push(0);
         let mut out = vec![];
-        for kv in self.history.scan_prefix(&prefix).rev() {
+        for kv in self.tree.scan_prefix(&p).rev() {
             let (_, id) = kv?;
-            let id = ManifestId(id.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                tree: trees::HISTORY,
-                detail: "id".into(),
-            })?);
+            let id = ManifestId(
+                id.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("history id".into()))?,
+            );
             out.extend(self.get(&id)?);
         }
         Ok(out)
     }
 
-    /// Ids of manifests that equivocate with `(publisher, name, version)`, if any.
+    /// Equivocation evidence for `(publisher, name)`: each version signed more than
+    /// once, with the ids of the conflicting manifests.
     pub fn equivocations(
         &self,
         publisher: &PublisherKey,
         name: &str,
     ) -> Result<Vec<(u64, Vec<ManifestId>)>> {
-        let mut prefix = pn_key(publisher, name);
-        prefix.push(0);
+        let mut p = key(prefix::EVIDENCE, &[&pn(publisher, name)]);
+        p.push(0);
         let mut out = vec![];
-        for kv in self.evidence.scan_prefix(&prefix) {
+        for kv in self.tree.scan_prefix(&p) {
             let (k, v) = kv?;
             let version = k
                 .len()
@@ -434,22 +573,25 @@ impl Registry {
 
     /// The organisation a publisher's org card names, if this store has it.
     pub fn org_of(&self, publisher: &PublisherKey) -> Result<Option<OrgInfo>> {
-        Ok(self.orgs.get(publisher.as_bytes())?.and_then(|v| {
-            let s = String::from_utf8_lossy(&v);
-            s.split_once('\0').map(|(id, name)| OrgInfo {
-                org_id: id.to_owned(),
-                name: name.to_owned(),
-            })
-        }))
+        Ok(self
+            .tree
+            .get(key(prefix::ORG, &[publisher.as_bytes()]))?
+            .and_then(|v| {
+                let s = String::from_utf8_lossy(&v);
+                s.split_once('\0').map(|(id, name)| OrgInfo {
+                    org_id: id.to_owned(),
+                    name: name.to_owned(),
+                })
+            }))
     }
 
-    /// Publishers whose org card claims `org_id`.
+    /// Publishers whose org card claims `org_id` (a scan of the org cards: one per publisher).
     pub fn publishers_of_org(&self, org_id: &str) -> Result<Vec<PublisherKey>> {
         let mut out = vec![];
-        for kv in self.orgs.iter() {
+        for kv in self.tree.scan_prefix([prefix::ORG]) {
             let (k, v) = kv?;
             if v.split(|b| *b == 0).next() == Some(org_id.as_bytes())
-                && let Ok(pk) = PublisherKey::from_bytes(&k)
+                && let Ok(pk) = PublisherKey::from_bytes(&k[1..])
             {
                 out.push(pk);
             }
@@ -457,13 +599,28 @@ impl Registry {
         Ok(out)
     }
 
+    /// The live-head sync set in `(issued_at, id)` order (for set reconciliation).
+    pub fn sync_items(&self) -> impl Iterator<Item = Result<(u64, ManifestId)>> + '_ {
+        self.tree.scan_prefix([prefix::SYNC]).map(|kv| {
+            let (k, _) = kv?;
+            if k.len() != 41 {
+                return Err(StoreError::Corrupt("sync key".into()));
+            }
+            let at = read_u64(&k[1..9]);
+            let id = ManifestId(
+                k[9..41]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("sync key".into()))?,
+            );
+            Ok((at, id))
+        })
+    }
+
     /// Counters, read without scanning.
     pub fn counts(&self) -> Result<Counts> {
-        let get =
-            |k: &[u8]| -> Result<u64> { Ok(self.meta.get(k)?.map(|v| read_u64(&v)).unwrap_or(0)) };
         Ok(Counts {
-            manifests: get(META_MANIFESTS)?,
-            heads: get(META_HEADS)?,
+            manifests: self.counter(COUNT_MANIFESTS)?,
+            heads: self.counter(COUNT_HEADS)?,
         })
     }
 
@@ -472,48 +629,54 @@ impl Registry {
         self.db.flush()?;
         Ok(())
     }
-
-    pub(crate) fn doc_stats(&self) -> Result<(u64, u64)> {
-        let get =
-            |k: &[u8]| -> Result<u64> { Ok(self.meta.get(k)?.map(|v| read_u64(&v)).unwrap_or(0)) };
-        Ok((get(META_DOCS)?, get(META_DOC_LEN)?))
-    }
-
-    pub(crate) fn heads_iter(&self) -> impl Iterator<Item = Result<HeadRecord>> + '_ {
-        self.heads.iter().map(|kv| {
-            kv.map_err(StoreError::from)
-                .and_then(|(_, v)| decode_head(&v))
-        })
-    }
 }
 
-pub(crate) const META_DOCS_KEY: &[u8] = META_DOCS;
-pub(crate) const META_DOC_LEN_KEY: &[u8] = META_DOC_LEN;
-
-pub(crate) fn add_meta(
-    meta: &TransactionalTree,
-    key: &[u8],
-    delta: i64,
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    add_counter(meta, key, delta)
-}
-
-fn is_equivocation(o: &PutOutcome) -> bool {
-    matches!(o, PutOutcome::Rejected(r) if r.reason == validate::Reason::Equivocation)
-}
-
-fn tx_err(e: sled::transaction::TransactionError<StoreError>) -> StoreError {
-    match e {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+/// Checks signatures (the expensive part) on every core, keeping input order.
+fn verify_parallel(
+    items: &[Vec<u8>],
+    limits: &Limits,
+    now_ms: u64,
+) -> Vec<std::result::Result<VerifiedManifest, Rejection>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads <= 1 || items.len() < 64 {
+        return items
+            .iter()
+            .map(|b| validate::verify_bytes(b, limits, now_ms))
+            .collect();
     }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| {
+                (
+                    c.len(),
+                    s.spawn(move || {
+                        c.iter()
+                            .map(|b| validate::verify_bytes(b, limits, now_ms))
+                            .collect::<Vec<_>>()
+                    }),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| {
+                h.join().unwrap_or_else(|_| {
+                    (0..n)
+                        .map(|_| Err(Rejection::new(Reason::Decode, "verification failed")))
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 fn decode_stored(id: ManifestId, bytes: &[u8]) -> Result<Stored> {
-    let corrupt = |d: String| StoreError::Corrupt {
-        tree: trees::MANIFESTS,
-        detail: d,
-    };
+    let corrupt = |d: String| StoreError::Corrupt(format!("manifest {}: {d}", id.fmt_short()));
     let envelope = Envelope::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
     let body =
         ManifestBody::decode(envelope.body.as_slice()).map_err(|e| corrupt(e.to_string()))?;

@@ -446,3 +446,91 @@ fn an_update_replaces_the_indexed_text() {
         .expect("s");
     assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![v2]);
 }
+
+#[test]
+fn a_lost_text_index_is_rebuilt_from_sled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(&[7; 32]);
+    let id = {
+        let reg = open(&dir);
+        stored(
+            reg.put(&sign(&key, bins(1, "Bin collection days")), NOW)
+                .expect("put"),
+        )
+    };
+    std::fs::remove_dir_all(dir.path().join("text-v1")).expect("remove index");
+    let reg = open(&dir);
+    let p = reg
+        .search(&Query {
+            text: "collection".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id]);
+}
+
+#[test]
+fn a_batch_may_hold_several_versions_of_one_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[8; 32]);
+    let other = SecretKey::from_seed(&[10; 32]);
+    let items = vec![
+        sign(&key, bins(1, "One")),
+        sign(&key, bins(2, "Two")),
+        sign(&key, bins(2, "Two but different")),
+        b"garbage".to_vec(),
+        sign(&key, bins(1, "One")),
+        sign(&other, bins(1, "Another council's bins")),
+    ];
+    let out = reg.put_batch(&items, NOW).expect("batch");
+    assert!(matches!(out[0], PutOutcome::Stored(_)));
+    let v2 = stored(out[1].clone());
+    assert_eq!(rejected(out[2].clone()), Reason::Equivocation);
+    assert_eq!(rejected(out[3].clone()), Reason::Decode);
+    assert_eq!(rejected(out[4].clone()), Reason::Rollback);
+    assert!(matches!(out[5], PutOutcome::Stored(_)));
+    assert_eq!(
+        reg.resolve(&key.public(), "bin-collection")
+            .expect("r")
+            .expect("head")
+            .id,
+        v2
+    );
+    let c = reg.counts().expect("counts");
+    assert_eq!(
+        (c.manifests, c.heads),
+        (4, 2),
+        "v1, v2, the evidence, the other council's"
+    );
+    let p = reg
+        .search(&Query {
+            text: "bins".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(p.total, 2, "one head per name: {p:?}");
+    let p = reg
+        .search(&Query {
+            text: "two".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![v2]);
+    let p = reg
+        .search(&Query {
+            text: "one".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(p.total, 0, "replaced versions are not indexed");
+    assert_eq!(
+        reg.sync_items().count(),
+        2,
+        "the sync set holds live heads only"
+    );
+}

@@ -1,1 +1,515 @@
-fn main() {}
+//! `lgmesh-bench`: the one-node benchmarks. Prints figures and ratios against baselines
+//! measured in the same run. See BENCHMARKS.md for the command and recorded results.
+//!
+//! 1. ingest of pre-signed manifests (validate + store + flush, batched) against raw
+//!    `verify_strict` on the same manifests;
+//! 2. search latency p50/p99 over the whole corpus (default 100,000 manifests);
+//! 3. start-up of the real `lgmesh run` to serving gRPC with that store, and its idle RSS.
+//!
+//! The corpus is made from real data: the councils and the Local Government Services
+//! List in `examples/data/`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lgmesh_protocol::envelope::{self, UnsignedManifest};
+use lgmesh_protocol::identity::{PublisherKey, SecretKey};
+use lgmesh_protocol::{now_ms, sample, v1};
+use lgmesh_registry::{Query, Registry};
+use prost::Message;
+
+struct Args {
+    manifests: usize,
+    queries: usize,
+    dir: Option<PathBuf>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        manifests: 100_000,
+        queries: 2_000,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--manifests" => a.manifests = val()?.parse()?,
+            "--queries" => a.queries = val()?.parse()?,
+            "--dir" => a.dir = Some(val()?.into()),
+            "-h" | "--help" => {
+                println!(
+                    "usage: lgmesh-bench [--manifests N (100000)] [--queries N (2000)] [--dir DIR (a temp dir)]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+/// A small RFC 4180 reader (quoted fields may hold commas, quotes and newlines).
+fn csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let mut row = vec![];
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+struct Service {
+    code: u32,
+    label: String,
+    description: String,
+}
+
+struct Council {
+    gss: String,
+    name: String,
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data")
+}
+
+fn load() -> Result<(Vec<Service>, Vec<Council>)> {
+    let lgsl = std::fs::read_to_string(data_dir().join("lgsl_services_joined.csv"))?;
+    let services: Vec<Service> = csv(&lgsl)
+        .into_iter()
+        .skip(1)
+        .filter_map(|r| {
+            Some(Service {
+                code: r.first()?.parse().ok()?,
+                label: r.get(1)?.clone(),
+                description: r.get(2)?.clone(),
+            })
+        })
+        .filter(|s| !s.description.trim().is_empty())
+        .collect();
+    let councils_csv = std::fs::read_to_string(data_dir().join("uk_councils_current_joined.csv"))?;
+    let rows = csv(&councils_csv);
+    let head = rows.first().context("empty councils file")?;
+    let col = |n: &str| {
+        head.iter()
+            .position(|h| h == n)
+            .with_context(|| format!("no column {n}"))
+    };
+    let (gss, name) = (col("gss_code")?, col("official_name")?);
+    let councils = rows
+        .iter()
+        .skip(1)
+        .filter_map(|r| {
+            Some(Council {
+                gss: r.get(gss)?.clone(),
+                name: r.get(name)?.clone(),
+            })
+        })
+        .filter(|c| lgmesh_protocol::identity::is_gss_code(&c.gss))
+        .collect();
+    Ok((services, councils))
+}
+
+/// A deterministic generator (splitmix64), so every run builds the same corpus.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let (services, councils) = load()?;
+    let tmp = tempfile_dir(a.dir.clone())?;
+    println!(
+        "lgmesh-bench: {} manifests from {} councils x {} LGSL services; {} queries; dir {}",
+        a.manifests,
+        councils.len(),
+        services.len(),
+        a.queries,
+        tmp.display()
+    );
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    // Corpus: each council signs with its own key.
+    let now = now_ms();
+    let keys: Vec<SecretKey> = (0..councils.len())
+        .map(|i| SecretKey::from_seed(&seed(i)))
+        .collect();
+    let mut rng = Rng(42);
+    let t = Instant::now();
+    let mut corpus: Vec<Vec<u8>> = Vec::with_capacity(a.manifests + councils.len());
+    for (i, c) in councils.iter().enumerate() {
+        corpus.push(
+            UnsignedManifest(sample::org(&format!("gss:{}", c.gss), &c.name, 1, now))
+                .sign(&keys[i])
+                .to_bytes(),
+        );
+    }
+    for i in 0..a.manifests {
+        let ci = rng.below(councils.len());
+        let s = &services[rng.below(services.len())];
+        let c = &councils[ci];
+        let mut body = sample::service(
+            &format!("lgsl-{}-{i}", s.code),
+            1,
+            &format!("{} ({})", s.label, c.name),
+            &s.description,
+            &[s.code],
+            &[c.gss.as_str()],
+            now,
+        );
+        if let Some(v1::manifest_body::Kind::Service(svc)) = &mut body.kind {
+            svc.service_status = [6, 6, 6, 3, 2, 1, 7][rng.below(7)];
+            if let Some(common) = &mut svc.common {
+                common.keyword = s.label.split(" - ").map(str::to_owned).take(5).collect();
+            }
+        }
+        corpus.push(UnsignedManifest(body).sign(&keys[ci]).to_bytes());
+    }
+    let bytes: usize = corpus.iter().map(Vec::len).sum();
+    println!(
+        "\ncorpus: {} envelopes, {:.1} MiB, mean {} B, signed in {:.2} s",
+        corpus.len(),
+        bytes as f64 / 1048576.0,
+        bytes / corpus.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // 1. Baseline: raw verify_strict over the same manifests, one core.
+    let parts: Vec<(PublisherKey, Vec<u8>, Vec<u8>)> = corpus
+        .iter()
+        .map(|b| {
+            let env = v1::Envelope::decode(b.as_slice()).expect("own envelope");
+            let body = v1::ManifestBody::decode(env.body.as_slice()).expect("own body");
+            (
+                PublisherKey::from_bytes(&body.publisher).expect("own key"),
+                env.body,
+                env.signature,
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    let mut good = 0usize;
+    for (pk, body, sig) in &parts {
+        good += usize::from(envelope::verify(pk, body, sig));
+    }
+    let verify_s = t.elapsed().as_secs_f64();
+    assert_eq!(good, parts.len());
+    let verify_rate = parts.len() as f64 / verify_s;
+    println!("\n1. ingest");
+    println!("   baseline verify_strict (1 core):     {verify_rate:>9.0} manifests/s");
+    drop(parts);
+
+    let store_dir = tmp.join("store");
+    let reg = Registry::open(&store_dir, Default::default())?;
+    let t = Instant::now();
+    let mut stored = 0;
+    for chunk in corpus.chunks(1000) {
+        for o in reg.put_batch(chunk, now)? {
+            stored += usize::from(matches!(o, lgmesh_registry::PutOutcome::Stored(_)));
+        }
+    }
+    let ingest_s = t.elapsed().as_secs_f64();
+    assert_eq!(stored, corpus.len(), "every manifest stored");
+    let ingest_rate = corpus.len() as f64 / ingest_s;
+    println!(
+        "   ingest, batches of 1000 (+ flush):   {ingest_rate:>9.0} manifests/s  ({:.1} s)",
+        ingest_s
+    );
+    println!(
+        "   ratio ingest / verify_strict:        {:>9.2}   (goal >= 0.5)",
+        ingest_rate / verify_rate
+    );
+
+    // Durable one-at-a-time puts (what a single gRPC publish pays).
+    let extra: Vec<Vec<u8>> = (0..300)
+        .map(|i| {
+            UnsignedManifest(sample::service(
+                &format!("single-{i}"),
+                1,
+                "Single put",
+                "One at a time.",
+                &[1],
+                &["E07000209"],
+                now,
+            ))
+            .sign(&keys[0])
+            .to_bytes()
+        })
+        .collect();
+    let mut lat = vec![];
+    for b in &extra {
+        let t = Instant::now();
+        reg.put(b, now)?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!(
+        "   one durable put (validate+store+flush): p50 {}  p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+
+    // 2. Search latency.
+    let mut qs: Vec<(&str, Query)> = vec![];
+    let mut rng = Rng(7);
+    for i in 0..a.queries {
+        let s = &services[rng.below(services.len())];
+        let c = &councils[rng.below(councils.len())];
+        let words: Vec<&str> = s
+            .label
+            .split(|ch: char| !ch.is_alphanumeric())
+            .filter(|w| w.len() > 3)
+            .collect();
+        let text = if words.is_empty() {
+            s.label.clone()
+        } else {
+            words[..words.len().min(1 + i % 2)].join(" ")
+        };
+        let q = match i % 4 {
+            0 => (
+                "text",
+                Query {
+                    text,
+                    page_size: 20,
+                    ..Default::default()
+                },
+            ),
+            1 => (
+                "text+area",
+                Query {
+                    text,
+                    area: Some(c.gss.clone()),
+                    page_size: 20,
+                    ..Default::default()
+                },
+            ),
+            2 => (
+                "lgsl",
+                Query {
+                    lgsl: Some(s.code),
+                    page_size: 20,
+                    ..Default::default()
+                },
+            ),
+            _ => (
+                "lgsl+area",
+                Query {
+                    lgsl: Some(s.code),
+                    area: Some(c.gss.clone()),
+                    kind: Some("service".into()),
+                    page_size: 20,
+                    ..Default::default()
+                },
+            ),
+        };
+        qs.push(q);
+    }
+    // Warm the cache as a running node would be.
+    for (_, q) in qs.iter().take(200) {
+        reg.search(q)?;
+    }
+    let mut all = vec![];
+    let mut by: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut hits = 0usize;
+    for (class, q) in &qs {
+        let t = Instant::now();
+        let page = reg.search(q)?;
+        for h in &page.hits {
+            reg.get(&h.id)?;
+        }
+        let d = t.elapsed();
+        hits += page.hits.len();
+        all.push(d);
+        by.entry(class).or_default().push(d);
+    }
+    all.sort();
+    println!(
+        "\n2. search over {} heads ({} queries, page of 20, results loaded)",
+        corpus.len(),
+        qs.len()
+    );
+    println!(
+        "   all        p50 {}  p99 {}  max {}   (goal p99 <= 2 ms)",
+        ms(percentile(&all, 0.5)),
+        ms(percentile(&all, 0.99)),
+        ms(*all.last().unwrap_or(&Duration::ZERO))
+    );
+    for (class, mut v) in by {
+        v.sort();
+        println!(
+            "   {class:<10} p50 {}  p99 {}",
+            ms(percentile(&v, 0.5)),
+            ms(percentile(&v, 0.99))
+        );
+    }
+    println!("   mean hits per page {:.1}", hits as f64 / qs.len() as f64);
+    reg.flush()?;
+    drop(reg);
+
+    // 3. Start-up of the real binary on this store, and idle RSS.
+    startup(&tmp)?;
+    if a.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+fn seed(i: usize) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    s
+}
+
+fn tempfile_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    let p = match given {
+        Some(p) => p,
+        None => std::env::temp_dir().join(format!("lgmesh-bench-{}", std::process::id())),
+    };
+    if p.join("store").exists() {
+        bail!("{} already holds a store; give an empty --dir", p.display());
+    }
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn startup(dir: &Path) -> Result<()> {
+    let bin = std::env::current_exe()?.with_file_name("lgmesh");
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        );
+    }
+    let data = lgmesh::config::DataDir(dir.to_owned());
+    lgmesh::config::init(
+        &data,
+        &lgmesh::config::InitOptions {
+            org: "gss:E07000209"
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            name: "Guildford Borough Council".into(),
+            org_type: "district".into(),
+            website: String::new(),
+            contact_email: String::new(),
+            development: false,
+        },
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut times = vec![];
+    let mut rss = vec![];
+    for _ in 0..5 {
+        let _ = std::fs::remove_file(data.node_json());
+        let t = Instant::now();
+        let mut child = std::process::Command::new(&bin)
+            .args([
+                "run",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let served = rt.block_on(async {
+            loop {
+                if let Ok(text) = std::fs::read_to_string(data.node_json())
+                    && let Ok(r) = serde_json::from_str::<lgmesh::config::Running>(&text)
+                    && let Ok(mut c) =
+                        v1::node_client::NodeClient::connect(format!("http://{}", r.grpc)).await
+                    && c.info(v1::InfoRequest {}).await.is_ok()
+                {
+                    return Some(t.elapsed());
+                }
+                if t.elapsed() > Duration::from_secs(60) {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        rss.push(rss_kib(child.id()).unwrap_or(0));
+        let _ = child.kill();
+        let _ = child.wait();
+        times.push(served.context("the node did not serve within 60 s")?);
+    }
+    times.sort();
+    rss.sort();
+    println!("\n3. start-up of `lgmesh run` on this store (5 runs)");
+    println!(
+        "   to serving gRPC (first Info answered): median {}  max {}   (goal <= 200 ms)",
+        ms(times[2]),
+        ms(times[4])
+    );
+    println!(
+        "   idle RSS after 3 s: median {:.1} MiB  max {:.1} MiB   (goal <= 32 MiB)",
+        rss[2] as f64 / 1024.0,
+        rss[4] as f64 / 1024.0
+    );
+    Ok(())
+}

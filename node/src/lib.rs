@@ -1,0 +1,21 @@
+//! The lgmesh node, as a library: the `lgmesh` binary (`main.rs`) is a thin CLI over it,
+//! and the benchmark program and tests use it directly.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | `lgmesh.toml`, the data directory, key files, `init` |
+//! | [`app`] | signing and storing this organisation's manifests; reads |
+//! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
+//! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`server`] | start-up, serving and ordered shutdown |
+//! | [`cli`], [`view`] | the client commands and their text / JSON output |
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod view;
