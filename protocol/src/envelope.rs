@@ -110,10 +110,15 @@ pub(crate) fn signing_message(body: &[u8]) -> Vec<u8> {
 /// Checks a signature with `verify_strict` (no malleable or small-order keys): the raw
 /// signature check alone, without decoding or schema checks (benchmarks compare against it).
 pub fn verify(publisher: &PublisherKey, body: &[u8], signature: &[u8]) -> bool {
+    match publisher.verifying_key() {
+        Ok(vk) => verify_with(&vk, body, signature),
+        Err(_) => false,
+    }
+}
+
+/// As [`verify`], with the key already decompressed.
+pub(crate) fn verify_with(vk: &ed25519_dalek::VerifyingKey, body: &[u8], signature: &[u8]) -> bool {
     let Ok(sig) = Signature::from_slice(signature) else {
-        return false;
-    };
-    let Ok(vk) = publisher.verifying_key() else {
         return false;
     };
     vk.verify_strict(&signing_message(body), &sig).is_ok()

@@ -42,6 +42,11 @@ impl PublisherKey {
         Ok(Self(arr))
     }
 
+    /// A key already checked by dalek (no second point decompression).
+    pub(crate) fn from_verifying_key(vk: &VerifyingKey) -> Self {
+        Self(vk.to_bytes())
+    }
+
     /// The 32 raw bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -8,7 +8,7 @@
 use lgmesh_proto::v1::{Envelope, ManifestBody};
 use prost::Message;
 
-use crate::envelope::{ManifestId, SignedManifest, VerifiedManifest, verify};
+use crate::envelope::{ManifestId, SignedManifest, VerifiedManifest, verify_with};
 use crate::identity::PublisherKey;
 use crate::schema::{self, FieldError};
 
@@ -160,15 +160,21 @@ pub fn verify_parts(
             fields,
         });
     }
-    let publisher = PublisherKey::from_bytes(&body.publisher)
-        .map_err(|e| Rejection::new(Reason::Schema, format!("publisher: {e}")))?;
+    let key_bytes: [u8; 32] = body
+        .publisher
+        .as_slice()
+        .try_into()
+        .map_err(|_| Rejection::new(Reason::Schema, "publisher: must be 32 bytes"))?;
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+        .map_err(|_| Rejection::new(Reason::Schema, "publisher: not a valid ed25519 public key"))?;
+    let publisher = PublisherKey::from_verifying_key(&vk);
     let signature: [u8; 64] = signature.try_into().map_err(|_| {
         Rejection::new(
             Reason::Signature,
             format!("signature: must be 64 bytes, got {}", signature.len()),
         )
     })?;
-    if !verify(&publisher, &body_bytes, &signature) {
+    if !verify_with(&vk, &body_bytes, &signature) {
         return Err(Rejection::new(
             Reason::Signature,
             format!("signature: does not verify for {publisher}"),

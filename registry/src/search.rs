@@ -8,7 +8,9 @@
 //! what a crash left out, or rebuilds the whole index from sled if it is lost.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use lgmesh_protocol::envelope::ManifestId;
 use lgmesh_protocol::identity::PublisherKey;
@@ -117,6 +119,7 @@ pub struct Page {
     pub total: u64,
 }
 
+#[derive(Clone, Copy)]
 struct Fields {
     pn: Field,
     id: Field,
@@ -189,13 +192,43 @@ impl Doc {
     }
 }
 
-/// The tantivy index and its one writer.
+/// The tantivy index. Its one writer lives on an indexing thread fed through a bounded
+/// queue, so indexing overlaps the next batch's verification and storage, and many
+/// queued batches share one commit.
 pub(crate) struct TextIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
     f: Fields,
+    tx: Mutex<Option<SyncSender<Job>>>,
+    state: Arc<(Mutex<IndexState>, Condvar)>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
+
+enum Job {
+    /// Replace these heads' documents; the store's change sequence is now `seq`.
+    /// `urgent`: someone waits for it, so commit as soon as the queue is drained.
+    Apply(Vec<Doc>, u64, bool),
+    /// Drop everything, then index these.
+    Rebuild(Vec<Doc>, u64),
+    /// Commit what has been added (someone waits for it).
+    Commit,
+}
+
+#[derive(Default)]
+struct IndexState {
+    /// Highest store sequence committed to the index.
+    applied: u64,
+    /// The last indexing failure, if any (reported to waiters; the log keeps the work).
+    error: Option<String>,
+}
+
+/// Jobs waiting for the indexing thread. Bounded: a writer that outruns indexing waits.
+const QUEUE: usize = 16;
+/// How long `wait_for` waits for the index before giving up.
+const WAIT: Duration = Duration::from_secs(60);
+/// Uncommitted work is committed after this long without anyone waiting: a bulk
+/// ingest pays for one commit per interval instead of one per batch.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -231,99 +264,265 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+fn document(f: &Fields, d: &Doc) -> TantivyDocument {
+    let mut doc = doc!(f.pn => d.pn.clone(), f.id => d.id.clone(), f.kind => d.kind, f.publisher => d.publisher.clone());
+    if !d.status.is_empty() {
+        doc.add_text(f.status, d.status);
+    }
+    for (field, values) in [
+        (f.lgsl, &d.lgsl),
+        (f.area, &d.area),
+        (f.title, &d.title),
+        (f.keyword, &d.keyword),
+        (f.body, &d.body),
+    ] {
+        for v in values {
+            doc.add_text(field, v);
+        }
+    }
+    doc
+}
+
+fn io_err(dir: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{}: {e}", dir.display()))
+}
+
 impl TextIndex {
-    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+    /// Opens or creates the index in `dir` and starts its indexing thread. `on_commit`
+    /// runs on that thread after each commit with the sequence committed (the store
+    /// trims its change log with it).
+    pub(crate) fn open(
+        dir: &Path,
+        on_commit: impl Fn(u64) + Send + 'static,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let (schema, f) = schema();
-        let mmap = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| io_err(dir, e))?;
         let index = match Index::open_or_create(mmap, schema.clone()) {
             Ok(i) => i,
             Err(_) => {
                 // A damaged or incompatible index is derived data: start it again.
-                std::fs::remove_dir_all(dir)
-                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", dir.display())))?;
+                std::fs::remove_dir_all(dir).map_err(|e| io_err(dir, e))?;
+                std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
                 Index::create_in_dir(dir, schema)?
             }
         };
         index.tokenizers().register(ANALYZER, analyzer());
         // One indexing thread with tantivy's smallest memory budget: a node's index is small.
-        let writer = index.writer_with_num_threads(1, 15_000_000)?;
-        let reader = index
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        Ok(Self {
-            index,
-            reader,
-            writer: Mutex::new(writer),
-            f,
-        })
-    }
-
-    /// The store sequence number the last commit covered.
-    pub(crate) fn applied_seq(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .index
+        let applied = index
             .load_metas()?
             .payload
             .and_then(|p| p.parse().ok())
-            .unwrap_or(0))
+            .unwrap_or(0);
+        let state = Arc::new((
+            Mutex::new(IndexState {
+                applied,
+                error: None,
+            }),
+            Condvar::new(),
+        ));
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let thread = {
+            let state = state.clone();
+            let reader = reader.clone();
+            std::thread::Builder::new()
+                .name("lgmesh-index".into())
+                .spawn(move || {
+                    let mut pending: Option<u64> = None;
+                    let mut since = std::time::Instant::now();
+                    loop {
+                        let job = match pending {
+                            None => match rx.recv() {
+                                Ok(j) => Some(j),
+                                Err(_) => break,
+                            },
+                            // None: time to commit, or closing; either way commit what is pending.
+                            Some(_) => rx
+                                .recv_timeout(COMMIT_EVERY.saturating_sub(since.elapsed()))
+                                .ok(),
+                        };
+                        let mut urgent = job.is_none();
+                        if let Some(job) = job {
+                            // Take whatever else is queued too.
+                            let mut jobs = vec![job];
+                            while let Ok(j) = rx.try_recv() {
+                                jobs.push(j);
+                            }
+                            let (seq, u) = match add_jobs(&mut writer, &f, jobs) {
+                                Ok(x) => x,
+                                Err(e) => {
+                                    fail(&state, e);
+                                    continue;
+                                }
+                            };
+                            urgent |= u;
+                            if pending.is_none() {
+                                since = std::time::Instant::now();
+                            }
+                            pending = Some(pending.unwrap_or(0).max(seq));
+                        }
+                        let Some(seq) = pending else { continue };
+                        if !urgent && since.elapsed() < COMMIT_EVERY {
+                            continue;
+                        }
+                        let seq =
+                            seq.max(state.0.lock().unwrap_or_else(|p| p.into_inner()).applied);
+                        match commit(&mut writer, &reader, seq) {
+                            Ok(()) => {
+                                pending = None;
+                                let (lock, cvar) = &*state;
+                                let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+                                st.applied = st.applied.max(seq);
+                                st.error = None;
+                                drop(st);
+                                cvar.notify_all();
+                                on_commit(seq);
+                            }
+                            Err(e) => fail(&state, e),
+                        }
+                    }
+                    // Closing: commit what is left.
+                    if let Some(seq) = pending {
+                        let _ = commit(&mut writer, &reader, seq);
+                    }
+                })
+                .map_err(|e| io_err(dir, e))?
+        };
+        Ok(Self {
+            index,
+            reader,
+            f,
+            tx: Mutex::new(Some(tx)),
+            state,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The store sequence number the index has committed.
+    pub(crate) fn applied_seq(&self) -> u64 {
+        self.state
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .applied
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.reader.searcher().num_docs() == 0
     }
 
-    fn document(&self, d: &Doc) -> TantivyDocument {
-        let f = &self.f;
-        let mut doc = doc!(f.pn => d.pn.clone(), f.id => d.id.clone(), f.kind => d.kind, f.publisher => d.publisher.clone());
-        if !d.status.is_empty() {
-            doc.add_text(f.status, d.status);
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match tx {
+            Some(tx) => tx
+                .send(job)
+                .map_err(|_| StoreError::Corrupt("the indexing thread has stopped".into())),
+            None => Err(StoreError::Corrupt("the text index is closed".into())),
         }
-        for v in &d.lgsl {
-            doc.add_text(f.lgsl, v);
-        }
-        for v in &d.area {
-            doc.add_text(f.area, v);
-        }
-        for v in &d.title {
-            doc.add_text(f.title, v);
-        }
-        for v in &d.keyword {
-            doc.add_text(f.keyword, v);
-        }
-        for v in &d.body {
-            doc.add_text(f.body, v);
-        }
-        doc
     }
 
-    /// Replaces the documents of these heads and commits, recording `seq`.
-    pub(crate) fn apply(&self, docs: &[Doc], seq: u64) -> Result<(), StoreError> {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        for d in docs {
-            w.delete_term(Term::from_field_text(self.f.pn, &d.pn));
-            w.add_document(self.document(d))?;
+    /// Queues the documents of changed heads; they are searchable once `seq` is applied.
+    /// `urgent` when the caller will wait for it.
+    pub(crate) fn submit(&self, docs: Vec<Doc>, seq: u64, urgent: bool) -> Result<(), StoreError> {
+        self.send(Job::Apply(docs, seq, urgent))
+    }
+
+    /// Queues a rebuild from scratch.
+    pub(crate) fn rebuild(&self, docs: Vec<Doc>, seq: u64) -> Result<(), StoreError> {
+        self.send(Job::Rebuild(docs, seq))
+    }
+
+    /// Waits until the index has committed `seq` (so searches see it), asking the
+    /// indexing thread to commit now.
+    pub(crate) fn wait_for(&self, seq: u64) -> Result<(), StoreError> {
+        if self.applied_seq() >= seq {
+            return Ok(());
         }
-        let mut c = w.prepare_commit()?;
-        c.set_payload(&seq.to_string());
-        c.commit()?;
-        self.reader.reload()?;
+        self.send(Job::Commit)?;
+        let (lock, cvar) = &*self.state;
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while st.applied < seq {
+            if let Some(e) = &st.error {
+                return Err(StoreError::Corrupt(format!("indexing failed: {e}")));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Corrupt(
+                    "the text index did not catch up in time".into(),
+                ));
+            }
+            st = cvar
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
         Ok(())
     }
 
-    /// Drops everything and indexes `docs`.
-    pub(crate) fn rebuild(&self, docs: &[Doc], seq: u64) -> Result<(), StoreError> {
-        {
-            let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            w.delete_all_documents()?;
+    /// Stops the indexing thread after it has drained its queue.
+    pub(crate) fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
         }
-        self.apply(docs, seq)
     }
+}
+
+impl Drop for TextIndex {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn fail(state: &Arc<(Mutex<IndexState>, Condvar)>, e: tantivy::TantivyError) {
+    let (lock, cvar) = &**state;
+    lock.lock().unwrap_or_else(|p| p.into_inner()).error = Some(e.to_string());
+    cvar.notify_all();
+}
+
+/// Adds the jobs' documents to the writer without committing. Returns the highest
+/// sequence seen and whether anyone is waiting.
+fn add_jobs(writer: &mut IndexWriter, f: &Fields, jobs: Vec<Job>) -> tantivy::Result<(u64, bool)> {
+    let mut seq = 0;
+    let mut urgent = false;
+    for job in jobs {
+        let docs = match job {
+            Job::Apply(d, s, u) => {
+                seq = seq.max(s);
+                urgent |= u;
+                d
+            }
+            Job::Rebuild(d, s) => {
+                writer.delete_all_documents()?;
+                seq = seq.max(s);
+                urgent = true;
+                d
+            }
+            Job::Commit => {
+                urgent = true;
+                continue;
+            }
+        };
+        for d in &docs {
+            writer.delete_term(Term::from_field_text(f.pn, &d.pn));
+            writer.add_document(document(f, d))?;
+        }
+    }
+    Ok((seq, urgent))
+}
+
+fn commit(writer: &mut IndexWriter, reader: &IndexReader, seq: u64) -> tantivy::Result<()> {
+    let mut c = writer.prepare_commit()?;
+    c.set_payload(&seq.to_string());
+    c.commit()?;
+    reader.reload()?;
+    Ok(())
 }
 
 fn term_query(field: Field, value: &str) -> Box<dyn TQuery> {

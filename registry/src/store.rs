@@ -40,7 +40,8 @@ mod prefix {
     pub const ORG: u8 = b'O';
     /// `C | name` → u64 counter.
     pub const COUNTER: u8 = b'C';
-    /// `L | seq` → `publisher | name`: head changes not yet in the text index.
+    /// `L | seq` → the `publisher | name` keys (each with a length byte) whose heads one
+    /// batch changed, until the text index has them.
     pub const LOG: u8 = b'L';
 }
 
@@ -213,8 +214,8 @@ struct Pending<'a> {
     batch: sled::Batch,
     heads: HashMap<Vec<u8>, Option<HeadRecord>>,
     counters: HashMap<&'static [u8], u64>,
-    /// Heads changed, for the text index: (seq, pn, manifest).
-    indexed: Vec<(u64, VerifiedManifest)>,
+    /// Heads changed, for the text index.
+    indexed: Vec<VerifiedManifest>,
     evidence: HashMap<Vec<u8>, Vec<u8>>,
     manifests: std::collections::HashSet<ManifestId>,
 }
@@ -301,16 +302,9 @@ impl<'a> Pending<'a> {
                     );
                 }
                 *self.counter(COUNT_MANIFESTS)? += 1;
-                let seq = {
-                    let s = self.counter(COUNT_SEQ)?;
-                    *s += 1;
-                    *s
-                };
-                self.batch
-                    .insert(key(prefix::LOG, &[&seq.to_be_bytes()]), pn.as_slice());
                 self.heads.insert(pn, Some(rec));
                 self.manifests.insert(id);
-                self.indexed.push((seq, m));
+                self.indexed.push(m);
                 Ok(PutOutcome::Stored(id))
             }
             Err(r) if r.reason == Reason::Equivocation => {
@@ -346,11 +340,34 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// Applies the batch atomically, flushes if asked, then updates the text index.
-    fn commit(mut self, flush: bool) -> Result<()> {
+    /// Applies the batch atomically (with its change-log entry), flushes if asked, then
+    /// queues the changed heads for the text index. Returns the change sequence number
+    /// to wait for before the changes are searchable, if any.
+    fn commit(mut self, flush: bool, flush_index: bool) -> Result<Option<u64>> {
         if self.manifests.is_empty() && self.evidence.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
+        let seq = if self.indexed.is_empty() {
+            None
+        } else {
+            let seq = {
+                let s = self.counter(COUNT_SEQ)?;
+                *s += 1;
+                *s
+            };
+            let mut log = Vec::new();
+            for m in &self.indexed {
+                let k = pn(m.publisher(), m.name());
+                log.push(
+                    u8::try_from(k.len())
+                        .map_err(|_| StoreError::Corrupt("name too long".into()))?,
+                );
+                log.extend_from_slice(&k);
+            }
+            self.batch
+                .insert(key(prefix::LOG, &[&seq.to_be_bytes()]), log);
+            Some(seq)
+        };
         for (name, v) in &self.counters {
             self.batch
                 .insert(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
@@ -359,29 +376,57 @@ impl<'a> Pending<'a> {
         if flush {
             self.reg.db.flush()?;
         }
-        if let Some(last) = self.indexed.last().map(|(s, _)| *s) {
-            let docs: Vec<_> = self
+        if let Some(seq) = seq {
+            let docs = self
                 .indexed
                 .iter()
-                .map(|(_, m)| crate::search::Doc::of(m.publisher(), m.body(), &m.id()))
+                .map(|m| crate::search::Doc::of(m.publisher(), m.body(), &m.id()))
                 .collect();
-            self.reg.text.apply(&docs, last)?;
-            self.reg.trim_log(last)?;
+            self.reg.text.submit(docs, seq, flush_index)?;
         }
-        Ok(())
+        Ok(seq)
     }
+}
+
+fn decode_log(v: &[u8]) -> Vec<&[u8]> {
+    let mut out = vec![];
+    let mut rest = v;
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = usize::from(n).min(tail.len());
+        out.push(&tail[..n]);
+        rest = &tail[n..];
+    }
+    out
 }
 
 impl Registry {
     /// Opens (or creates) the store in `dir`: sled in `dir/db`, the text index in
-    /// `dir/text-v1`. Replays into the text index only the head changes it missed.
+    /// `dir/text-v1`. Replays into the text index only the head changes it missed (or
+    /// rebuilds it from the heads if it was lost), and waits until it has them.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(4 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
             .open()?;
         let tree = db.open_tree(TREE)?;
-        let text = TextIndex::open(&dir.join("text-v1"))?;
+        let trim = tree.clone();
+        let text = TextIndex::open(&dir.join("text-v1"), move |seq| {
+            // The index has everything up to `seq`: drop those change-log entries.
+            let mut b = sled::Batch::default();
+            for (k, _) in trim
+                .range(
+                    key(prefix::LOG, &[&0u64.to_be_bytes()])
+                        ..=key(prefix::LOG, &[&seq.to_be_bytes()]),
+                )
+                .flatten()
+            {
+                b.remove(k);
+            }
+            // A failed trim only leaves entries that the next trim (from 0) removes.
+            let _ = trim.apply_batch(b);
+        })?;
         let reg = Self {
             db,
             tree,
@@ -394,32 +439,32 @@ impl Registry {
     }
 
     fn catch_up_index(&self) -> Result<()> {
-        let applied = self.text.applied_seq()?;
+        let applied = self.text.applied_seq();
         let seq = self.counter(COUNT_SEQ)?;
         if applied > seq || (applied == 0 && seq > 0 && self.text.is_empty()) {
-            // The index is from another store or was lost: rebuild from the heads.
+            // The index is from another store or was lost: rebuild it from the heads.
             return self.rebuild_index();
         }
+        if applied == seq {
+            return Ok(());
+        }
         let mut docs = vec![];
-        let mut last = applied;
         for kv in self.tree.range(
             key(prefix::LOG, &[&(applied + 1).to_be_bytes()])
-                ..key(prefix::LOG, &[&u64::MAX.to_be_bytes()]),
+                ..=key(prefix::LOG, &[&seq.to_be_bytes()]),
         ) {
-            let (k, pn) = kv?;
-            last = read_u64(&k[1..]);
-            if let Some(s) = self.head_of_pn(&pn)? {
-                docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
+            let (_, v) = kv?;
+            for pn in decode_log(&v) {
+                if let Some(s) = self.head_of_pn(pn)? {
+                    docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
+                }
             }
         }
-        if last > applied {
-            self.text.apply(&docs, last)?;
-            self.trim_log(last)?;
-        }
-        Ok(())
+        self.text.submit(docs, seq, true)?;
+        self.text.wait_for(seq)
     }
 
-    /// Rebuilds the text index from every head (after losing the index).
+    /// Rebuilds the text index from every head (after losing the index), and waits.
     pub fn rebuild_index(&self) -> Result<()> {
         let seq = self.counter(COUNT_SEQ)?;
         let mut docs = vec![];
@@ -430,19 +475,14 @@ impl Registry {
                 docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
             }
         }
-        self.text.rebuild(&docs, seq)?;
-        self.trim_log(seq)
+        self.text.rebuild(docs, seq)?;
+        self.text.wait_for(seq)
     }
 
-    fn trim_log(&self, upto: u64) -> Result<()> {
-        let mut b = sled::Batch::default();
-        for kv in self.tree.range(
-            key(prefix::LOG, &[&0u64.to_be_bytes()])..=key(prefix::LOG, &[&upto.to_be_bytes()]),
-        ) {
-            b.remove(kv?.0);
-        }
-        self.tree.apply_batch(b)?;
-        Ok(())
+    /// Waits until every stored head change is searchable.
+    pub fn wait_indexed(&self) -> Result<()> {
+        let seq = self.counter(COUNT_SEQ)?;
+        self.text.wait_for(seq)
     }
 
     fn counter(&self, name: &[u8]) -> Result<u64> {
@@ -483,13 +523,21 @@ impl Registry {
             }
             validate::Verdict::Reject(_, r) => PutOutcome::Rejected(r),
         };
-        pending.commit(true)?;
+        let seq = pending.commit(true, true)?;
+        drop(_guard);
+        // A single put (a local publish) is searchable when it returns.
+        if let Some(seq) = seq {
+            self.text.wait_for(seq)?;
+        }
         Ok(out)
     }
 
     /// Validates and stores many envelopes as one atomic batch, flushed once at the end.
     /// Signatures are checked in parallel first; placement against the heads is in order,
     /// so a batch may hold several versions of one name. Outcomes are in input order.
+    /// Every stored manifest is durable and readable by id when this returns; search
+    /// sees them a moment later, once the indexing thread has them
+    /// ([`Registry::wait_indexed`] waits for that).
     pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
         let verified = verify_parallel(items, &self.limits, now_ms);
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
@@ -501,7 +549,7 @@ impl Registry {
                 Err(r) => PutOutcome::Rejected(r),
             });
         }
-        pending.commit(true)?;
+        pending.commit(true, false)?;
         Ok(out)
     }
 

@@ -485,6 +485,7 @@ fn a_batch_may_hold_several_versions_of_one_name() {
         sign(&other, bins(1, "Another council's bins")),
     ];
     let out = reg.put_batch(&items, NOW).expect("batch");
+    reg.wait_indexed().expect("indexed");
     assert!(matches!(out[0], PutOutcome::Stored(_)));
     let v2 = stored(out[1].clone());
     assert_eq!(rejected(out[2].clone()), Reason::Equivocation);
