@@ -8,7 +8,7 @@
 //! what a crash left out, or rebuilds the whole index from sled if it is lost.
 
 use std::path::Path;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use lgmesh_protocol::v1::{ManifestBody, manifest_body::Kind};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query as TQuery, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -37,6 +37,7 @@ pub const MAX_OFFSET: usize = 10_000;
 const BOOST_TITLE: f32 = 3.0;
 const BOOST_KEYWORD: f32 = 2.0;
 const ANALYZER: &str = "en_stem";
+// The schema changed (ids as fast fields): a new directory name, rebuilt from sled.
 
 /// A search.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +123,8 @@ pub struct Page {
 #[derive(Clone, Copy)]
 struct Fields {
     pn: Field,
-    id: Field,
+    /// The manifest id as four u64 fast fields: read by column, never from the doc store.
+    id: [Field; 4],
     kind: Field,
     lgsl: Field,
     area: Field,
@@ -136,7 +138,7 @@ struct Fields {
 /// What the index holds for one head.
 pub(crate) struct Doc {
     pn: String,
-    id: String,
+    id: ManifestId,
     kind: &'static str,
     publisher: String,
     status: &'static str,
@@ -151,7 +153,7 @@ impl Doc {
     pub(crate) fn of(publisher: &PublisherKey, body: &ManifestBody, id: &ManifestId) -> Doc {
         let mut d = Doc {
             pn: hex::encode(crate::store::pn(publisher, &body.name)),
-            id: id.to_string(),
+            id: *id,
             kind: lgmesh_protocol::schema::kind_name(body.kind.as_ref()),
             publisher: hex::encode(publisher.as_bytes()),
             status: "",
@@ -226,6 +228,10 @@ struct IndexState {
 const QUEUE: usize = 16;
 /// How long `wait_for` waits for the index before giving up.
 const WAIT: Duration = Duration::from_secs(60);
+/// The indexing writer is dropped after this long without work, to give back its memory.
+const IDLE: Duration = Duration::from_secs(2);
+/// Memory budget of the writer: tantivy's smallest.
+const WRITER_BYTES: usize = 15_000_000;
 /// Uncommitted work is committed after this long without anyone waiting: a bulk
 /// ingest pays for one commit per interval instead of one per batch.
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
@@ -239,7 +245,7 @@ fn schema() -> (Schema, Fields) {
     );
     let f = Fields {
         pn: b.add_text_field("pn", STRING),
-        id: b.add_text_field("id", STRING | STORED),
+        id: ["id0", "id1", "id2", "id3"].map(|n| b.add_u64_field(n, FAST)),
         kind: b.add_text_field("kind", STRING),
         lgsl: b.add_text_field("lgsl", STRING),
         area: b.add_text_field("area", STRING),
@@ -265,7 +271,12 @@ fn analyzer() -> TextAnalyzer {
 }
 
 fn document(f: &Fields, d: &Doc) -> TantivyDocument {
-    let mut doc = doc!(f.pn => d.pn.clone(), f.id => d.id.clone(), f.kind => d.kind, f.publisher => d.publisher.clone());
+    let mut doc = doc!(f.pn => d.pn.clone(), f.kind => d.kind, f.publisher => d.publisher.clone());
+    for (i, field) in f.id.iter().enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&d.id.as_bytes()[i * 8..i * 8 + 8]);
+        doc.add_u64(*field, u64::from_be_bytes(w));
+    }
     if !d.status.is_empty() {
         doc.add_text(f.status, d.status);
     }
@@ -309,7 +320,6 @@ impl TextIndex {
         };
         index.tokenizers().register(ANALYZER, analyzer());
         // One indexing thread with tantivy's smallest memory budget: a node's index is small.
-        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
         let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -330,19 +340,31 @@ impl TextIndex {
         let thread = {
             let state = state.clone();
             let reader = reader.clone();
+            let index = index.clone();
             std::thread::Builder::new()
                 .name("lgmesh-index".into())
                 .spawn(move || {
+                    // The writer (and its memory arena) exists only while there is work:
+                    // an idle node does not hold it.
+                    let mut writer: Option<IndexWriter> = None;
                     let mut pending: Option<u64> = None;
                     let mut since = std::time::Instant::now();
                     loop {
-                        let job = match pending {
-                            None => match rx.recv() {
+                        let job = match (pending, &writer) {
+                            (None, None) => match rx.recv() {
                                 Ok(j) => Some(j),
                                 Err(_) => break,
                             },
+                            (None, Some(_)) => match rx.recv_timeout(IDLE) {
+                                Ok(j) => Some(j),
+                                Err(RecvTimeoutError::Timeout) => {
+                                    writer = None;
+                                    continue;
+                                }
+                                Err(RecvTimeoutError::Disconnected) => break,
+                            },
                             // None: time to commit, or closing; either way commit what is pending.
-                            Some(_) => rx
+                            (Some(_), _) => rx
                                 .recv_timeout(COMMIT_EVERY.saturating_sub(since.elapsed()))
                                 .ok(),
                         };
@@ -353,7 +375,17 @@ impl TextIndex {
                             while let Ok(j) = rx.try_recv() {
                                 jobs.push(j);
                             }
-                            let (seq, u) = match add_jobs(&mut writer, &f, jobs) {
+                            let w = match writer
+                                .take()
+                                .map_or_else(|| index.writer_with_num_threads(1, WRITER_BYTES), Ok)
+                            {
+                                Ok(w) => writer.insert(w),
+                                Err(e) => {
+                                    fail(&state, e);
+                                    continue;
+                                }
+                            };
+                            let (seq, u) = match add_jobs(w, &f, jobs) {
                                 Ok(x) => x,
                                 Err(e) => {
                                     fail(&state, e);
@@ -366,13 +398,15 @@ impl TextIndex {
                             }
                             pending = Some(pending.unwrap_or(0).max(seq));
                         }
-                        let Some(seq) = pending else { continue };
+                        let (Some(seq), Some(w)) = (pending, writer.as_mut()) else {
+                            continue;
+                        };
                         if !urgent && since.elapsed() < COMMIT_EVERY {
                             continue;
                         }
                         let seq =
                             seq.max(state.0.lock().unwrap_or_else(|p| p.into_inner()).applied);
-                        match commit(&mut writer, &reader, seq) {
+                        match commit(w, &reader, seq) {
                             Ok(()) => {
                                 pending = None;
                                 let (lock, cvar) = &*state;
@@ -387,8 +421,8 @@ impl TextIndex {
                         }
                     }
                     // Closing: commit what is left.
-                    if let Some(seq) = pending {
-                        let _ = commit(&mut writer, &reader, seq);
+                    if let (Some(seq), Some(w)) = (pending, writer.as_mut()) {
+                        let _ = commit(w, &reader, seq);
                     }
                 })
                 .map_err(|e| io_err(dir, e))?
@@ -575,8 +609,6 @@ impl Registry {
                 }
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(should))));
-        } else {
-            clauses.push((Occur::Must, Box::new(AllQuery)));
         }
 
         // Exact filters.
@@ -622,8 +654,14 @@ impl Registry {
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(pubs))));
         }
-        if !q.include_retracted && q.kind.as_deref() != Some("retraction") {
+        // Tombstones carry no text, so only listings without text need to exclude them;
+        // leaving text queries free of exclusions lets tantivy prune with block-WAND.
+        if terms.is_empty() && !q.include_retracted && q.kind.as_deref() != Some("retraction") {
             clauses.push((Occur::MustNot, term_query(f.kind, "retraction")));
+        }
+        if !clauses.iter().any(|(o, _)| *o == Occur::Must) {
+            // Only exclusions (or nothing): start from every document.
+            clauses.push((Occur::Must, Box::new(AllQuery)));
         }
         let query = BooleanQuery::new(clauses);
 
@@ -639,14 +677,16 @@ impl Registry {
         )?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top.iter().take(page_size) {
-            let doc: TantivyDocument = searcher.doc(*addr)?;
-            let id = doc
-                .get_first(f.id)
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse::<ManifestId>().ok())
-                .ok_or_else(|| StoreError::Corrupt("text index document without an id".into()))?;
+            let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+            let mut id = [0u8; 32];
+            for (i, name) in ["id0", "id1", "id2", "id3"].iter().enumerate() {
+                let word = fast.u64(name)?.first(addr.doc_id).ok_or_else(|| {
+                    StoreError::Corrupt("text index document without an id".into())
+                })?;
+                id[i * 8..i * 8 + 8].copy_from_slice(&word.to_be_bytes());
+            }
             hits.push(Hit {
-                id,
+                id: ManifestId(id),
                 score: f64::from(*score),
             });
         }

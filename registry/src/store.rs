@@ -401,7 +401,7 @@ fn decode_log(v: &[u8]) -> Vec<&[u8]> {
 
 impl Registry {
     /// Opens (or creates) the store in `dir`: sled in `dir/db`, the text index in
-    /// `dir/text-v1`. Replays into the text index only the head changes it missed (or
+    /// `dir/text-v2`. Replays into the text index only the head changes it missed (or
     /// rebuilds it from the heads if it was lost), and waits until it has them.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         let db = sled::Config::new()
@@ -412,7 +412,7 @@ impl Registry {
             .open()?;
         let tree = db.open_tree(TREE)?;
         let trim = tree.clone();
-        let text = TextIndex::open(&dir.join("text-v1"), move |seq| {
+        let text = TextIndex::open(&dir.join("text-v2"), move |seq| {
             // The index has everything up to `seq`: drop those change-log entries.
             let mut b = sled::Batch::default();
             for (k, _) in trim
