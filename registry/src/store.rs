@@ -406,7 +406,7 @@ impl Registry {
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(16 * 1024 * 1024)
+            .cache_capacity(64 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(None)
             .open()?;
@@ -540,9 +540,49 @@ impl Registry {
     /// ([`Registry::wait_indexed`] waits for that).
     pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
         let verified = verify_parallel(items, &self.limits, now_ms);
+        self.store_verified(verified)
+    }
+
+    /// Stores a stream of batches, each as [`Registry::put_batch`] does (atomic, durable
+    /// before the next), while the next batch's signatures are checked on other threads:
+    /// verification overlaps storage. For bulk ingest (a new node catching up).
+    /// Returns the outcomes of every batch in order; stops at the first storage error.
+    pub fn put_batches<I>(&self, batches: I, now_ms: u64) -> Result<Vec<PutOutcome>>
+    where
+        I: IntoIterator<Item = Vec<Vec<u8>>>,
+        I::IntoIter: Send,
+    {
+        let batches = batches.into_iter();
+        let limits = &self.limits;
+        std::thread::scope(|s| {
+            // One verified batch waits while the next is being checked: bounded memory.
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for b in batches {
+                    let verified: Vec<_> = b
+                        .iter()
+                        .map(|x| validate::verify_bytes(x, limits, now_ms))
+                        .collect();
+                    if tx.send(verified).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut out = vec![];
+            for verified in rx {
+                out.extend(self.store_verified(verified)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn store_verified(
+        &self,
+        verified: Vec<std::result::Result<VerifiedManifest, Rejection>>,
+    ) -> Result<Vec<PutOutcome>> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut pending = Pending::new(self);
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = Vec::with_capacity(verified.len());
         for v in verified {
             out.push(match v {
                 Ok(m) => pending.add(m)?,

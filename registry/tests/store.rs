@@ -535,3 +535,55 @@ fn a_batch_may_hold_several_versions_of_one_name() {
         "the sync set holds live heads only"
     );
 }
+
+#[test]
+fn a_stream_of_batches_is_stored_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[11; 32]);
+    let batches: Vec<Vec<Vec<u8>>> = (0..5)
+        .map(|b| {
+            (0..100)
+                .map(|i| {
+                    sign(
+                        &key,
+                        sample::service(
+                            &format!("s-{b}-{i}"),
+                            1,
+                            "Street lighting",
+                            "Report a broken light.",
+                            &[],
+                            &[],
+                            NOW,
+                        ),
+                    )
+                })
+                .chain(std::iter::once(b"not a manifest".to_vec()))
+                .collect()
+        })
+        .collect();
+    let out = reg.put_batches(batches, NOW).expect("stream");
+    assert_eq!(out.len(), 505);
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, PutOutcome::Stored(_)))
+            .count(),
+        500
+    );
+    assert!(
+        matches!(out[100], PutOutcome::Rejected(_)),
+        "the bad item of the first batch, in place"
+    );
+    reg.wait_indexed().expect("indexed");
+    let p = reg
+        .search(&Query {
+            text: "lighting".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(p.total, 500);
+    drop(reg);
+    let reg = open(&dir);
+    assert_eq!(reg.counts().expect("counts").heads, 500, "durable");
+}
