@@ -2,7 +2,8 @@
 
 use lgmesh_protocol::envelope::{ManifestId, UnsignedManifest};
 use lgmesh_protocol::identity::SecretKey;
-use lgmesh_protocol::v1::{self, Envelope, ManifestBody, manifest_body::Kind};
+use lgmesh_protocol::sample;
+use lgmesh_protocol::v1::{Envelope, ManifestBody};
 use lgmesh_protocol::validate::{self, Head, Limits, Placement, Reason};
 use proptest::prelude::*;
 use prost::Message;
@@ -10,39 +11,15 @@ use prost::Message;
 const NOW: u64 = 1_790_000_000_000;
 
 fn body(name: &str, version: u64, title: &str) -> ManifestBody {
-    ManifestBody {
-        publisher: vec![],
-        name: name.into(),
+    sample::service(
+        name,
         version,
-        issued_at_ms: NOW,
-        expires_at_ms: NOW + lgmesh_protocol::YEAR_MS,
-        kind: Some(Kind::Service(v1::Service {
-            common: Some(v1::Catalogued {
-                identifier: format!("https://example.gov.uk/{name}"),
-                title: title.into(),
-                description: "Looks up addresses by postcode.".into(),
-                licence:
-                    "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
-                        .into(),
-                access_rights: 2,
-                security_classification: 1,
-                version: "1.0.0".into(),
-                modified: "2026-11-01".into(),
-                creator: vec!["gss:E07000209".into()],
-                publisher: "gss:E07000209".into(),
-                contact_point: Some(v1::ContactPoint {
-                    contact_name: "Digital".into(),
-                    email: "digital@guildford.gov.uk".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            service_type: 2,
-            service_status: 6,
-            endpoint_description: "https://example.gov.uk/openapi.json".into(),
-            ..Default::default()
-        })),
-    }
+        title,
+        "Looks up addresses by postcode.",
+        &[],
+        &[],
+        NOW,
+    )
 }
 
 fn limits() -> Limits {
