@@ -10,6 +10,9 @@
 //! | [`server`] | start-up, serving and ordered shutdown |
 //! | [`cli`], [`view`] | the client commands and their text / JSON output |
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+// The CLI's doc comments are also its `--help` text, written for a terminal: plain
+// URLs and `<data-dir>` placeholders are meant literally there.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 pub mod app;
 pub mod cli;

@@ -244,6 +244,41 @@ async fn publish_search_show_history_retract() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(node.url())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut refl = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let reply = replies.message().await.expect("reply").expect("one reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("not a service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for svc in [
+        "lgmesh.v1.Registry",
+        "lgmesh.v1.Node",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == svc),
+            "{svc} not listed by reflection: {names:?}"
+        );
+    }
+
     // HTTP.
     let (status, body) = node.http_get("/healthz");
     assert!(status.contains("200"), "{status}");
