@@ -40,6 +40,24 @@ pub struct Config {
     pub http: HttpConfig,
     /// Manifest rules.
     pub manifests: ManifestConfig,
+    /// The store.
+    pub store: StoreConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Upper bound of sled's page cache, MiB.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            cache_mb: lgmesh_registry::store::DEFAULT_CACHE_BYTES / (1024 * 1024),
+        }
+    }
 }
 
 /// `[org]`.
@@ -411,6 +429,11 @@ max_concurrent_per_connection = {maxconc}
 # /healthz, /readyz and /metrics (Prometheus text format). Port 0 picks a free port.
 addr = {http}
 
+[store]
+# Upper bound of the store's page cache, MiB. It fills only as the store is used (an
+# idle node holds far less); larger speeds up bulk ingest and search over big stores.
+cache_mb = {cache}
+
 [manifests]
 # How long a manifest this node signs stays current, in days.
 expiry_days = {exp}
@@ -433,6 +456,7 @@ max_clock_skew_secs = {skew}
         exp = c.manifests.expiry_days,
         maxm = c.manifests.max_manifest_bytes,
         skew = c.manifests.max_clock_skew_secs,
+        cache = c.store.cache_mb,
     )
 }
 

@@ -58,9 +58,11 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     let token = dir.load_admin_token()?;
     let store_dir = dir.store();
     let limits = config.limits();
-    let registry = tokio::task::spawn_blocking(move || Registry::open(&store_dir, limits))
-        .await?
-        .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
+    let cache = config.store.cache_mb.saturating_mul(1024 * 1024);
+    let registry =
+        tokio::task::spawn_blocking(move || Registry::open_with_cache(&store_dir, limits, cache))
+            .await?
+            .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
     let app = Arc::new(App::new(Arc::new(registry), key, config.clone()));
     let node_id = peer_id(&node_key);
     app.ensure_org_card(&node_id)
