@@ -341,14 +341,22 @@ fn print_write(r: v1::PublishResponse, json_out: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let b = m.body.clone().unwrap_or_default();
-        println!(
-            "{} {} {} v{}: {}",
-            outcome_word(r.outcome),
-            m.kind,
-            b.name,
-            b.version,
-            view::title(&b)
-        );
+        match &b.kind {
+            Some(v1::manifest_body::Kind::Retraction(rt)) => {
+                println!(
+                    "Retracted {} (tombstone v{}): {}",
+                    b.name, b.version, rt.reason
+                )
+            }
+            _ => println!(
+                "{} {} {} v{}: {}",
+                outcome_word(r.outcome),
+                m.kind,
+                b.name,
+                b.version,
+                view::title(&b)
+            ),
+        }
         println!("  id         {}", m.id);
         println!("  publisher  {}/{}", m.publisher, b.name);
     }

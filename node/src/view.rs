@@ -263,6 +263,9 @@ pub fn flags(m: &v1::Manifest) -> String {
     }
 }
 
+/// Width of the label column in `show`: the longest UK model field name.
+const W: usize = 22;
+
 /// A multi-line description for `show`.
 pub fn manifest_text(m: &v1::Manifest) -> String {
     let empty = v1::ManifestBody::default();
@@ -274,14 +277,15 @@ pub fn manifest_text(m: &v1::Manifest) -> String {
         format!("{} ({})", m.org_name, m.org_id)
     };
     s += &format!("{}{}\n", title(b), flags(m));
-    s += &format!("  {:<13} {}\n", "kind", m.kind);
-    s += &format!("  {:<13} {} v{}\n", "name", b.name, b.version);
-    s += &format!("  {:<13} {}\n", "organisation", org);
-    s += &format!("  {:<13} {}\n", "publisher", m.publisher);
-    s += &format!("  {:<13} {}\n", "id", m.id);
+    // lgmesh's own facts first, then the record's fields (UK metadata model names).
+    s += &format!("  {:<W$} {}\n", "kind", m.kind);
+    s += &format!("  {:<W$} {} v{}\n", "name", b.name, b.version);
+    s += &format!("  {:<W$} {}\n", "organisation", org);
+    s += &format!("  {:<W$} {}\n", "signed by", m.publisher);
+    s += &format!("  {:<W$} {}\n", "manifest id", m.id);
     s += &format!(
-        "  {:<13} {}   expires {}\n",
-        "issued",
+        "  {:<W$} {}   expires {}\n",
+        "signed at",
         rfc3339(b.issued_at_ms),
         rfc3339(b.expires_at_ms)
     );
@@ -312,7 +316,7 @@ pub fn manifest_text(m: &v1::Manifest) -> String {
                     .join(", "),
                 other => other.to_string(),
             };
-            s += &format!("  {k:<13} {text}\n");
+            s += &format!("  {k:<W$} {text}\n");
         }
         let common = match &b.kind {
             Some(Kind::Service(sv)) => sv.common.as_ref(),
