@@ -364,9 +364,14 @@ impl TextIndex {
                                 Err(RecvTimeoutError::Disconnected) => break,
                             },
                             // None: time to commit, or closing; either way commit what is pending.
-                            (Some(_), _) => rx
+                            (Some(_), _) => match rx
                                 .recv_timeout(COMMIT_EVERY.saturating_sub(since.elapsed()))
-                                .ok(),
+                            {
+                                Ok(j) => Some(j),
+                                Err(RecvTimeoutError::Timeout) => None,
+                                // Closing: the commit after the loop takes what is pending.
+                                Err(RecvTimeoutError::Disconnected) => break,
+                            },
                         };
                         let mut urgent = job.is_none();
                         if let Some(job) = job {
@@ -417,7 +422,12 @@ impl TextIndex {
                                 cvar.notify_all();
                                 on_commit(seq);
                             }
-                            Err(e) => fail(&state, e),
+                            Err(e) => {
+                                // Keep the documents pending and retry at the next
+                                // interval, not at once: a failing disk must not spin.
+                                since = std::time::Instant::now();
+                                fail(&state, e)
+                            }
                         }
                     }
                     // Closing: commit what is left.

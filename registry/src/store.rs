@@ -702,17 +702,43 @@ impl Registry {
     pub fn sync_items(&self) -> impl Iterator<Item = Result<(u64, ManifestId)>> + '_ {
         self.tree.scan_prefix([prefix::SYNC]).map(|kv| {
             let (k, _) = kv?;
-            if k.len() != 41 {
-                return Err(StoreError::Corrupt("sync key".into()));
-            }
-            let at = read_u64(&k[1..9]);
-            let id = ManifestId(
-                k[9..41]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("sync key".into()))?,
-            );
-            Ok((at, id))
+            parse_sync_key(&k)
         })
+    }
+
+    /// The live-head sync set from just after `after` (exclusive) in `(issued_at, id)`
+    /// order; from the start when `after` is `None`. For streaming a whole store to a
+    /// new node a page at a time.
+    pub fn sync_items_after(
+        &self,
+        after: Option<(u64, ManifestId)>,
+    ) -> impl Iterator<Item = Result<(u64, ManifestId)>> + '_ {
+        let start = match after {
+            Some((at, id)) => {
+                let mut k = key(prefix::SYNC, &[&at.to_be_bytes(), id.as_bytes()]);
+                k.push(0); // the smallest key strictly after `after`
+                k
+            }
+            None => vec![prefix::SYNC],
+        };
+        self.tree.range(start..vec![prefix::SYNC + 1]).map(|kv| {
+            let (k, _) = kv?;
+            parse_sync_key(&k)
+        })
+    }
+
+    /// The envelope bytes of a manifest exactly as received (for relaying), if stored.
+    pub fn envelope_bytes(&self, id: &ManifestId) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tree
+            .get(key(prefix::MANIFEST, &[id.as_bytes()]))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// A number that changes whenever a head changes (and so the sync set): caches of
+    /// the sync set are keyed on it.
+    pub fn change_seq(&self) -> Result<u64> {
+        self.counter(COUNT_SEQ)
     }
 
     /// Counters, read without scanning.
@@ -772,6 +798,18 @@ fn verify_parallel(
             })
             .collect()
     })
+}
+
+fn parse_sync_key(k: &[u8]) -> Result<(u64, ManifestId)> {
+    if k.len() != 41 {
+        return Err(StoreError::Corrupt("sync key".into()));
+    }
+    let id = ManifestId(
+        k[9..41]
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("sync key".into()))?,
+    );
+    Ok((read_u64(&k[1..9]), id))
 }
 
 fn decode_stored(id: ManifestId, bytes: &[u8]) -> Result<Stored> {

@@ -1,0 +1,854 @@
+//! The task that owns the swarm. It reacts to swarm events and to commands from the
+//! [`Network`] handle, and hands every slow job (validation, storage, sync rounds,
+//! answering sync requests) to other tasks: nothing here waits on disk or CPU-heavy work.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lgmesh_proto::v1::{SyncRequest, SyncResponse, sync_response};
+use lgmesh_protocol::{envelope::ManifestId, validate::Reason};
+use lgmesh_registry::{PutOutcome, Registry};
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    core::ConnectedPoint,
+    gossipsub::{self, MessageAcceptance, MessageId},
+    identify, kad,
+    multiaddr::Protocol,
+    ping, request_response,
+    swarm::{ConnectionId, SwarmEvent, dial_opts::DialOpts},
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    KadMode, NetConfig, NetError, NetInfo, Network, PeerInfo, TransportKind,
+    behaviour::{Behaviour, BehaviourEvent},
+    handle::Command,
+    stats::{Path, Refusal},
+    sync::{self, SyncShared},
+    topic_name,
+};
+
+/// A gossip message waiting for validation.
+struct GossipJob {
+    id: MessageId,
+    source: PeerId,
+    data: Vec<u8>,
+}
+
+/// A token bucket: `rate` per second, up to `burst`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, rate: f64, burst: f64) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Peer {
+    conns: HashMap<ConnectionId, (Multiaddr, bool)>,
+    agent: String,
+    rtt: Option<Duration>,
+    strikes: u32,
+    bucket: Bucket,
+    identified: bool,
+}
+
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    cfg: NetConfig,
+    kind: TransportKind,
+    rx: mpsc::Receiver<Command>,
+    net: Network,
+    shared: Arc<SyncShared>,
+    topic: gossipsub::IdentTopic,
+    ingest: mpsc::Sender<GossipJob>,
+    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetError>>>,
+    requests: HashMap<
+        request_response::OutboundRequestId,
+        oneshot::Sender<Result<SyncResponse, NetError>>,
+    >,
+    peers: HashMap<PeerId, Peer>,
+    syncing: HashSet<PeerId>,
+    sync_queue: VecDeque<PeerId>,
+    inbound: usize,
+    banned: HashMap<PeerId, Instant>,
+    per_ip: HashMap<IpAddr, u32>,
+    nat: &'static str,
+    bootstrap: Vec<Multiaddr>,
+    last_bootstrap_dial: Option<Instant>,
+    kad_bootstrapped: Option<Instant>,
+    id_protocol: String,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        cfg: NetConfig,
+        kind: TransportKind,
+        registry: Arc<Registry>,
+        arrivals: broadcast::Sender<ManifestId>,
+        net: Network,
+        rx: mpsc::Receiver<Command>,
+    ) -> Result<Self, NetError> {
+        for a in &cfg.bootstrap {
+            if !matches!(a.iter().last(), Some(Protocol::P2p(_))) {
+                return Err(NetError::Config(format!(
+                    "bootstrap address {a}: must end with /p2p/<peer id>"
+                )));
+            }
+        }
+        let shared = Arc::new(SyncShared::new(
+            registry.clone(),
+            cfg.sync.clone(),
+            net.stats.clone(),
+            arrivals.clone(),
+        ));
+        let (ingest, ingest_rx) = mpsc::channel(cfg.ingest_queue.max(1));
+        tokio::spawn(ingest_worker(ingest_rx, registry, arrivals, net.clone()));
+        Ok(Self {
+            topic: gossipsub::IdentTopic::new(topic_name(&cfg.network)),
+            id_protocol: format!("/lgmesh/{}/id/1", cfg.network),
+            bootstrap: cfg.bootstrap.clone(),
+            swarm,
+            cfg,
+            kind,
+            rx,
+            net,
+            shared,
+            ingest,
+            dials: HashMap::new(),
+            requests: HashMap::new(),
+            peers: HashMap::new(),
+            syncing: HashSet::new(),
+            sync_queue: VecDeque::new(),
+            inbound: 0,
+            banned: HashMap::new(),
+            per_ip: HashMap::new(),
+            nat: "unknown",
+            last_bootstrap_dial: None,
+            kad_bootstrapped: None,
+        })
+    }
+
+    /// Opens the listeners (waiting until each has its address) and dials the bootstrap peers.
+    pub(crate) async fn listen_and_bootstrap(&mut self) -> Result<(), NetError> {
+        let mut waiting = HashSet::new();
+        for addr in self.cfg.listen.clone() {
+            let id = self
+                .swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            waiting.insert((id, addr));
+        }
+        for a in self.cfg.external.clone() {
+            self.swarm.add_external_address(a);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !waiting.is_empty() {
+            let ev = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
+                .await
+                .map_err(|_| NetError::Listen {
+                    addr: waiting
+                        .iter()
+                        .next()
+                        .map(|w| w.1.clone())
+                        .unwrap_or_else(Multiaddr::empty),
+                    reason: "no address after 10 s".into(),
+                })?;
+            match ev {
+                SwarmEvent::NewListenAddr { listener_id, .. } => {
+                    waiting.retain(|(id, _)| *id != listener_id);
+                }
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } => {
+                    if let Some((_, addr)) =
+                        waiting.iter().find(|(id, _)| *id == listener_id).cloned()
+                    {
+                        return Err(NetError::Listen {
+                            addr,
+                            reason: format!("{reason:?}"),
+                        });
+                    }
+                }
+                SwarmEvent::ListenerError { listener_id, error } => {
+                    if let Some((_, addr)) =
+                        waiting.iter().find(|(id, _)| *id == listener_id).cloned()
+                    {
+                        return Err(NetError::Listen {
+                            addr,
+                            reason: error.to_string(),
+                        });
+                    }
+                }
+                other => self.on_event(other),
+            }
+        }
+        self.dial_bootstrap();
+        Ok(())
+    }
+
+    fn dial_bootstrap(&mut self) {
+        self.last_bootstrap_dial = Some(Instant::now());
+        for addr in self.bootstrap.clone() {
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                if peer == *self.swarm.local_peer_id() || self.swarm.is_connected(&peer) {
+                    continue;
+                }
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::debug!(%addr, error = %e, "bootstrap dial failed");
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut sync_tick = tokio::time::interval(self.cfg.sync.interval);
+        sync_tick.tick().await;
+        let mut house = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_event(ev),
+                cmd = self.rx.recv() => match cmd {
+                    Some(Command::Shutdown) | None => break,
+                    Some(c) => self.on_command(c),
+                },
+                _ = sync_tick.tick() => self.sync_random(),
+                _ = house.tick() => self.housekeeping(),
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        let ban_for = self.cfg.ban_for;
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) > ban_for)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            self.banned.remove(&p);
+            self.swarm.behaviour_mut().blocked.unblock_peer(p);
+            if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+                g.remove_blacklisted_peer(&p);
+            }
+        }
+        let connected = self.swarm.connected_peers().count();
+        if connected == 0
+            && !self.bootstrap.is_empty()
+            && self
+                .last_bootstrap_dial
+                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+        {
+            self.dial_bootstrap();
+        }
+        if connected > 0
+            && self
+                .kad_bootstrapped
+                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(300))
+        {
+            self.kad_bootstrapped = Some(now);
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+        self.grow_peers();
+    }
+
+    /// Dials peers from the routing table while the node has fewer than it wants.
+    fn grow_peers(&mut self) {
+        const TARGET: usize = 8;
+        let connected = self.swarm.connected_peers().count();
+        if connected >= TARGET {
+            return;
+        }
+        let me = *self.swarm.local_peer_id();
+        let mut candidates = vec![];
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for e in bucket.iter() {
+                let p = *e.node.key.preimage();
+                if p != me {
+                    candidates.push((p, e.node.value.iter().cloned().collect::<Vec<_>>()));
+                }
+            }
+        }
+        let mut need = TARGET - connected;
+        for (p, addrs) in candidates {
+            if need == 0 {
+                break;
+            }
+            if self.swarm.is_connected(&p) || self.banned.contains_key(&p) || addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(p).addresses(addrs).build();
+            if self.swarm.dial(opts).is_ok() {
+                need -= 1;
+            }
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Publish { data, id } => {
+                let topic = self.topic.clone();
+                if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+                    match g.publish(topic, data) {
+                        Ok(_) => {
+                            self.net
+                                .stats
+                                .gossip_published
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        // No peers yet, or already seen: sync carries it.
+                        Err(e) => {
+                            tracing::debug!(manifest = %id.fmt_short(), error = %e, "not gossiped")
+                        }
+                    }
+                }
+            }
+            Command::Dial { addr, reply } => {
+                if let Some(Protocol::P2p(p)) = addr.iter().last()
+                    && self.swarm.is_connected(&p)
+                {
+                    let _ = reply.send(Ok(p));
+                    return;
+                }
+                let opts = DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Dial {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_list());
+            }
+            Command::Info { reply } => {
+                let _ = reply.send(self.info());
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.requests.insert(id, reply);
+            }
+            Command::Respond { channel, response } => {
+                self.inbound = self.inbound.saturating_sub(1);
+                self.net
+                    .stats
+                    .sync_served
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Command::Validated(results) => {
+                if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+                    for (id, peer, acceptance) in results {
+                        g.report_message_validation_result(&id, &peer, acceptance);
+                    }
+                }
+            }
+            Command::Strike { peer, n } => self.strike(peer, n),
+            Command::SyncDone { peer } => {
+                self.syncing.remove(&peer);
+                self.start_syncs();
+            }
+            Command::SyncNow { peer } => match peer {
+                Some(p) => self.queue_sync(p),
+                None => self.sync_random(),
+            },
+            Command::Shutdown => {}
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId, n: u32) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.strikes = p.strikes.saturating_add(n);
+        if p.strikes >= self.cfg.max_strikes && !self.banned.contains_key(&peer) {
+            tracing::warn!(%peer, strikes = p.strikes, "peer sent bad data repeatedly: banned");
+            self.net.stats.refused(Refusal::Banned);
+            self.banned.insert(peer, Instant::now());
+            if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+                g.blacklist_peer(&peer);
+            }
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    fn queue_sync(&mut self, peer: PeerId) {
+        if !self.syncing.contains(&peer) && !self.sync_queue.contains(&peer) {
+            self.sync_queue.push_back(peer);
+        }
+        self.start_syncs();
+    }
+
+    fn sync_random(&mut self) {
+        let ready: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(p, s)| s.identified && !self.syncing.contains(p))
+            .map(|(p, _)| *p)
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let i = (getrandom::u64().unwrap_or(0) as usize) % ready.len();
+        self.queue_sync(ready[i]);
+    }
+
+    fn start_syncs(&mut self) {
+        while self.syncing.len() < self.cfg.sync.max_concurrent {
+            let Some(peer) = self.sync_queue.pop_front() else {
+                break;
+            };
+            if !self.swarm.is_connected(&peer) || self.syncing.contains(&peer) {
+                continue;
+            }
+            self.syncing.insert(peer);
+            let net = self.net.clone();
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                match sync::run_round(net.clone(), shared, peer).await {
+                    Ok(r) => {
+                        tracing::debug!(%peer, round_trips = r.round_trips, fetched = r.fetched, bytes = r.bytes_in, "sync round done")
+                    }
+                    Err(e) => tracing::debug!(%peer, error = %e, "sync round failed"),
+                }
+                net.send(Command::SyncDone { peer });
+            });
+        }
+    }
+
+    fn peer_list(&mut self) -> Vec<PeerInfo> {
+        let mesh: HashSet<PeerId> = match self.swarm.behaviour().gossipsub.as_ref() {
+            Some(g) => g.mesh_peers(&self.topic.hash()).copied().collect(),
+            None => HashSet::new(),
+        };
+        let mut out: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(id, p)| PeerInfo {
+                peer_id: *id,
+                addrs: p.conns.values().map(|(a, _)| a.clone()).collect(),
+                agent: p.agent.clone(),
+                rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                outbound: p.conns.values().any(|(_, out)| *out),
+                in_mesh: mesh.contains(id),
+                strikes: p.strikes,
+            })
+            .collect();
+        out.sort_by_key(|p| p.peer_id.to_string());
+        out
+    }
+
+    fn info(&self) -> NetInfo {
+        let me = *self.swarm.local_peer_id();
+        let full = |a: &Multiaddr| a.clone().with_p2p(me).unwrap_or_else(|a| a);
+        NetInfo {
+            peer_id: me,
+            network: self.cfg.network.clone(),
+            listen: self.swarm.listeners().map(full).collect(),
+            external: self.swarm.external_addresses().map(full).collect(),
+            peers: self.swarm.connected_peers().count(),
+            mesh_peers: self
+                .swarm
+                .behaviour()
+                .gossipsub
+                .as_ref()
+                .map(|g| g.mesh_peers(&self.topic.hash()).count())
+                .unwrap_or(0),
+            nat: self.nat.to_string(),
+        }
+    }
+
+    fn on_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                let (addr, outbound) = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => (address.clone(), true),
+                    ConnectedPoint::Listener { send_back_addr, .. } => {
+                        (send_back_addr.clone(), false)
+                    }
+                };
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                if let Some(ip) = ip_of(&addr) {
+                    let n = self.per_ip.entry(ip).or_default();
+                    *n += 1;
+                    if !outbound && *n > self.cfg.max_connections_per_ip && !ip.is_loopback() {
+                        self.net.stats.refused(Refusal::ConnectionsPerIp);
+                        self.swarm.close_connection(connection_id);
+                    }
+                }
+                let p = self.peers.entry(peer_id).or_insert_with(|| Peer {
+                    conns: HashMap::new(),
+                    agent: String::new(),
+                    rtt: None,
+                    strikes: 0,
+                    bucket: Bucket {
+                        tokens: self.cfg.sync.request_burst,
+                        at: Instant::now(),
+                    },
+                    identified: false,
+                });
+                p.conns.insert(connection_id, (addr, outbound));
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                ..
+            } => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    if let Some((addr, _)) = p.conns.remove(&connection_id)
+                        && let Some(ip) = ip_of(&addr)
+                        && let Some(n) = self.per_ip.get_mut(&ip)
+                    {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.per_ip.remove(&ip);
+                        }
+                    }
+                    if num_established == 0 {
+                        self.peers.remove(&peer_id);
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                tracing::debug!(?peer_id, %error, "dial failed");
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetError::Dial {
+                        addr: peer_id.map(|p| p.to_string()).unwrap_or_default(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(address = %address.clone().with_p2p(*self.swarm.local_peer_id()).unwrap_or(address), "listening");
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!(%address, "external address confirmed");
+            }
+            SwarmEvent::Behaviour(b) => self.on_behaviour(b),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                self.net.stats.received(Path::Gossip, 1);
+                let job = GossipJob {
+                    id: message_id.clone(),
+                    source: propagation_source,
+                    data: message.data,
+                };
+                if self.ingest.try_send(job).is_err() {
+                    self.net.stats.refused(Refusal::IngestFull);
+                    if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+                        g.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                    }
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocol_version != self.id_protocol {
+                    // Another network (or not lgmesh at all): never mix.
+                    tracing::debug!(%peer_id, protocol = %info.protocol_version, "not our network: disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                let kad_proto = format!("/lgmesh/{}/kad/1", self.cfg.network);
+                if info.protocols.iter().any(|p| p.as_ref() == kad_proto) {
+                    for a in info.listen_addrs.iter().take(8) {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, a.clone());
+                    }
+                }
+                let first = match self.peers.get_mut(&peer_id) {
+                    Some(p) => {
+                        p.agent = info.agent_version.clone();
+                        !std::mem::replace(&mut p.identified, true)
+                    }
+                    None => false,
+                };
+                if first {
+                    self.queue_sync(peer_id);
+                }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.rtt = Some(rtt);
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.on_sync_request(peer, request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.requests.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let request_response::OutboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    self.net.stats.refused(Refusal::BadFrame);
+                    self.strike(peer, 1);
+                }
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Peer {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
+                if let request_response::InboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    self.net.stats.refused(Refusal::BadFrame);
+                    self.strike(peer, 1);
+                }
+            }
+            BehaviourEvent::Autonat(libp2p::autonat::Event::StatusChanged { new, .. }) => {
+                use libp2p::autonat::NatStatus;
+                self.nat = match new {
+                    NatStatus::Public(_) => "public",
+                    NatStatus::Private => "private",
+                    NatStatus::Unknown => "unknown",
+                };
+                if self.cfg.kad == KadMode::Auto {
+                    let mode = match new {
+                        NatStatus::Private => kad::Mode::Client,
+                        _ => kad::Mode::Server,
+                    };
+                    self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+                }
+            }
+            BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if !self.swarm.is_connected(&peer) && !self.banned.contains_key(&peer) {
+                        let _ = self
+                            .swarm
+                            .dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                    }
+                }
+            }
+            _ => {}
+        }
+        let _ = self.kind;
+    }
+
+    fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: request_response::ResponseChannel<SyncResponse>,
+    ) {
+        let refuse = |why: &str| SyncResponse {
+            kind: Some(sync_response::Kind::Refused(why.into())),
+        };
+        let (rate, burst) = (self.cfg.sync.requests_per_sec, self.cfg.sync.request_burst);
+        let allowed = self
+            .peers
+            .get_mut(&peer)
+            .is_some_and(|p| p.bucket.take(rate, burst));
+        if !allowed {
+            self.net.stats.refused(Refusal::RateLimited);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, refuse("rate_limited"));
+            return;
+        }
+        if self.inbound >= self.cfg.sync.max_inbound {
+            self.net.stats.refused(Refusal::Busy);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, refuse("busy"));
+            return;
+        }
+        self.inbound += 1;
+        let shared = self.shared.clone();
+        let net = self.net.clone();
+        tokio::task::spawn_blocking(move || {
+            let response = match shared.respond(request) {
+                Ok(r) => r,
+                Err(why) => {
+                    shared.stats.refused(why);
+                    if why == Refusal::BadRequest {
+                        net.send(Command::Strike { peer, n: 1 });
+                    }
+                    refuse(why.as_str())
+                }
+            };
+            net.send(Command::Respond { channel, response });
+        });
+    }
+}
+
+fn ip_of(a: &Multiaddr) -> Option<IpAddr> {
+    a.iter().find_map(|p| match p {
+        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
+}
+
+/// Validates gossip in batches: whatever has queued up while the last batch was being
+/// stored goes in the next, so one fsync covers many messages under load.
+async fn ingest_worker(
+    mut rx: mpsc::Receiver<GossipJob>,
+    registry: Arc<Registry>,
+    arrivals: broadcast::Sender<ManifestId>,
+    net: Network,
+) {
+    const MAX_BATCH: usize = 256;
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let data: Vec<Vec<u8>> = jobs
+            .iter_mut()
+            .map(|j| std::mem::take(&mut j.data))
+            .collect();
+        let reg = registry.clone();
+        let outcomes =
+            match tokio::task::spawn_blocking(move || reg.put_batch(&data, sync::now_ms())).await {
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "store failed: gossip ignored");
+                    let v = jobs
+                        .into_iter()
+                        .map(|j| (j.id, j.source, MessageAcceptance::Ignore))
+                        .collect();
+                    let _ = net.tx.send(Command::Validated(v)).await;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+        let stats = &net.stats;
+        let mut verdicts = Vec::with_capacity(jobs.len());
+        let mut strikes: HashMap<PeerId, u32> = HashMap::new();
+        for (job, o) in jobs.into_iter().zip(outcomes) {
+            let acceptance = match o {
+                PutOutcome::Stored(id) => {
+                    stats.stored(Path::Gossip);
+                    let _ = arrivals.send(id);
+                    MessageAcceptance::Accept
+                }
+                PutOutcome::Duplicate(_) => {
+                    stats.duplicate(Path::Gossip);
+                    MessageAcceptance::Ignore
+                }
+                PutOutcome::Rejected(r) => {
+                    stats.rejected(Path::Gossip, r.reason);
+                    if r.reason.is_bad_input() && r.reason != Reason::Time {
+                        *strikes.entry(job.source).or_default() += 1;
+                    }
+                    acceptance_of(r.reason)
+                }
+            };
+            verdicts.push((job.id, job.source, acceptance));
+        }
+        if net.tx.send(Command::Validated(verdicts)).await.is_err() {
+            return;
+        }
+        for (peer, n) in strikes {
+            net.send(Command::Strike { peer, n });
+        }
+    }
+}
+
+/// What gossipsub should do with a refused manifest. Invalid data and equivocation are
+/// rejected (not forwarded; the sender's score drops). Stale, retracted or mistimed
+/// manifests are ignored: honest peers relay those when messages cross or clocks differ.
+pub(crate) fn acceptance_of(reason: Reason) -> MessageAcceptance {
+    match reason {
+        Reason::Rollback | Reason::Retracted | Reason::Time => MessageAcceptance::Ignore,
+        _ => MessageAcceptance::Reject,
+    }
+}

@@ -1,0 +1,174 @@
+//! lgmesh's network layer on libp2p.
+//!
+//! - **Push**: gossipsub on one topic per network, `lgmesh/<network>/manifests/v1`. The
+//!   message id is the manifest id; every message waits for the registry's validation
+//!   (the same function as a gRPC publish) and the verdict goes back to gossipsub, so
+//!   nothing invalid is forwarded and whoever sent it is penalised.
+//! - **Pull**: request-response sync (`/lgmesh/<network>/sync/1`, defined in
+//!   `proto/lgmesh/v1/sync.proto`): negentropy set reconciliation over the live heads,
+//!   then bounded fetches of what is missing. Run on every new connection and now and
+//!   then with a random peer; a node with an empty store streams instead.
+//! - **Discovery**: bootstrap peers, Kademlia under `/lgmesh/<network>/kad/1`, identify,
+//!   ping, and mDNS when asked for. Relay client, AutoNAT and DCUtR for nodes behind NAT.
+//!
+//! One task owns the [`libp2p::Swarm`] ([`Network::start`]); everything else talks to
+//! it through the cloneable [`Network`] handle. Validation and storage run on other
+//! threads, so a slow disk never stalls the network.
+
+mod behaviour;
+pub mod codec;
+mod event_loop;
+mod handle;
+pub mod stats;
+mod sync;
+
+use std::time::Duration;
+
+pub use handle::{NetError, NetInfo, Network, PeerInfo, TransportKind};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use stats::{NetStats, StatsSnapshot};
+
+/// The network name of the real federation. Tests and demos use others, so that they
+/// can never mix with it: the name is part of every protocol id and topic.
+pub const DEFAULT_NETWORK: &str = "uk";
+
+/// How Kademlia should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KadMode {
+    /// Server (answer queries) until AutoNAT finds the node unreachable, then client.
+    #[default]
+    Auto,
+    /// Always answer queries: a node others can dial.
+    Server,
+    /// Never answer queries: a node behind NAT.
+    Client,
+}
+
+/// Everything the network needs to know. [`NetConfig::default`] is the production default.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// The network name (letters, digits, `-`): part of every protocol id and topic.
+    pub network: String,
+    /// Addresses to listen on (`/ip4/0.0.0.0/tcp/4001`, `/ip4/0.0.0.0/udp/4001/quic-v1`,
+    /// port 0 for any; `/memory/0` on the memory transport).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and whenever the node has no connections. Each must end
+    /// with `/p2p/<peer id>`. `/dns4/…` names are resolved when dialled.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Addresses others can reach this node at, when it knows better than AutoNAT.
+    pub external: Vec<Multiaddr>,
+    /// Push new manifests over gossipsub. Off only in tests of sync alone.
+    pub gossip: bool,
+    /// Discover peers on the LAN with mDNS (off by default).
+    pub mdns: bool,
+    /// Kademlia mode.
+    pub kad: KadMode,
+    /// Act as a relay for nodes behind NAT (off by default).
+    pub relay_server: bool,
+    /// Connections in all.
+    pub max_connections: u32,
+    /// Connections from one IP address.
+    pub max_connections_per_ip: u32,
+    /// Connections still handshaking.
+    pub max_pending: u32,
+    /// Close a connection idle this long.
+    pub idle_timeout: Duration,
+    /// Sync bounds.
+    pub sync: SyncLimits,
+    /// Gossip messages waiting for validation; more are ignored (sync catches up).
+    pub ingest_queue: usize,
+    /// Bad manifests or frames from one peer before it is cut off and banned.
+    pub max_strikes: u32,
+    /// How long a banned peer stays banned.
+    pub ban_for: Duration,
+    /// Largest gossip message (an envelope), bytes.
+    pub max_message_bytes: usize,
+}
+
+/// Bounds on the sync protocol.
+#[derive(Debug, Clone)]
+pub struct SyncLimits {
+    /// How often to reconcile with a random peer.
+    pub interval: Duration,
+    /// Ids in one fetch request.
+    pub max_fetch_ids: usize,
+    /// Manifests in one stream page.
+    pub max_stream_items: usize,
+    /// Bytes of envelopes in one response.
+    pub max_response_bytes: usize,
+    /// Sync rounds this node runs at once.
+    pub max_concurrent: usize,
+    /// Sync requests this node answers at once, all peers together.
+    pub max_inbound: usize,
+    /// Sync requests one peer may make per second (sustained)…
+    pub requests_per_sec: f64,
+    /// …and in a burst.
+    pub request_burst: f64,
+    /// Negentropy round trips before a round gives up.
+    pub max_round_trips: usize,
+    /// Negentropy frame size limit, bytes (≥ 4096).
+    pub frame_bytes: u64,
+    /// Time to wait for one response.
+    pub request_timeout: Duration,
+}
+
+impl Default for SyncLimits {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            max_fetch_ids: 500,
+            max_stream_items: 2000,
+            max_response_bytes: 4 * 1024 * 1024,
+            max_concurrent: 4,
+            max_inbound: 8,
+            requests_per_sec: 20.0,
+            request_burst: 60.0,
+            max_round_trips: 24,
+            frame_bytes: 60_000,
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            network: DEFAULT_NETWORK.into(),
+            listen: vec![],
+            bootstrap: vec![],
+            external: vec![],
+            gossip: true,
+            mdns: false,
+            kad: KadMode::Auto,
+            relay_server: false,
+            max_connections: 256,
+            max_connections_per_ip: 16,
+            max_pending: 64,
+            idle_timeout: Duration::from_secs(120),
+            sync: SyncLimits::default(),
+            ingest_queue: 4096,
+            max_strikes: 8,
+            ban_for: Duration::from_secs(15 * 60),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Is `name` usable as a network name?
+pub fn valid_network_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The gossipsub topic of a network.
+pub fn topic_name(network: &str) -> String {
+    format!("lgmesh/{network}/manifests/v1")
+}
+
+/// Turns an lgmesh node key (32-byte ed25519 seed) into a libp2p keypair.
+pub fn keypair_from_seed(seed: [u8; 32]) -> Result<Keypair, NetError> {
+    Keypair::ed25519_from_bytes(seed).map_err(|e| NetError::Config(format!("node key: {e}")))
+}

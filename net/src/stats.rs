@@ -1,0 +1,163 @@
+//! Counters the network keeps, read by the node's metrics and `Stats`.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use lgmesh_protocol::validate::Reason;
+
+/// Why a connection, a request or a peer was refused or cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Over `max_connections_per_ip`.
+    ConnectionsPerIp,
+    /// A sync request over the peer's rate.
+    RateLimited,
+    /// Every inbound sync slot was busy.
+    Busy,
+    /// A request that broke the protocol (too many ids, a bad negentropy frame).
+    BadRequest,
+    /// A frame over the size limit or one that did not decode.
+    BadFrame,
+    /// The peer was cut off and banned for repeated bad data.
+    Banned,
+    /// Gossip arrived faster than it could be validated; it was ignored (sync will catch up).
+    IngestFull,
+}
+
+impl Refusal {
+    /// Every refusal, for metrics.
+    pub const ALL: [Refusal; 7] = [
+        Refusal::ConnectionsPerIp,
+        Refusal::RateLimited,
+        Refusal::Busy,
+        Refusal::BadRequest,
+        Refusal::BadFrame,
+        Refusal::Banned,
+        Refusal::IngestFull,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::ConnectionsPerIp => "connections_per_ip",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Busy => "busy",
+            Refusal::BadRequest => "bad_request",
+            Refusal::BadFrame => "bad_frame",
+            Refusal::Banned => "banned",
+            Refusal::IngestFull => "ingest_full",
+        }
+    }
+}
+
+/// Where a manifest came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Pushed over gossipsub.
+    Gossip,
+    /// Pulled by sync.
+    Sync,
+}
+
+/// Live counters. Cheap to bump from any thread.
+#[derive(Debug, Default)]
+pub struct NetStats {
+    received: [AtomicU64; 2],
+    stored: [AtomicU64; 2],
+    duplicate: [AtomicU64; 2],
+    rejected: [[AtomicU64; 8]; 2],
+    refused: [AtomicU64; 7],
+    /// Sync rounds this node started and finished.
+    pub syncs_completed: AtomicU64,
+    /// Sync rounds that failed part-way (peer gone, timeout, refused).
+    pub syncs_failed: AtomicU64,
+    /// Negentropy round trips, all rounds together.
+    pub sync_round_trips: AtomicU64,
+    /// Bytes of sync responses read (frames, after framing).
+    pub sync_bytes_in: AtomicU64,
+    /// Sync requests this node answered.
+    pub sync_served: AtomicU64,
+    /// Manifests this node published to gossip.
+    pub gossip_published: AtomicU64,
+}
+
+fn path_index(p: Path) -> usize {
+    match p {
+        Path::Gossip => 0,
+        Path::Sync => 1,
+    }
+}
+
+fn reason_index(r: Reason) -> usize {
+    Reason::ALL.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+/// A point-in-time copy of the counters.
+#[derive(Debug, Clone, Default)]
+pub struct StatsSnapshot {
+    /// `(path, received, stored, duplicate)` for gossip and sync.
+    pub by_path: Vec<(&'static str, u64, u64, u64)>,
+    /// `(path, reason, count)` for every rejection reason.
+    pub rejected: Vec<(&'static str, &'static str, u64)>,
+    /// `(reason, count)` for every refusal.
+    pub refused: Vec<(&'static str, u64)>,
+    /// Sync rounds completed.
+    pub syncs_completed: u64,
+    /// Sync rounds failed.
+    pub syncs_failed: u64,
+    /// Negentropy round trips in all.
+    pub sync_round_trips: u64,
+    /// Sync response bytes read.
+    pub sync_bytes_in: u64,
+    /// Sync requests answered.
+    pub sync_served: u64,
+    /// Local manifests published to gossip.
+    pub gossip_published: u64,
+}
+
+impl NetStats {
+    pub(crate) fn received(&self, p: Path, n: u64) {
+        self.received[path_index(p)].fetch_add(n, Relaxed);
+    }
+    pub(crate) fn stored(&self, p: Path) {
+        self.stored[path_index(p)].fetch_add(1, Relaxed);
+    }
+    pub(crate) fn duplicate(&self, p: Path) {
+        self.duplicate[path_index(p)].fetch_add(1, Relaxed);
+    }
+    pub(crate) fn rejected(&self, p: Path, r: Reason) {
+        self.rejected[path_index(p)][reason_index(r)].fetch_add(1, Relaxed);
+    }
+    pub(crate) fn refused(&self, r: Refusal) {
+        let i = Refusal::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.refused[i].fetch_add(1, Relaxed);
+    }
+
+    /// Copies every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let names = ["gossip", "sync"];
+        let mut s = StatsSnapshot::default();
+        for (i, name) in names.iter().enumerate() {
+            s.by_path.push((
+                name,
+                self.received[i].load(Relaxed),
+                self.stored[i].load(Relaxed),
+                self.duplicate[i].load(Relaxed),
+            ));
+            for (j, r) in Reason::ALL.iter().enumerate() {
+                s.rejected
+                    .push((name, r.as_str(), self.rejected[i][j].load(Relaxed)));
+            }
+        }
+        for (i, r) in Refusal::ALL.iter().enumerate() {
+            s.refused.push((r.as_str(), self.refused[i].load(Relaxed)));
+        }
+        s.syncs_completed = self.syncs_completed.load(Relaxed);
+        s.syncs_failed = self.syncs_failed.load(Relaxed);
+        s.sync_round_trips = self.sync_round_trips.load(Relaxed);
+        s.sync_bytes_in = self.sync_bytes_in.load(Relaxed);
+        s.sync_served = self.sync_served.load(Relaxed);
+        s.gossip_published = self.gossip_published.load(Relaxed);
+        s
+    }
+}

@@ -1,0 +1,484 @@
+//! Anti-entropy: negentropy reconciliation of the live-head sets, then bounded fetches;
+//! a full stream for an empty node. The responder side answers from a cached snapshot of
+//! the sync set; the initiator side runs as its own task and talks to the peer through
+//! the [`Network`] handle. Nothing here runs on the swarm's task.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+
+use lgmesh_proto::v1::{
+    FetchRequest, Manifests, StreamRequest, SyncRequest, SyncResponse, sync_request, sync_response,
+};
+use lgmesh_protocol::envelope::ManifestId;
+use lgmesh_registry::{PutOutcome, Registry};
+use libp2p::PeerId;
+use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector, Storage};
+use tokio::sync::broadcast;
+
+use crate::{
+    NetError, Network, SyncLimits,
+    stats::{NetStats, Path, Refusal},
+};
+
+/// The sync set as negentropy storage, shared between rounds while the store is unchanged.
+#[derive(Clone)]
+pub(crate) struct Snapshot(Arc<NegentropyStorageVector>);
+
+impl NegentropyStorageBase for Snapshot {
+    fn size(&self) -> Result<usize, negentropy::Error> {
+        self.0.size()
+    }
+    fn get_item(&self, i: usize) -> Result<Option<negentropy::Item>, negentropy::Error> {
+        self.0.get_item(i)
+    }
+    fn iterate(
+        &self,
+        begin: usize,
+        end: usize,
+        cb: &mut dyn FnMut(negentropy::Item, usize) -> Result<bool, negentropy::Error>,
+    ) -> Result<(), negentropy::Error> {
+        self.0.iterate(begin, end, cb)
+    }
+    fn find_lower_bound(&self, first: usize, last: usize, value: &negentropy::Bound) -> usize {
+        self.0.find_lower_bound(first, last, value)
+    }
+}
+
+/// State shared by the sync tasks of one node.
+pub(crate) struct SyncShared {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) limits: SyncLimits,
+    pub(crate) stats: Arc<NetStats>,
+    pub(crate) arrivals: broadcast::Sender<ManifestId>,
+    snapshot: Mutex<Option<(u64, Snapshot)>>,
+    /// Ids this node would not take (stale, expired, invalid): never fetched again.
+    declined: Mutex<Declined>,
+}
+
+/// A bounded set of declined ids (oldest forgotten first).
+struct Declined {
+    set: HashSet<ManifestId>,
+    order: std::collections::VecDeque<ManifestId>,
+}
+
+const MAX_DECLINED: usize = 100_000;
+
+impl Declined {
+    fn insert(&mut self, id: ManifestId) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > MAX_DECLINED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
+fn storage_err(e: impl std::fmt::Display) -> NetError {
+    NetError::Config(format!("store: {e}"))
+}
+
+impl SyncShared {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        limits: SyncLimits,
+        stats: Arc<NetStats>,
+        arrivals: broadcast::Sender<ManifestId>,
+    ) -> Self {
+        Self {
+            registry,
+            limits,
+            stats,
+            arrivals,
+            snapshot: Mutex::new(None),
+            declined: Mutex::new(Declined {
+                set: HashSet::new(),
+                order: Default::default(),
+            }),
+        }
+    }
+
+    /// The sync set as it is now (blocking: call from a blocking thread).
+    pub(crate) fn snapshot(&self) -> Result<Snapshot, NetError> {
+        let seq = self.registry.change_seq().map_err(storage_err)?;
+        if let Some((s, snap)) = &*self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+            && *s == seq
+        {
+            return Ok(snap.clone());
+        }
+        let mut v = NegentropyStorageVector::new();
+        for item in self.registry.sync_items() {
+            let (at, id) = item.map_err(storage_err)?;
+            v.insert(at, Id::from_byte_array(id.0))
+                .map_err(storage_err)?;
+        }
+        v.seal().map_err(storage_err)?;
+        let snap = Snapshot(Arc::new(v));
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, snap.clone()));
+        Ok(snap)
+    }
+
+    /// Answers one request (blocking: call from a blocking thread).
+    pub(crate) fn respond(&self, req: SyncRequest) -> Result<SyncResponse, Refusal> {
+        let kind = |k| SyncResponse { kind: Some(k) };
+        match req.kind {
+            Some(sync_request::Kind::Reconcile(frame)) => {
+                let snap = self.snapshot().map_err(|_| Refusal::Busy)?;
+                let mut neg = Negentropy::new(Storage::Owned(snap), self.limits.frame_bytes)
+                    .map_err(|_| Refusal::BadRequest)?;
+                let out = neg.reconcile(&frame).map_err(|_| Refusal::BadRequest)?;
+                Ok(kind(sync_response::Kind::Reconcile(out)))
+            }
+            Some(sync_request::Kind::Fetch(FetchRequest { ids })) => {
+                if ids.len() > self.limits.max_fetch_ids {
+                    return Err(Refusal::BadRequest);
+                }
+                let mut m = Manifests::default();
+                let mut bytes = 0;
+                for id in ids {
+                    let id: [u8; 32] = id.as_slice().try_into().map_err(|_| Refusal::BadRequest)?;
+                    if let Ok(Some(env)) = self.registry.envelope_bytes(&ManifestId(id)) {
+                        bytes += env.len();
+                        if bytes > self.limits.max_response_bytes && !m.envelopes.is_empty() {
+                            break; // the initiator asks again for what is left
+                        }
+                        m.envelopes.push(env);
+                    }
+                }
+                Ok(kind(sync_response::Kind::Manifests(m)))
+            }
+            Some(sync_request::Kind::Stream(StreamRequest {
+                after_issued_at_ms,
+                after_id,
+                max_items,
+            })) => {
+                let after = if after_id.is_empty() {
+                    None
+                } else {
+                    let id: [u8; 32] = after_id
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| Refusal::BadRequest)?;
+                    Some((after_issued_at_ms, ManifestId(id)))
+                };
+                let max = (max_items as usize).clamp(1, self.limits.max_stream_items);
+                let mut m = Manifests {
+                    more: true,
+                    ..Default::default()
+                };
+                let mut bytes = 0;
+                let mut items = self.registry.sync_items_after(after);
+                loop {
+                    if m.envelopes.len() >= max || bytes >= self.limits.max_response_bytes {
+                        break;
+                    }
+                    let Some(item) = items.next() else {
+                        m.more = false;
+                        break;
+                    };
+                    let (at, id) = item.map_err(|_| Refusal::Busy)?;
+                    if let Ok(Some(env)) = self.registry.envelope_bytes(&id) {
+                        bytes += env.len();
+                        m.envelopes.push(env);
+                        m.last_issued_at_ms = at;
+                        m.last_id = id.0.to_vec();
+                    }
+                }
+                Ok(kind(sync_response::Kind::Manifests(m)))
+            }
+            None => Err(Refusal::BadRequest),
+        }
+    }
+
+    /// Validates and stores envelopes from `peer` (blocking). Returns how many were bad
+    /// input (strikes against the peer).
+    fn ingest(&self, envelopes: Vec<Vec<u8>>, now_ms: u64) -> Result<u32, NetError> {
+        self.stats.received(Path::Sync, envelopes.len() as u64);
+        let ids: Vec<Option<ManifestId>> = envelopes
+            .iter()
+            .map(|e| crate::behaviour::manifest_id_of(e))
+            .collect();
+        let outcomes = self
+            .registry
+            .put_batch(&envelopes, now_ms)
+            .map_err(storage_err)?;
+        let mut strikes = 0;
+        let mut declined = self.declined.lock().unwrap_or_else(|p| p.into_inner());
+        for (o, id) in outcomes.into_iter().zip(ids) {
+            match o {
+                PutOutcome::Stored(id) => {
+                    self.stats.stored(Path::Sync);
+                    let _ = self.arrivals.send(id);
+                }
+                PutOutcome::Duplicate(_) => self.stats.duplicate(Path::Sync),
+                PutOutcome::Rejected(r) => {
+                    self.stats.rejected(Path::Sync, r.reason);
+                    if r.reason.is_bad_input() {
+                        strikes += 1;
+                    }
+                    if let Some(id) = id {
+                        declined.insert(id);
+                    }
+                }
+            }
+        }
+        Ok(strikes)
+    }
+
+    fn is_declined(&self, id: &ManifestId) -> bool {
+        self.declined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set
+            .contains(id)
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What one round did, for logs and the simulation.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RoundReport {
+    /// Negentropy round trips (0 for a stream).
+    pub round_trips: u64,
+    /// Manifests fetched.
+    pub fetched: u64,
+    /// Bytes of responses.
+    pub bytes_in: u64,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NetError> + Send + 'static,
+) -> Result<T, NetError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NetError::Config(format!("sync task: {e}")))?
+}
+
+fn response_bytes(r: &SyncResponse) -> u64 {
+    prost::Message::encoded_len(r) as u64
+}
+
+/// One sync round with `peer`, as initiator.
+pub(crate) async fn run_round(
+    net: Network,
+    shared: Arc<SyncShared>,
+    peer: PeerId,
+) -> Result<RoundReport, NetError> {
+    let reg = shared.registry.clone();
+    let empty = blocking(move || Ok(reg.counts().map_err(storage_err)?.heads == 0)).await?;
+    let mut report = RoundReport::default();
+    let result = if empty {
+        stream_all(&net, &shared, peer, &mut report).await
+    } else {
+        reconcile(&net, &shared, peer, &mut report).await
+    };
+    shared
+        .stats
+        .sync_bytes_in
+        .fetch_add(report.bytes_in, Relaxed);
+    shared
+        .stats
+        .sync_round_trips
+        .fetch_add(report.round_trips, Relaxed);
+    match result {
+        Ok(strikes) => {
+            if strikes > 0 {
+                net.send(crate::handle::Command::Strike { peer, n: strikes });
+            }
+            shared.stats.syncs_completed.fetch_add(1, Relaxed);
+            Ok(report)
+        }
+        Err(e) => {
+            shared.stats.syncs_failed.fetch_add(1, Relaxed);
+            Err(e)
+        }
+    }
+}
+
+fn unexpected(peer: PeerId, r: &SyncResponse) -> NetError {
+    let reason = match &r.kind {
+        Some(sync_response::Kind::Refused(why)) => format!("refused: {why}"),
+        _ => "unexpected response".into(),
+    };
+    NetError::Peer { peer, reason }
+}
+
+/// Pages through the peer's whole set; each page is stored while the next is requested.
+async fn stream_all(
+    net: &Network,
+    shared: &Arc<SyncShared>,
+    peer: PeerId,
+    report: &mut RoundReport,
+) -> Result<u32, NetError> {
+    let mut after: Option<(u64, Vec<u8>)> = None;
+    let mut strikes = 0;
+    let mut storing: Option<tokio::task::JoinHandle<Result<u32, NetError>>> = None;
+    loop {
+        let (at, id) = after.clone().unwrap_or_default();
+        let req = SyncRequest {
+            kind: Some(sync_request::Kind::Stream(StreamRequest {
+                after_issued_at_ms: at,
+                after_id: id,
+                max_items: shared.limits.max_stream_items as u32,
+            })),
+        };
+        let resp = net.request(peer, req).await;
+        if let Some(h) = storing.take() {
+            strikes += h
+                .await
+                .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+        }
+        let resp = resp?;
+        report.bytes_in += response_bytes(&resp);
+        let Some(sync_response::Kind::Manifests(m)) = resp.kind else {
+            return Err(unexpected(peer, &resp));
+        };
+        report.fetched += m.envelopes.len() as u64;
+        let more = m.more && !m.envelopes.is_empty();
+        after = Some((m.last_issued_at_ms, m.last_id));
+        let s = shared.clone();
+        let envelopes = m.envelopes;
+        storing = Some(tokio::task::spawn_blocking(move || {
+            s.ingest(envelopes, now_ms())
+        }));
+        if !more {
+            break;
+        }
+    }
+    if let Some(h) = storing.take() {
+        strikes += h
+            .await
+            .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+    }
+    Ok(strikes)
+}
+
+async fn reconcile(
+    net: &Network,
+    shared: &Arc<SyncShared>,
+    peer: PeerId,
+    report: &mut RoundReport,
+) -> Result<u32, NetError> {
+    let s = shared.clone();
+    let snap = blocking(move || s.snapshot()).await?;
+    let neg_err = |e: negentropy::Error| NetError::Peer {
+        peer,
+        reason: format!("negentropy: {e}"),
+    };
+    let mut neg =
+        Negentropy::new(Storage::Owned(snap), shared.limits.frame_bytes).map_err(neg_err)?;
+    let mut frame = neg.initiate().map_err(neg_err)?;
+    let mut need: Vec<Id> = vec![];
+    loop {
+        if report.round_trips as usize >= shared.limits.max_round_trips {
+            return Err(NetError::Peer {
+                peer,
+                reason: "reconciliation did not finish within max_round_trips".into(),
+            });
+        }
+        let resp = net
+            .request(
+                peer,
+                SyncRequest {
+                    kind: Some(sync_request::Kind::Reconcile(frame)),
+                },
+            )
+            .await?;
+        report.round_trips += 1;
+        report.bytes_in += response_bytes(&resp);
+        let Some(sync_response::Kind::Reconcile(reply)) = resp.kind else {
+            return Err(unexpected(peer, &resp));
+        };
+        let mut have = vec![];
+        match neg
+            .reconcile_with_ids(&reply, &mut have, &mut need)
+            .map_err(neg_err)?
+        {
+            Some(next) => frame = next,
+            None => break,
+        }
+    }
+    let want: Vec<Vec<u8>> = need
+        .into_iter()
+        .map(|id| *id.as_bytes())
+        .filter(|id| !shared.is_declined(&ManifestId(*id)))
+        .map(|id| id.to_vec())
+        .collect();
+    fetch(net, shared, peer, want, report).await
+}
+
+/// Fetches `want` in batches of `max_fetch_ids`, storing each while asking for the next.
+async fn fetch(
+    net: &Network,
+    shared: &Arc<SyncShared>,
+    peer: PeerId,
+    mut want: Vec<Vec<u8>>,
+    report: &mut RoundReport,
+) -> Result<u32, NetError> {
+    let mut strikes = 0;
+    let mut storing: Option<tokio::task::JoinHandle<Result<u32, NetError>>> = None;
+    want.reverse(); // pop from the end, oldest first
+    while !want.is_empty() {
+        let n = want.len().min(shared.limits.max_fetch_ids);
+        let batch: Vec<Vec<u8>> = want.split_off(want.len() - n).into_iter().rev().collect();
+        let asked: HashSet<Vec<u8>> = batch.iter().cloned().collect();
+        let resp = net
+            .request(
+                peer,
+                SyncRequest {
+                    kind: Some(sync_request::Kind::Fetch(FetchRequest {
+                        ids: batch.clone(),
+                    })),
+                },
+            )
+            .await;
+        if let Some(h) = storing.take() {
+            strikes += h
+                .await
+                .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+        }
+        let resp = resp?;
+        report.bytes_in += response_bytes(&resp);
+        let Some(sync_response::Kind::Manifests(m)) = resp.kind else {
+            return Err(unexpected(peer, &resp));
+        };
+        // Only what was asked for counts; the rest (a response cut short by its byte
+        // limit) is asked for again.
+        let mut got = HashSet::new();
+        let mut envelopes = Vec::with_capacity(m.envelopes.len());
+        for e in m.envelopes {
+            match crate::behaviour::manifest_id_of(&e) {
+                Some(id) if asked.contains(id.as_bytes().as_slice()) && got.insert(id) => {
+                    envelopes.push(e)
+                }
+                _ => strikes += 1, // unasked-for or undecodable data
+            }
+        }
+        report.fetched += envelopes.len() as u64;
+        if !got.is_empty() {
+            want.extend(batch.into_iter().rev().filter(|id| {
+                <[u8; 32]>::try_from(id.as_slice()).is_ok_and(|id| !got.contains(&ManifestId(id)))
+            }));
+        }
+        // A peer that sent nothing of a batch no longer has it: move on.
+        let s = shared.clone();
+        storing = Some(tokio::task::spawn_blocking(move || {
+            s.ingest(envelopes, now_ms())
+        }));
+    }
+    if let Some(h) = storing.take() {
+        strikes += h
+            .await
+            .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+    }
+    Ok(strikes)
+}

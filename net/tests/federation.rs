@@ -1,0 +1,201 @@
+//! Federation over real swarms on the memory transport: push, pull, partitions.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use lgmesh_protocol::identity::SecretKey;
+use lgmesh_protocol::sample;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_publish_update_and_retract_reach_every_node() {
+    let mut nodes = vec![];
+    for _ in 0..10 {
+        nodes.push(Node::start(config("t-ten")).await);
+    }
+    // A ring with chords: no node is directly connected to every other.
+    for i in 0..10 {
+        connect(&nodes[i], &nodes[(i + 1) % 10]).await;
+        connect(&nodes[i], &nodes[(i + 3) % 10]).await;
+    }
+    // Wait for the gossip mesh to form.
+    for n in &nodes {
+        let net = n.net.clone();
+        let mut ok = false;
+        for _ in 0..100 {
+            if net.info().await.expect("info").mesh_peers >= 2 {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok, "mesh formed");
+    }
+    let key = SecretKey::from_seed(&[42; 32]);
+    let id1 = nodes[0].publish(sign(&key, service("bin-collection", 1)));
+    eventually("v1 on every node", WAIT, || {
+        nodes.iter().all(|n| n.has(&id1))
+    })
+    .await;
+    let id2 = nodes[0].publish(sign(&key, service("bin-collection", 2)));
+    eventually("v2 is the head everywhere", WAIT, || {
+        nodes.iter().all(|n| {
+            n.registry
+                .resolve(&key.public(), "bin-collection")
+                .expect("resolve")
+                .is_some_and(|s| s.id == id2)
+        })
+    })
+    .await;
+    let id3 = nodes[0].publish(sign(
+        &key,
+        sample::retraction("bin-collection", 3, now_ms()),
+    ));
+    eventually("the tombstone is the head everywhere", WAIT, || {
+        nodes.iter().all(|n| {
+            n.registry
+                .resolve(&key.public(), "bin-collection")
+                .expect("resolve")
+                .is_some_and(|s| s.id == id3 && s.kind() == "retraction")
+        })
+    })
+    .await;
+    // Push did the work: gossip stored the manifests on nodes not linked to node 0.
+    let gossip_stored: u64 = nodes[1..]
+        .iter()
+        .map(|n| n.net.stats().snapshot().by_path[0].2)
+        .sum();
+    assert!(gossip_stored >= 9, "stored by gossip: {gossip_stored}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_without_gossip_gets_a_thousand_manifests_by_sync_alone() {
+    let a = Node::start(config("t-late")).await;
+    let now = now_ms();
+    let batch: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let key = SecretKey::from_seed(&[(i % 50) as u8 + 1; 32]);
+            sign(
+                &key,
+                sample::service(
+                    &format!("svc-{i}"),
+                    1,
+                    &format!("Service {i}"),
+                    "A shared council service.",
+                    &[524],
+                    &["E07000209"],
+                    now,
+                ),
+            )
+        })
+        .collect();
+    a.registry.put_batch(&batch, now).expect("fill");
+    assert_eq!(a.digest().1, 1000);
+
+    let mut cfg = config("t-late");
+    cfg.gossip = false;
+    let b = Node::start(cfg).await;
+    connect(&b, &a).await;
+    eventually("1,000 manifests synced", WAIT, || b.digest() == a.digest()).await;
+    let s = b.net.stats().snapshot();
+    assert_eq!(s.by_path[0].1, 0, "nothing came by gossip");
+    assert!(s.by_path[1].2 >= 1000, "stored by sync: {}", s.by_path[1].2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_that_differ_reconcile_both_ways() {
+    let mut cfg = config("t-diff");
+    cfg.gossip = false;
+    let a = Node::start(cfg.clone()).await;
+    let b = Node::start(cfg).await;
+    let now = now_ms();
+    let make = |seed: u8, from: usize, to: usize| -> Vec<Vec<u8>> {
+        let key = SecretKey::from_seed(&[seed; 32]);
+        (from..to)
+            .map(|i| {
+                sign(
+                    &key,
+                    sample::service(
+                        &format!("svc-{i}"),
+                        1,
+                        "Shared",
+                        "A shared council service.",
+                        &[524],
+                        &["E07000209"],
+                        now,
+                    ),
+                )
+            })
+            .collect()
+    };
+    // 300 in common, 40 only on a, 25 only on b; and one name where b is a version ahead.
+    let common = make(1, 0, 300);
+    a.registry.put_batch(&common, now).expect("a");
+    b.registry.put_batch(&common, now).expect("b");
+    a.registry.put_batch(&make(2, 0, 40), now).expect("a only");
+    b.registry.put_batch(&make(3, 0, 25), now).expect("b only");
+    let k = SecretKey::from_seed(&[4; 32]);
+    a.registry
+        .put(&sign(&k, service("ahead", 1)), now)
+        .expect("v1");
+    b.registry
+        .put(&sign(&k, service("ahead", 1)), now)
+        .expect("v1");
+    let v2 = sign(&k, service("ahead", 2));
+    b.registry.put(&v2, now).expect("v2");
+
+    connect(&a, &b).await;
+    eventually("both hold the union", WAIT, || {
+        let (da, na) = a.digest();
+        let (db, _) = b.digest();
+        da == db && na == 300 + 40 + 25 + 1
+    })
+    .await;
+    assert_eq!(
+        a.registry
+            .resolve(&k.public(), "ahead")
+            .expect("resolve")
+            .map(|s| s.body.version),
+        Some(2)
+    );
+    // b offered v1's id before it learned; a never asks for a stale version again.
+    let s = a.net.stats().snapshot();
+    assert!(s.sync_round_trips >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_heals_to_the_same_set() {
+    let mut nodes = vec![];
+    for _ in 0..6 {
+        nodes.push(Node::start(config("t-part")).await);
+    }
+    for g in [0usize, 3] {
+        connect(&nodes[g], &nodes[g + 1]).await;
+        connect(&nodes[g + 1], &nodes[g + 2]).await;
+        connect(&nodes[g], &nodes[g + 2]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ka = SecretKey::from_seed(&[11; 32]);
+    let kb = SecretKey::from_seed(&[12; 32]);
+    for i in 0..20 {
+        nodes[0].publish(sign(&ka, service(&format!("left-{i}"), 1)));
+        nodes[4].publish(sign(&kb, service(&format!("right-{i}"), 1)));
+    }
+    eventually("each side converges on its own", WAIT, || {
+        nodes[..3].iter().all(|n| n.digest().1 == 20)
+            && nodes[3..].iter().all(|n| n.digest().1 == 20)
+    })
+    .await;
+    assert_ne!(nodes[0].digest(), nodes[3].digest());
+    // Heal: one link between the groups.
+    connect(&nodes[2], &nodes[3]).await;
+    let want = 40;
+    eventually("every node holds both sides", WAIT, || {
+        let d0 = nodes[0].digest();
+        d0.1 == want && nodes.iter().all(|n| n.digest() == d0)
+    })
+    .await;
+}
