@@ -25,7 +25,7 @@ mod sync;
 use std::time::Duration;
 
 pub use handle::{NetError, NetInfo, Network, PeerInfo, TransportKind};
-pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
 pub use stats::{NetStats, StatsSnapshot};
 
 /// The network name of the real federation. Tests and demos use others, so that they

@@ -71,6 +71,10 @@ pub struct App {
     pub metrics: Metrics,
     /// One local publish at a time, so versions never collide.
     publish_lock: tokio::sync::Mutex<()>,
+    /// The network, once it is up: what this node stores locally is gossiped.
+    pub net: std::sync::OnceLock<lgmesh_net::Network>,
+    /// Every manifest stored, by any path, by id (for Watch).
+    pub arrivals: tokio::sync::broadcast::Sender<ManifestId>,
 }
 
 impl App {
@@ -82,6 +86,8 @@ impl App {
             config,
             metrics: Metrics::default(),
             publish_lock: tokio::sync::Mutex::new(()),
+            net: std::sync::OnceLock::new(),
+            arrivals: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
@@ -200,6 +206,7 @@ impl App {
 
     async fn store(&self, bytes: Vec<u8>, source: Source) -> Result<(Outcome, Stored), AppError> {
         let reg = self.registry.clone();
+        let gossip = self.net.get().map(|_| bytes.clone());
         let (outcome, stored) = self
             .blocking(move || -> Result<_, lgmesh_registry::StoreError> {
                 let out = reg.put(&bytes, now_ms())?;
@@ -218,6 +225,11 @@ impl App {
             (PutOutcome::Stored(_), Some(s)) => {
                 self.metrics.accepted(source);
                 tracing::info!(manifest = %s.id.fmt_short(), publisher = %s.publisher.fmt_short(), name = %s.body.name, version = s.body.version, "stored");
+                // Stored durably first, then announced and gossiped.
+                let _ = self.arrivals.send(s.id);
+                if let (Some(net), Some(bytes)) = (self.net.get(), gossip) {
+                    net.publish(bytes, s.id);
+                }
                 Ok((Outcome::Stored, s))
             }
             (PutOutcome::Duplicate(_), Some(s)) => {

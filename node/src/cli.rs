@@ -116,6 +116,42 @@ pub struct SearchArgs {
     pub out: OutputArgs,
 }
 
+/// `lgmesh dial`.
+#[derive(Args)]
+pub struct DialArgs {
+    /// A multiaddr, e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW… (see `lgmesh info` on the other node).
+    pub addr: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh watch`.
+#[derive(Args)]
+pub struct WatchArgs {
+    /// Words that must all appear (title, summary, description, keywords).
+    pub text: Vec<String>,
+    /// LGSL code, e.g. 524.
+    #[arg(long)]
+    pub lgsl: Option<u32>,
+    /// GSS area code, e.g. E07000209.
+    #[arg(long)]
+    pub area: Option<String>,
+    /// service, dataset, org or retraction.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Publisher's organisation id, e.g. gss:E07000209.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Service status, e.g. LIVE.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Include retractions.
+    #[arg(long)]
+    pub include_retracted: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
 /// `lgmesh show` / `lgmesh history`.
 #[derive(Args)]
 pub struct ShowArgs {
@@ -566,7 +602,9 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "orgId": i.org_id, "orgName": i.org_name, "publisher": i.publisher, "nodeId": i.node_id,
+                "orgId": i.org_id, "orgName": i.org_name, "publisher": i.publisher, "peerId": i.node_id,
+                "network": i.network, "listenAddrs": i.listen_addrs, "externalAddrs": i.external_addrs,
+                "peers": i.peers, "meshPeers": i.mesh_peers, "nat": i.nat,
                 "grpcAddr": i.grpc_addr, "httpAddr": i.http_addr, "version": i.version,
                 "developmentIdentity": i.development_identity,
             }))?
@@ -583,10 +621,127 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
             }
         );
         println!("  publisher  {}", i.publisher);
-        println!("  node       {}", i.node_id);
+        println!("  peer id    {}", i.node_id);
+        println!("  network    {}", i.network);
+        println!(
+            "  peers      {} connected, {} in the gossip mesh; reachability {}",
+            i.peers, i.mesh_peers, i.nat
+        );
         println!("  gRPC       {}", i.grpc_addr);
         println!("  HTTP       http://{}/metrics", i.http_addr);
         println!("  version    {}", i.version);
+        println!("  listening on (give one to another node as --bootstrap):");
+        for a in &i.listen_addrs {
+            println!("    {a}");
+        }
+        for a in &i.external_addrs {
+            println!("    {a} (external)");
+        }
+    }
+    Ok(())
+}
+
+/// `lgmesh peers`.
+pub async fn peers(dir: &DataDir, a: OutputArgs) -> Result<()> {
+    let mut client = NodeClient::new(connect(dir, &a).await?);
+    let r = client.peers(v1::PeersRequest {}).await?.into_inner();
+    if a.json {
+        let peers: Vec<_> = r
+            .peers
+            .iter()
+            .map(|p| {
+                json!({ "peerId": p.peer_id, "addrs": p.addrs, "agent": p.agent, "rttMs": p.rtt_ms,
+                        "outbound": p.outbound, "inMesh": p.in_mesh, "strikes": p.strikes })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "peers": peers }))?
+        );
+        return Ok(());
+    }
+    if r.peers.is_empty() {
+        println!(
+            "No peers. Connect with: lgmesh dial /ip4/…/tcp/4001/p2p/12D3KooW… (see `lgmesh info` on the other node)"
+        );
+        return Ok(());
+    }
+    for p in &r.peers {
+        let rtt = if p.rtt_ms > 0.0 {
+            format!("{:.1} ms", p.rtt_ms)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{}  {}  {}  rtt {}{}{}",
+            p.peer_id,
+            if p.outbound { "out" } else { "in " },
+            p.addrs.first().map(String::as_str).unwrap_or("-"),
+            rtt,
+            if p.in_mesh { "  mesh" } else { "" },
+            if p.strikes > 0 {
+                format!("  strikes {}", p.strikes)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!("\n{} peer(s).", r.peers.len());
+    Ok(())
+}
+
+/// `lgmesh dial`.
+pub async fn dial(dir: &DataDir, a: DialArgs) -> Result<()> {
+    let mut client = NodeClient::new(connect(dir, &a.out).await?);
+    let r = client
+        .dial(with_token(dir, v1::DialRequest { addr: a.addr })?)
+        .await?
+        .into_inner();
+    if a.out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "peerId": r.peer_id }))?
+        );
+    } else {
+        println!("Connected to {}", r.peer_id);
+    }
+    Ok(())
+}
+
+/// `lgmesh watch`.
+pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let mut stream = client
+        .watch(v1::WatchRequest {
+            text: a.text.join(" "),
+            kind: a.kind.unwrap_or_default(),
+            lgsl: a.lgsl.unwrap_or(0),
+            area: a.area.unwrap_or_default(),
+            org: a.org.unwrap_or_default(),
+            status: a.status.unwrap_or_default(),
+            include_retracted: a.include_retracted,
+        })
+        .await?
+        .into_inner();
+    if !a.out.json {
+        eprintln!("Watching for new manifests; Ctrl-C to stop.");
+    }
+    while let Some(m) = stream.message().await? {
+        if a.out.json {
+            println!("{}", serde_json::to_string(&view::manifest_json(&m))?);
+        } else {
+            let b = m.body.clone().unwrap_or_default();
+            let org = if m.org_name.is_empty() {
+                m.publisher.clone()
+            } else {
+                m.org_name.clone()
+            };
+            println!("{}{}", view::title(&b), view::flags(&m));
+            println!(
+                "  {} · {} · {}/{} v{}",
+                m.kind, org, m.publisher, b.name, b.version
+            );
+        }
     }
     Ok(())
 }
@@ -601,11 +756,31 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             .iter()
             .map(|r| (r.reason.clone(), json!(r.count)))
             .collect();
+        let counts = |v: &[v1::ReasonCount]| -> serde_json::Map<String, serde_json::Value> {
+            v.iter()
+                .map(|r| (r.reason.clone(), json!(r.count)))
+                .collect()
+        };
+        let paths: serde_json::Map<String, serde_json::Value> = s
+            .paths
+            .iter()
+            .map(|p| {
+                (
+                    p.path.clone(),
+                    json!({ "received": p.received, "stored": p.stored, "duplicate": p.duplicate,
+                            "rejected": counts(&p.rejected) }),
+                )
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({ "manifests": s.manifests, "heads": s.heads, "accepted": s.accepted, "rejected": rejected })
-            )?
+            serde_json::to_string_pretty(&json!({
+                "manifests": s.manifests, "heads": s.heads, "accepted": s.accepted, "rejected": rejected,
+                "paths": paths, "refused": counts(&s.refused),
+                "sync": { "completed": s.syncs_completed, "failed": s.syncs_failed,
+                          "roundTrips": s.sync_round_trips, "bytesIn": s.sync_bytes_in, "served": s.sync_served },
+                "gossipPublished": s.gossip_published,
+            }))?
         );
     } else {
         println!(
@@ -614,6 +789,22 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
         );
         for r in s.rejected.iter().filter(|r| r.count > 0) {
             println!("  rejected {:<13} {}", r.reason, r.count);
+        }
+        for p in &s.paths {
+            println!(
+                "{:<7} received {}  stored {}  duplicate {}",
+                p.path, p.received, p.stored, p.duplicate
+            );
+            for r in p.rejected.iter().filter(|r| r.count > 0) {
+                println!("  rejected {:<13} {}", r.reason, r.count);
+            }
+        }
+        println!(
+            "sync    rounds {} (failed {})  round trips {}  bytes in {}  requests served {}",
+            s.syncs_completed, s.syncs_failed, s.sync_round_trips, s.sync_bytes_in, s.sync_served
+        );
+        for r in s.refused.iter().filter(|r| r.count > 0) {
+            println!("  refused {:<18} {}", r.reason, r.count);
         }
     }
     Ok(())

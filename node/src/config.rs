@@ -42,6 +42,142 @@ pub struct Config {
     pub manifests: ManifestConfig,
     /// The store.
     pub store: StoreConfig,
+    /// The peer-to-peer network.
+    pub network: NetworkConfig,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// The federation's name; part of every protocol id, so networks never mix.
+    pub name: String,
+    /// libp2p listen multiaddrs.
+    pub listen: Vec<String>,
+    /// Bootstrap peers: multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Addresses others reach this node at, if AutoNAT cannot tell (e.g. port forwarding).
+    pub external: Vec<String>,
+    /// Discover peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Kademlia: "auto", "server" or "client".
+    pub kad: String,
+    /// Relay connections for nodes behind NAT.
+    pub relay_server: bool,
+    /// Connections in all.
+    pub max_connections: u32,
+    /// Inbound connections from one IP address.
+    pub max_connections_per_ip: u32,
+    /// Seconds between reconciliations with a random peer.
+    pub sync_interval_secs: u64,
+    /// Ids per sync fetch request.
+    pub sync_max_fetch_ids: usize,
+    /// Bytes of manifests per sync response, KiB.
+    pub sync_max_response_kb: usize,
+    /// Sync rounds run at once.
+    pub sync_max_concurrent: usize,
+    /// Sync requests answered at once, all peers together.
+    pub sync_max_inbound: usize,
+    /// Sync requests one peer may make per second.
+    pub sync_requests_per_sec: f64,
+    /// Bad manifests or frames from one peer before it is banned.
+    pub max_strikes: u32,
+    /// How long a ban lasts, seconds.
+    pub ban_secs: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        let n = lgmesh_net::NetConfig::default();
+        Self {
+            name: n.network,
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".into(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+            ],
+            bootstrap: vec![],
+            external: vec![],
+            mdns: false,
+            kad: "auto".into(),
+            relay_server: false,
+            max_connections: n.max_connections,
+            max_connections_per_ip: n.max_connections_per_ip,
+            sync_interval_secs: n.sync.interval.as_secs(),
+            sync_max_fetch_ids: n.sync.max_fetch_ids,
+            sync_max_response_kb: n.sync.max_response_bytes / 1024,
+            sync_max_concurrent: n.sync.max_concurrent,
+            sync_max_inbound: n.sync.max_inbound,
+            sync_requests_per_sec: n.sync.requests_per_sec,
+            max_strikes: n.max_strikes,
+            ban_secs: n.ban_for.as_secs(),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The network layer's config, checked: every field that is wrong is named.
+    pub fn to_net(&self, max_manifest_bytes: usize) -> Result<lgmesh_net::NetConfig> {
+        use lgmesh_net::{KadMode, Multiaddr};
+        let addrs = |field: &str, v: &[String]| -> Result<Vec<Multiaddr>> {
+            v.iter()
+                .map(|a| {
+                    a.parse::<Multiaddr>().map_err(|e| {
+                        anyhow::anyhow!("network.{field}: {a:?} is not a multiaddr ({e})")
+                    })
+                })
+                .collect()
+        };
+        if !lgmesh_net::valid_network_name(&self.name) {
+            bail!(
+                "network.name: {:?} must be 1-32 lowercase letters, digits or '-'",
+                self.name
+            );
+        }
+        let bootstrap = addrs("bootstrap", &self.bootstrap)?;
+        for (a, text) in bootstrap.iter().zip(&self.bootstrap) {
+            if !matches!(a.iter().last(), Some(lgmesh_net::Protocol::P2p(_))) {
+                bail!("network.bootstrap: {text:?} must end with /p2p/<peer id>");
+            }
+        }
+        let kad = match self.kad.as_str() {
+            "auto" => KadMode::Auto,
+            "server" => KadMode::Server,
+            "client" => KadMode::Client,
+            other => bail!("network.kad: {other:?} is not auto, server or client"),
+        };
+        if self.sync_max_fetch_ids == 0 || self.sync_max_fetch_ids > 5000 {
+            bail!("network.sync_max_fetch_ids: must be 1-5000");
+        }
+        if self.sync_max_response_kb < 64 || self.sync_max_response_kb > 64 * 1024 {
+            bail!("network.sync_max_response_kb: must be 64-65536");
+        }
+        if !self.sync_requests_per_sec.is_finite() || self.sync_requests_per_sec <= 0.0 {
+            bail!("network.sync_requests_per_sec: must be above 0");
+        }
+        let mut n = lgmesh_net::NetConfig {
+            network: self.name.clone(),
+            listen: addrs("listen", &self.listen)?,
+            bootstrap,
+            external: addrs("external", &self.external)?,
+            mdns: self.mdns,
+            kad,
+            relay_server: self.relay_server,
+            max_connections: self.max_connections.max(1),
+            max_connections_per_ip: self.max_connections_per_ip.max(1),
+            max_strikes: self.max_strikes.max(1),
+            ban_for: std::time::Duration::from_secs(self.ban_secs),
+            max_message_bytes: max_manifest_bytes,
+            ..Default::default()
+        };
+        n.sync.interval = std::time::Duration::from_secs(self.sync_interval_secs.max(1));
+        n.sync.max_fetch_ids = self.sync_max_fetch_ids;
+        n.sync.max_response_bytes = self.sync_max_response_kb * 1024;
+        n.sync.max_concurrent = self.sync_max_concurrent.max(1);
+        n.sync.max_inbound = self.sync_max_inbound.max(1);
+        n.sync.requests_per_sec = self.sync_requests_per_sec;
+        n.sync.request_burst = (self.sync_requests_per_sec * 3.0).max(10.0);
+        Ok(n)
+    }
 }
 
 /// `[store]`.
@@ -388,6 +524,11 @@ pub fn org_type_value(s: &str) -> Result<i32> {
     } as i32)
 }
 
+fn list(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| q(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
 fn q(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
@@ -434,6 +575,41 @@ addr = {http}
 # idle node holds far less); larger speeds up bulk ingest and search over big stores.
 cache_mb = {cache}
 
+[network]
+# The federation to join. Part of every protocol id: nodes of different networks never
+# talk. "uk" is the real federation; use your own name for tests and demos.
+name = {net}
+# libp2p listen addresses (multiaddrs). TCP and QUIC on port 4001 by default; port 0
+# picks a free port. A node behind NAT can add a relay circuit address:
+# "/ip4/RELAY-IP/tcp/4001/p2p/RELAY-PEER-ID/p2p-circuit".
+listen = {listen}
+# Peers to join through: full multiaddrs ending in /p2p/<peer id>.
+bootstrap = {boot}
+# Addresses other nodes reach this node at, when you know better than AutoNAT
+# (a forwarded port, a public IP). Usually empty.
+external = {ext}
+# Find peers on the local network with mDNS (off for production).
+mdns = {mdns}
+# Kademlia mode: "auto" (server until AutoNAT says unreachable), "server" or "client".
+kad = {kad}
+# Relay connections for nodes behind NAT (needs a public address).
+relay_server = {relay}
+# Connections in all, and inbound connections from one IP address.
+max_connections = {maxconn}
+max_connections_per_ip = {perip}
+# Anti-entropy: seconds between reconciliations with a random peer (every new
+# connection reconciles too), ids per fetch, KiB per response, rounds at once,
+# requests answered at once, and requests per second one peer may make.
+sync_interval_secs = {syncint}
+sync_max_fetch_ids = {fetchids}
+sync_max_response_kb = {respkb}
+sync_max_concurrent = {syncconc}
+sync_max_inbound = {syncin}
+sync_requests_per_sec = {syncrate:?}
+# Bad manifests or frames from one peer before it is cut off, and for how long (s).
+max_strikes = {strikes}
+ban_secs = {ban}
+
 [manifests]
 # How long a manifest this node signs stays current, in days.
 expiry_days = {exp}
@@ -457,6 +633,23 @@ max_clock_skew_secs = {skew}
         maxm = c.manifests.max_manifest_bytes,
         skew = c.manifests.max_clock_skew_secs,
         cache = c.store.cache_mb,
+        net = q(&c.network.name),
+        listen = list(&c.network.listen),
+        boot = list(&c.network.bootstrap),
+        ext = list(&c.network.external),
+        mdns = c.network.mdns,
+        kad = q(&c.network.kad),
+        relay = c.network.relay_server,
+        maxconn = c.network.max_connections,
+        perip = c.network.max_connections_per_ip,
+        syncint = c.network.sync_interval_secs,
+        fetchids = c.network.sync_max_fetch_ids,
+        respkb = c.network.sync_max_response_kb,
+        syncconc = c.network.sync_max_concurrent,
+        syncin = c.network.sync_max_inbound,
+        syncrate = c.network.sync_requests_per_sec,
+        strikes = c.network.max_strikes,
+        ban = c.network.ban_secs,
     )
 }
 

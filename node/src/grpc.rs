@@ -38,6 +38,35 @@ pub struct RegistryService {
 pub struct NodeService {
     app: Arc<App>,
     info: v1::InfoResponse,
+    net: lgmesh_net::Network,
+    token: String,
+}
+
+/// Checks `authorization: Bearer <token>` in constant time.
+fn authorise<T>(app: &App, token: &str, req: &Request<T>) -> Result<(), Status> {
+    let given = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = match given {
+        Some(g) => {
+            let (a, b) = (g.trim().as_bytes(), token.as_bytes());
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        app.metrics.unauthenticated();
+        Err(Status::unauthenticated(match given {
+            None => {
+                "authorization: missing; writes need `authorization: Bearer <token>` (the token is in <data-dir>/admin.token)"
+            }
+            Some(_) => "authorization: wrong admin token",
+        }))
+    }
 }
 
 impl RegistryService {
@@ -46,31 +75,8 @@ impl RegistryService {
         Self { app, token }
     }
 
-    /// Checks `authorization: Bearer <token>` in constant time.
     fn authorise<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = match given {
-            Some(g) => {
-                let (a, b) = (g.trim().as_bytes(), self.token.as_bytes());
-                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-            }
-            None => false,
-        };
-        if ok {
-            Ok(())
-        } else {
-            self.app.metrics.unauthenticated();
-            Err(Status::unauthenticated(match given {
-                None => {
-                    "authorization: missing; writes need `authorization: Bearer <token>` (the token is in <data-dir>/admin.token)"
-                }
-                Some(_) => "authorization: wrong admin token",
-            }))
-        }
+        authorise(&self.app, &self.token, req)
     }
 
     fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
@@ -330,12 +336,114 @@ impl RegistryApi for RegistryService {
         .await;
         self.done(r)
     }
+
+    type WatchStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<v1::Manifest, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        req: Request<v1::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let req = req.into_inner();
+        let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+        let q = Query {
+            text: req.text,
+            kind: nonempty(req.kind),
+            lgsl: Some(req.lgsl).filter(|n| *n != 0),
+            area: nonempty(req.area),
+            org: nonempty(req.org),
+            status: nonempty(req.status.to_ascii_uppercase()),
+            include_retracted: req.include_retracted,
+            ..Default::default()
+        };
+        if q.text.len() > lgmesh_registry::search::MAX_QUERY {
+            return Err(Status::invalid_argument(format!(
+                "text: longer than {} bytes",
+                lgmesh_registry::search::MAX_QUERY
+            )));
+        }
+        if let Some(k) = &q.kind
+            && !["service", "dataset", "org", "retraction"].contains(&k.as_str())
+        {
+            return Err(Status::invalid_argument(format!(
+                "kind: {k:?} is not service, dataset, org or retraction"
+            )));
+        }
+        let mut arrivals = self.app.arrivals.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let id = tokio::select! {
+                    r = arrivals.recv() => match r {
+                        Ok(id) => id,
+                        Err(RecvError::Lagged(n)) => {
+                            let _ = tx.send(Err(Status::resource_exhausted(format!(
+                                "watch: the client fell {n} manifests behind; resume with Search"
+                            )))).await;
+                            return;
+                        }
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = tx.closed() => return,
+                };
+                let reg = app.registry.clone();
+                let q = q.clone();
+                let found = app
+                    .blocking(
+                        move || -> Result<Option<Stored>, lgmesh_registry::StoreError> {
+                            let Some(s) = reg.get(&id)? else {
+                                return Ok(None);
+                            };
+                            let org = reg.org_of(&s.publisher)?.map(|o| o.org_id);
+                            Ok(q.matches(&s.publisher, &s.body, org.as_deref())
+                                .then_some(s))
+                        },
+                    )
+                    .await;
+                let s = match found {
+                    Ok(Ok(Some(s))) => s,
+                    Ok(Ok(None)) => continue,
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let item = match views(&app, vec![s]).await {
+                    Ok(mut v) => match v.pop() {
+                        Some(m) => Ok(m),
+                        None => continue,
+                    },
+                    Err(e) => Err(Status::from(e)),
+                };
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.app.metrics.grpc(true);
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
 }
 
 impl NodeService {
-    /// Serves identity and counters.
-    pub fn new(app: Arc<App>, info: v1::InfoResponse) -> Self {
-        Self { app, info }
+    /// Serves identity, counters and peers; dialling needs `token`.
+    pub fn new(
+        app: Arc<App>,
+        info: v1::InfoResponse,
+        net: lgmesh_net::Network,
+        token: String,
+    ) -> Self {
+        Self {
+            app,
+            info,
+            net,
+            token,
+        }
     }
 }
 
@@ -345,8 +453,67 @@ impl Node for NodeService {
         &self,
         _req: Request<v1::InfoRequest>,
     ) -> Result<Response<v1::InfoResponse>, Status> {
+        let n = self
+            .net
+            .info()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         self.app.metrics.grpc(true);
-        Ok(Response::new(self.info.clone()))
+        Ok(Response::new(v1::InfoResponse {
+            listen_addrs: n.listen.iter().map(ToString::to_string).collect(),
+            external_addrs: n.external.iter().map(ToString::to_string).collect(),
+            peers: n.peers as u32,
+            mesh_peers: n.mesh_peers as u32,
+            nat: n.nat,
+            ..self.info.clone()
+        }))
+    }
+
+    async fn peers(
+        &self,
+        _req: Request<v1::PeersRequest>,
+    ) -> Result<Response<v1::PeersResponse>, Status> {
+        let peers = self
+            .net
+            .peers()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        self.app.metrics.grpc(true);
+        Ok(Response::new(v1::PeersResponse {
+            peers: peers
+                .into_iter()
+                .map(|p| v1::Peer {
+                    peer_id: p.peer_id.to_string(),
+                    addrs: p.addrs.iter().map(ToString::to_string).collect(),
+                    agent: p.agent,
+                    rtt_ms: p.rtt_ms.unwrap_or(0.0),
+                    outbound: p.outbound,
+                    in_mesh: p.in_mesh,
+                    strikes: p.strikes,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn dial(
+        &self,
+        req: Request<v1::DialRequest>,
+    ) -> Result<Response<v1::DialResponse>, Status> {
+        authorise(&self.app, &self.token, &req)?;
+        let text = req.into_inner().addr;
+        let addr: lgmesh_net::Multiaddr = text.trim().parse().map_err(|e| {
+            Status::invalid_argument(format!("addr: {text:?} is not a multiaddr ({e})"))
+        })?;
+        let dial = tokio::time::timeout(std::time::Duration::from_secs(20), self.net.dial(addr));
+        let peer = match dial.await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Err(Status::unavailable(e.to_string())),
+            Err(_) => return Err(Status::deadline_exceeded("addr: no connection within 20 s")),
+        };
+        self.app.metrics.grpc(true);
+        Ok(Response::new(v1::DialResponse {
+            peer_id: peer.to_string(),
+        }))
     }
 
     async fn stats(
@@ -360,6 +527,7 @@ impl Node for NodeService {
             .await?
             .map_err(AppError::from)?;
         self.app.metrics.grpc(true);
+        let n = self.net.stats().snapshot();
         Ok(Response::new(v1::StatsResponse {
             manifests: counts.manifests,
             heads: counts.heads,
@@ -374,6 +542,39 @@ impl Node for NodeService {
                     count,
                 })
                 .collect(),
+            paths: n
+                .by_path
+                .iter()
+                .map(|(path, received, stored, duplicate)| v1::PathStats {
+                    path: (*path).to_owned(),
+                    received: *received,
+                    stored: *stored,
+                    duplicate: *duplicate,
+                    rejected: n
+                        .rejected
+                        .iter()
+                        .filter(|(p, _, _)| p == path)
+                        .map(|(_, r, c)| v1::ReasonCount {
+                            reason: (*r).to_owned(),
+                            count: *c,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            refused: n
+                .refused
+                .iter()
+                .map(|(r, c)| v1::ReasonCount {
+                    reason: (*r).to_owned(),
+                    count: *c,
+                })
+                .collect(),
+            syncs_completed: n.syncs_completed,
+            syncs_failed: n.syncs_failed,
+            sync_round_trips: n.sync_round_trips,
+            sync_bytes_in: n.sync_bytes_in,
+            sync_served: n.sync_served,
+            gossip_published: n.gossip_published,
         }))
     }
 }

@@ -55,6 +55,14 @@ enum Command {
     Info(cli::OutputArgs),
     /// The running node's counters.
     Stats(cli::OutputArgs),
+    /// The peers the running node is connected to.
+    Peers(cli::OutputArgs),
+    /// Connect the running node to a peer: a multiaddr ending in /p2p/<peer id>.
+    Dial(cli::DialArgs),
+    /// Print manifests as the running node receives them, until Ctrl-C.
+    Watch(cli::WatchArgs),
+    /// Start a local demo federation of real councils on this machine and keep it running.
+    Demo(lgmesh::demo::DemoArgs),
 }
 
 /// `lgmesh run` flags. Each overrides `lgmesh.toml`.
@@ -69,6 +77,20 @@ struct RunArgs {
     /// Allow a non-loopback gRPC address without TLS.
     #[arg(long, env = "LGMESH_ALLOW_REMOTE_GRPC")]
     allow_remote_grpc: bool,
+    /// libp2p listen multiaddr, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable; port 0 picks a
+    /// free port). Replaces network.listen.
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// A peer to join through, ending in /p2p/<peer id> (repeatable). Added to
+    /// network.bootstrap.
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// The network (federation) name; part of every protocol id.
+    #[arg(long, env = "LGMESH_NETWORK")]
+    network: Option<String>,
+    /// Discover peers on the local network with mDNS.
+    #[arg(long)]
+    mdns: bool,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +119,10 @@ fn main() -> ExitCode {
             Command::History(a) => cli::history(&dir, a).await,
             Command::Info(a) => cli::info(&dir, a).await,
             Command::Stats(a) => cli::stats(&dir, a).await,
+            Command::Peers(a) => cli::peers(&dir, a).await,
+            Command::Dial(a) => cli::dial(&dir, a).await,
+            Command::Watch(a) => cli::watch(&dir, a).await,
+            Command::Demo(a) => lgmesh::demo::run(a).await,
         }
     });
     match result {
@@ -120,6 +146,14 @@ async fn run(dir: config::DataDir, a: RunArgs) -> anyhow::Result<()> {
         config.http.addr = h;
     }
     config.grpc.allow_remote |= a.allow_remote_grpc;
+    if !a.listen.is_empty() {
+        config.network.listen = a.listen;
+    }
+    config.network.bootstrap.extend(a.bootstrap);
+    if let Some(n) = a.network {
+        config.network.name = n;
+    }
+    config.network.mdns |= a.mdns;
     server::run(server::RunOptions { dir, config }).await
 }
 

@@ -33,6 +33,10 @@ pub struct Started {
     pub shutdown: CancellationToken,
     /// Finishes when everything has stopped and the store is flushed.
     pub done: tokio::task::JoinHandle<Result<()>>,
+    /// The node's state (for in-process use: the demo, tests).
+    pub app: Arc<App>,
+    /// The node's network handle.
+    pub net: lgmesh_net::Network,
 }
 
 /// Starts the node; returns once both listeners are bound.
@@ -65,6 +69,18 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
     let app = Arc::new(App::new(Arc::new(registry), key, config.clone()));
     let node_id = peer_id(&node_key);
+    let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
+    let keypair = lgmesh_net::keypair_from_seed(*node_key.to_seed())?;
+    let net = lgmesh_net::Network::start(
+        keypair,
+        net_config,
+        lgmesh_net::TransportKind::Real,
+        app.registry.clone(),
+        app.arrivals.clone(),
+    )
+    .await
+    .context("cannot start the peer-to-peer network")?;
+    let _ = app.net.set(net.clone());
     app.ensure_org_card(&node_id)
         .await
         .map_err(|e| anyhow::anyhow!("org card: {e}"))?;
@@ -87,12 +103,19 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         http_addr: http.to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         development_identity: config.org.development,
+        network: config.network.name.clone(),
+        ..Default::default()
     };
     let max = config.grpc.max_request_bytes;
-    let registry_svc = RegistryServer::new(RegistryService::new(app.clone(), token))
+    let registry_svc = RegistryServer::new(RegistryService::new(app.clone(), token.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(16 * 1024 * 1024);
-    let node_svc = NodeServer::new(NodeService::new(app.clone(), info));
+    let node_svc = NodeServer::new(NodeService::new(
+        app.clone(),
+        info,
+        net.clone(),
+        token.clone(),
+    ));
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<RegistryServer<RegistryService>>()
@@ -139,10 +162,12 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         pid: std::process::id(),
     };
     write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
-    tracing::info!(%grpc, %http, org = %config.org.id, publisher = %app.publisher(), "serving");
+    tracing::info!(%grpc, %http, org = %config.org.id, publisher = %app.publisher(), network = %config.network.name, "serving");
 
+    let (app_out, net_out) = (app.clone(), net.clone());
     let done = tokio::spawn(async move {
         let (g, h) = tokio::join!(grpc_task, http_task);
+        net.shutdown().await;
         // Teardown in order: servers have stopped accepting; flush the store; remove node.json.
         let reg = app.registry.clone();
         tokio::task::spawn_blocking(move || reg.flush()).await??;
@@ -156,6 +181,8 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         http,
         shutdown,
         done,
+        app: app_out,
+        net: net_out,
     })
 }
 
@@ -183,7 +210,7 @@ pub async fn run(o: RunOptions) -> Result<()> {
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

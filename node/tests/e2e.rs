@@ -68,7 +68,7 @@ fn run_on_an_empty_dir_makes_a_development_identity() {
             .starts_with("did:key:z6Mk")
     );
     assert!(
-        info["nodeId"]
+        info["peerId"]
             .as_str()
             .expect("peer")
             .starts_with("12D3KooW")

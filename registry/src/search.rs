@@ -194,6 +194,52 @@ impl Doc {
     }
 }
 
+impl Query {
+    /// Does one manifest pass this query's filters, and contain every word of its text
+    /// (case-insensitive, unranked)? For streams of new manifests, where there is no
+    /// index to ask. `org_id` is the publisher's organisation from its org card.
+    pub fn matches(
+        &self,
+        publisher: &PublisherKey,
+        body: &ManifestBody,
+        org_id: Option<&str>,
+    ) -> bool {
+        let d = Doc::of(publisher, body, &ManifestId([0; 32]));
+        if d.kind == "retraction"
+            && !self.include_retracted
+            && self.kind.as_deref() != Some("retraction")
+        {
+            return false;
+        }
+        let fail = self.kind.as_deref().is_some_and(|k| k != d.kind)
+            || self.lgsl.is_some_and(|l| !d.lgsl.contains(&l.to_string()))
+            || self
+                .area
+                .as_deref()
+                .is_some_and(|a| !d.area.iter().any(|x| x.eq_ignore_ascii_case(a)))
+            || self
+                .status
+                .as_deref()
+                .is_some_and(|st| !d.status.eq_ignore_ascii_case(st))
+            || self.org.as_deref().is_some_and(|o| org_id != Some(o));
+        if fail {
+            return false;
+        }
+        let hay = d
+            .title
+            .iter()
+            .chain(&d.keyword)
+            .chain(&d.body)
+            .map(|s| s.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .all(|w| hay.contains(&w.to_lowercase()))
+    }
+}
+
 /// The tantivy index. Its one writer lives on an indexing thread fed through a bounded
 /// queue, so indexing overlaps the next batch's verification and storage, and many
 /// queued batches share one commit.

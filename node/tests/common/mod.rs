@@ -63,6 +63,12 @@ pub struct Node {
 
 impl Node {
     pub fn start(dir: &Path) -> Node {
+        Node::start_with(dir, &[])
+    }
+
+    /// Starts `lgmesh run` on loopback ports chosen by the OS, on the test network,
+    /// with extra flags (e.g. `--bootstrap`).
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Node {
         let _ = std::fs::remove_file(dir.join("node.json"));
         let child = Command::new(BIN)
             .args([
@@ -71,8 +77,13 @@ impl Node {
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
-                "--data-dir",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--network",
+                "e2e-test",
             ])
+            .args(extra)
+            .arg("--data-dir")
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

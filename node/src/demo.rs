@@ -1,0 +1,223 @@
+//! `lgmesh demo`: a local federation of real councils in one process. Each council is a
+//! full node (its own keys, store, libp2p swarm on loopback, gRPC and HTTP), so the
+//! usual commands work against any of them with `--data-dir`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::config::{self, DataDir, InitOptions};
+use crate::server::{self, RunOptions, Started};
+
+/// The councils and their example manifests, built into the binary so the demo runs
+/// from anywhere. Names, GSS codes, types and homepages are from the shared data.
+const COUNCILS: &str = include_str!("../../examples/councils.toml");
+const MANIFESTS: &[(&str, &str)] = &[
+    (
+        "manifests/guildford-bin-collection.toml",
+        include_str!("../../examples/manifests/guildford-bin-collection.toml"),
+    ),
+    (
+        "manifests/leeds-address-lookup.toml",
+        include_str!("../../examples/manifests/leeds-address-lookup.toml"),
+    ),
+    (
+        "manifests/camden-waste-rounds.toml",
+        include_str!("../../examples/manifests/camden-waste-rounds.toml"),
+    ),
+    (
+        "manifests/manchester-parking-zones.toml",
+        include_str!("../../examples/manifests/manchester-parking-zones.toml"),
+    ),
+    (
+        "manifests/bristol-report-a-problem.toml",
+        include_str!("../../examples/manifests/bristol-report-a-problem.toml"),
+    ),
+    (
+        "manifests/edinburgh-bin-collection.toml",
+        include_str!("../../examples/manifests/edinburgh-bin-collection.toml"),
+    ),
+];
+
+/// `lgmesh demo` flags.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where the councils' data dirs go (kept between runs).
+    #[arg(long, default_value = "lgmesh-demo")]
+    pub dir: PathBuf,
+    /// How many councils to start (5 or more; at most the number in examples/councils.toml).
+    #[arg(long, default_value_t = 6)]
+    pub councils: usize,
+    /// The network name: a demo never mixes with the real federation.
+    #[arg(long, default_value = "demo")]
+    pub network: String,
+}
+
+#[derive(Deserialize)]
+struct CouncilsFile {
+    council: Vec<Council>,
+}
+
+#[derive(Deserialize)]
+struct Council {
+    org: String,
+    name: String,
+    #[serde(rename = "type")]
+    org_type: String,
+    website: String,
+    manifests: Vec<String>,
+}
+
+/// Starts the demo federation and runs until Ctrl-C.
+pub async fn run(a: DemoArgs) -> Result<()> {
+    let file: CouncilsFile = toml::from_str(COUNCILS).context("examples/councils.toml")?;
+    if a.councils < 5 || a.councils > file.council.len() {
+        bail!(
+            "--councils: must be 5-{} (the councils in examples/councils.toml)",
+            file.council.len()
+        );
+    }
+    std::fs::create_dir_all(&a.dir)
+        .with_context(|| format!("cannot create {}", a.dir.display()))?;
+    let started_at = Instant::now();
+    let mut nodes: Vec<(String, DataDir, Started)> = vec![];
+    let mut bootstrap: Option<String> = None;
+    for c in file.council.iter().take(a.councils) {
+        let dir = DataDir(a.dir.join(lgmesh_protocol::identity::slugify(&c.name)));
+        if !dir.is_initialised() {
+            let opts = InitOptions {
+                org: c
+                    .org
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", c.org))?,
+                name: c.name.clone(),
+                org_type: c.org_type.clone(),
+                website: c.website.clone(),
+                contact_email: String::new(),
+                development: false,
+            };
+            config::init(&dir, &opts)?;
+        }
+        let mut cfg = dir.load_config()?;
+        cfg.grpc.addr = "127.0.0.1:0".into();
+        cfg.http.addr = "127.0.0.1:0".into();
+        cfg.network.name = a.network.clone();
+        cfg.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        cfg.network.bootstrap = bootstrap.iter().cloned().collect();
+        cfg.network.sync_interval_secs = 10;
+        let started = server::start(RunOptions {
+            dir: DataDir(dir.0.clone()),
+            config: cfg,
+        })
+        .await
+        .with_context(|| format!("{}: cannot start", c.name))?;
+        if bootstrap.is_none() {
+            let info = started.net.info().await?;
+            bootstrap = info.listen.first().map(ToString::to_string);
+        }
+        for m in &c.manifests {
+            let Some((_, text)) = MANIFESTS.iter().find(|(p, _)| p == m) else {
+                bail!("examples/councils.toml names {m}, which the demo does not carry");
+            };
+            started
+                .app
+                .publish_document("toml", text, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {m}: {e}", c.name))?;
+        }
+        nodes.push((c.name.clone(), dir, started));
+    }
+
+    // Wait until every council holds every council's manifests.
+    let union = union_size(&nodes)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let converged = loop {
+        let mut all = true;
+        for (_, _, st) in &nodes {
+            all &= st.app.registry.counts()?.heads >= union;
+        }
+        if all {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let first = &nodes[0].1;
+    println!(
+        "lgmesh demo: {} councils running on network {:?} (data in {}/).",
+        nodes.len(),
+        a.network,
+        a.dir.display()
+    );
+    for (name, dir, s) in &nodes {
+        println!(
+            "  {:<28} gRPC {:<16} --data-dir {}",
+            name,
+            s.grpc,
+            dir.0.display()
+        );
+    }
+    if converged {
+        println!(
+            "Every council holds all {} manifests ({} ms after start).",
+            union,
+            started_at.elapsed().as_millis()
+        );
+    } else {
+        println!("Still converging; sync will finish the job within a minute.");
+    }
+    let d = first.0.display();
+    let last = nodes[nodes.len() - 1].1.0.display();
+    println!();
+    println!("From another terminal (prefix with `cargo run --` if lgmesh is not installed):");
+    println!("  lgmesh search \"bin collection\" --data-dir {last}");
+    println!("  lgmesh search --lgsl 524 --data-dir {last}");
+    println!("  lgmesh peers --data-dir {d}");
+    println!("  lgmesh watch --data-dir {last}");
+    println!("  lgmesh publish examples/manifests/guildford-bin-collection.toml --data-dir {d}");
+    println!("Ctrl-C stops them all.");
+
+    server::wait_for_signal().await;
+    eprintln!("lgmesh demo: stopping");
+    for (_, _, s) in &nodes {
+        s.shutdown.cancel();
+    }
+    for (name, _, s) in nodes {
+        match tokio::time::timeout(Duration::from_secs(10), s.done).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("{name}: {e}"),
+            Ok(Err(e)) => eprintln!("{name}: {e}"),
+            Err(_) => eprintln!("{name}: did not stop within 10 s"),
+        }
+    }
+    Ok(())
+}
+
+/// Heads across the federation: the sum of each council's own (org card and manifests).
+fn union_size(nodes: &[(String, DataDir, Started)]) -> Result<u64> {
+    let mut n = 0;
+    for (_, _, s) in nodes {
+        let me = s.app.publisher();
+        n += s
+            .app
+            .registry
+            .sync_items()
+            .filter_map(|i| i.ok())
+            .filter(|(_, id)| {
+                s.app
+                    .registry
+                    .get(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| m.publisher == me)
+            })
+            .count() as u64;
+    }
+    Ok(n)
+}

@@ -1,0 +1,127 @@
+//! Three real `lgmesh run` processes on loopback, joined through one bootstrap address.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn init(dir: &std::path::Path, org: &str, name: &str) {
+    ok(
+        dir,
+        &["init", "--org", org, "--name", name, "--type", "district"],
+    );
+}
+
+fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn three_processes_find_each_other_through_one_bootstrap_address() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    init(&a, "gss:E07000209", "Guildford Borough Council");
+    init(&b, "gss:E08000035", "Leeds City Council");
+    init(&c, "gss:S12000036", "City of Edinburgh Council");
+
+    let na = Node::start(&a);
+    let info = json(&ok(&a, &["info", "--json"]));
+    let a_peer = info["peerId"].as_str().expect("peer id").to_owned();
+    let boot = info["listenAddrs"][0]
+        .as_str()
+        .expect("a listen address")
+        .to_owned();
+    assert!(boot.starts_with("/ip4/127.0.0.1/tcp/"), "{boot}");
+    assert!(
+        boot.ends_with(&format!("/p2p/{a_peer}")),
+        "full multiaddr: {boot}"
+    );
+    assert!(
+        info["publisher"]
+            .as_str()
+            .expect("did")
+            .starts_with("did:key:z6Mk")
+    );
+    assert_eq!(info["network"], "e2e-test");
+
+    let nb = Node::start_with(&b, &["--bootstrap", &boot]);
+    let nc = Node::start_with(&c, &["--bootstrap", &boot]);
+    let c_peer = json(&ok(&c, &["info", "--json"]))["peerId"]
+        .as_str()
+        .expect("peer id")
+        .to_owned();
+
+    // A watcher on c, started before the publish.
+    let mut watch = Command::new(BIN)
+        .args(["watch", "--json", "--lgsl", "524", "--data-dir"])
+        .arg(&c)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = watch.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    let file = examples().join("manifests/guildford-bin-collection.toml");
+    ok(&a, &["publish", file.to_str().expect("path")]);
+
+    // The third node finds what the first published.
+    let hit = until("c finds a's manifest by search", || {
+        let r = json(&ok(&c, &["search", "bin collection", "--json"]));
+        r["hits"].as_array().and_then(|h| {
+            h.iter()
+                .find(|h| h["orgName"] == "Guildford Borough Council")
+                .cloned()
+        })
+    });
+    assert_eq!(hit["kind"], "service");
+
+    // The watcher on c saw it arrive.
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("watch printed a manifest");
+    let seen = json(&line);
+    assert_eq!(seen["orgName"], "Guildford Borough Council", "{line}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    // b and c, which only knew a, found each other (identify + Kademlia).
+    until("b is connected to c", || {
+        let peers = json(&ok(&b, &["peers", "--json"]));
+        peers["peers"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["peerId"] == c_peer.as_str()))
+            .then_some(())
+    });
+
+    // Dial needs the admin token and refuses garbage with the field named.
+    let err = fails(&b, &["dial", "not-a-multiaddr"]);
+    assert!(err.contains("addr"), "{err}");
+    let dialled = json(&ok(&b, &["dial", &boot, "--json"]));
+    assert_eq!(dialled["peerId"], a_peer.as_str());
+
+    // Counters show the network at work.
+    let stats = json(&ok(&c, &["stats", "--json"]));
+    assert!(stats["heads"].as_u64().expect("heads") >= 4, "{stats}");
+    drop((na, nb, nc));
+}
