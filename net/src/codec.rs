@@ -88,8 +88,14 @@ impl libp2p::request_response::Codec for SyncCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<SyncRequest> {
-        let buf = read_frame(io, MAX_REQUEST_BYTES).await?;
-        SyncRequest::decode(buf.as_slice()).map_err(|e| invalid(format!("sync request: {e}")))
+        // A request that is too large or does not decode becomes an empty request, so
+        // that the node sees who sent it (request-response does not report read errors
+        // of inbound requests) and can refuse it and count it against the peer.
+        match read_frame(io, MAX_REQUEST_BYTES).await {
+            Ok(buf) => Ok(SyncRequest::decode(buf.as_slice()).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(SyncRequest::default()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(

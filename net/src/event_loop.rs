@@ -724,6 +724,17 @@ impl EventLoop {
         let refuse = |why: &str| SyncResponse {
             kind: Some(sync_response::Kind::Refused(why.into())),
         };
+        if request.kind.is_none() {
+            // Oversized, undecodable or empty: the codec could not make sense of it.
+            self.net.stats.refused(Refusal::BadFrame);
+            self.strike(peer, 1);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, refuse("bad_request"));
+            return;
+        }
         let (rate, burst) = (self.cfg.sync.requests_per_sec, self.cfg.sync.request_burst);
         let allowed = self
             .peers

@@ -172,3 +172,9 @@ pub fn topic_name(network: &str) -> String {
 pub fn keypair_from_seed(seed: [u8; 32]) -> Result<Keypair, NetError> {
     Keypair::ed25519_from_bytes(seed).map_err(|e| NetError::Config(format!("node key: {e}")))
 }
+
+/// The manifest id of envelope bytes (SHA-256 of the body): the gossip message id of
+/// `data`. All zeros when `data` is not an envelope.
+pub fn envelope_id(data: &[u8]) -> lgmesh_protocol::envelope::ManifestId {
+    behaviour::manifest_id_of(data).unwrap_or(lgmesh_protocol::envelope::ManifestId([0; 32]))
+}
