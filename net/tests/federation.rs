@@ -105,7 +105,11 @@ async fn a_late_joiner_without_gossip_gets_a_thousand_manifests_by_sync_alone() 
         b.net.stats().snapshot().by_path[1].2 >= 1000
     })
     .await;
-    assert_eq!(b.net.stats().snapshot().by_path[0].1, 0, "nothing came by gossip");
+    assert_eq!(
+        b.net.stats().snapshot().by_path[0].1,
+        0,
+        "nothing came by gossip"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -539,7 +539,12 @@ impl Node for NodeService {
                 .into_iter()
                 .map(|(r, count)| v1::ReasonCount {
                     reason: r.as_str().to_owned(),
-                    count,
+                    count: count
+                        + n.rejected
+                            .iter()
+                            .filter(|(_, reason, _)| *reason == r.as_str())
+                            .map(|(_, _, c)| c)
+                            .sum::<u64>(),
                 })
                 .collect(),
             paths: n

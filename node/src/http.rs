@@ -31,11 +31,19 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         .await
         .ok()
         .and_then(Result::ok);
+    let mut text = app.metrics.render(counts.map(|c| (c.manifests, c.heads)));
+    if let Some(net) = app.net.get() {
+        let info = net.info().await.ok();
+        text.push_str(&crate::metrics::render_net(
+            &net.stats().snapshot(),
+            info.as_ref(),
+        ));
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(counts.map(|c| (c.manifests, c.heads))),
+        text,
     )
 }

@@ -173,3 +173,104 @@ impl Metrics {
         s
     }
 }
+
+/// The network's counters in the Prometheus text format, with peer gauges from `info`.
+pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetInfo>) -> String {
+    let mut s = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(s, "{name}{labels} {v}");
+        }
+    };
+    let by_path = |f: fn(&(&'static str, u64, u64, u64)) -> u64| -> Vec<(String, u64)> {
+        n.by_path
+            .iter()
+            .map(|p| (format!("{{path=\"{}\"}}", p.0), f(p)))
+            .collect()
+    };
+    family(
+        "lgmesh_net_manifests_received_total",
+        "counter",
+        "Manifests received from peers, by path (gossip or sync).",
+        by_path(|p| p.1),
+    );
+    family(
+        "lgmesh_net_manifests_stored_total",
+        "counter",
+        "Manifests from peers that were valid and new, by path.",
+        by_path(|p| p.2),
+    );
+    family(
+        "lgmesh_net_manifests_duplicate_total",
+        "counter",
+        "Manifests from peers that were already stored, by path.",
+        by_path(|p| p.3),
+    );
+    family(
+        "lgmesh_net_manifests_rejected_total",
+        "counter",
+        "Manifests from peers refused by validation, by path and reason.",
+        n.rejected
+            .iter()
+            .map(|(p, r, c)| (format!("{{path=\"{p}\",reason=\"{r}\"}}"), *c))
+            .collect(),
+    );
+    family(
+        "lgmesh_net_refused_total",
+        "counter",
+        "Connections, requests and peers refused by the network layer, by reason.",
+        n.refused
+            .iter()
+            .map(|(r, c)| (format!("{{reason=\"{r}\"}}"), *c))
+            .collect(),
+    );
+    family(
+        "lgmesh_sync_rounds_total",
+        "counter",
+        "Anti-entropy rounds this node started, by result.",
+        vec![
+            ("{result=\"completed\"}".into(), n.syncs_completed),
+            ("{result=\"failed\"}".into(), n.syncs_failed),
+        ],
+    );
+    family(
+        "lgmesh_sync_round_trips_total",
+        "counter",
+        "Negentropy round trips in all rounds.",
+        vec![(String::new(), n.sync_round_trips)],
+    );
+    family(
+        "lgmesh_sync_bytes_in_total",
+        "counter",
+        "Bytes of sync responses read.",
+        vec![(String::new(), n.sync_bytes_in)],
+    );
+    family(
+        "lgmesh_sync_served_total",
+        "counter",
+        "Sync requests answered for peers.",
+        vec![(String::new(), n.sync_served)],
+    );
+    family(
+        "lgmesh_gossip_published_total",
+        "counter",
+        "Local manifests published to gossip.",
+        vec![(String::new(), n.gossip_published)],
+    );
+    if let Some(i) = info {
+        family(
+            "lgmesh_peers",
+            "gauge",
+            "Connected peers.",
+            vec![(String::new(), i.peers as u64)],
+        );
+        family(
+            "lgmesh_mesh_peers",
+            "gauge",
+            "Peers in the gossip mesh.",
+            vec![(String::new(), i.mesh_peers as u64)],
+        );
+    }
+    s
+}

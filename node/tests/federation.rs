@@ -123,5 +123,11 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
     // Counters show the network at work.
     let stats = json(&ok(&c, &["stats", "--json"]));
     assert!(stats["heads"].as_u64().expect("heads") >= 4, "{stats}");
+    let (_, metrics) = nc.http_get("/metrics");
+    assert!(metrics.contains("\nlgmesh_peers "), "{metrics}");
+    assert!(
+        metrics.contains("lgmesh_net_manifests_received_total{path=\"gossip\"}"),
+        "{metrics}"
+    );
     drop((na, nb, nc));
 }
