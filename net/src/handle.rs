@@ -244,12 +244,22 @@ impl Network {
         peer: PeerId,
         request: SyncRequest,
     ) -> Result<SyncResponse, NetError> {
-        self.ask(|reply| Command::Request {
-            peer,
-            request,
-            reply,
-        })
-        .await?
+        self.stats.sync_bytes_out.fetch_add(
+            prost::Message::encoded_len(&request) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let response = self
+            .ask(|reply| Command::Request {
+                peer,
+                request,
+                reply,
+            })
+            .await??;
+        self.stats.sync_bytes_in.fetch_add(
+            prost::Message::encoded_len(&response) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(response)
     }
 
     pub(crate) fn send(&self, c: Command) {

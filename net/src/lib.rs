@@ -178,3 +178,13 @@ pub fn keypair_from_seed(seed: [u8; 32]) -> Result<Keypair, NetError> {
 pub fn envelope_id(data: &[u8]) -> lgmesh_protocol::envelope::ManifestId {
     behaviour::manifest_id_of(data).unwrap_or(lgmesh_protocol::envelope::ManifestId([0; 32]))
 }
+
+/// The gossipsub configuration lgmesh uses, without message validation: the bare stack
+/// that the simulation measures lgmesh against.
+pub fn bare_gossipsub_config(network: &str) -> Result<libp2p::gossipsub::Config, NetError> {
+    let cfg = NetConfig {
+        network: network.into(),
+        ..NetConfig::default()
+    };
+    behaviour::gossipsub_config(&cfg, false)
+}

@@ -73,8 +73,10 @@ pub struct NetStats {
     pub syncs_failed: AtomicU64,
     /// Negentropy round trips, all rounds together.
     pub sync_round_trips: AtomicU64,
-    /// Bytes of sync responses read (frames, after framing).
+    /// Bytes of sync responses read (encoded messages).
     pub sync_bytes_in: AtomicU64,
+    /// Bytes of sync requests sent (encoded messages).
+    pub sync_bytes_out: AtomicU64,
     /// Sync requests this node answered.
     pub sync_served: AtomicU64,
     /// Manifests this node published to gossip.
@@ -109,6 +111,8 @@ pub struct StatsSnapshot {
     pub sync_round_trips: u64,
     /// Sync response bytes read.
     pub sync_bytes_in: u64,
+    /// Sync request bytes sent.
+    pub sync_bytes_out: u64,
     /// Sync requests answered.
     pub sync_served: u64,
     /// Local manifests published to gossip.
@@ -156,6 +160,7 @@ impl NetStats {
         s.syncs_failed = self.syncs_failed.load(Relaxed);
         s.sync_round_trips = self.sync_round_trips.load(Relaxed);
         s.sync_bytes_in = self.sync_bytes_in.load(Relaxed);
+        s.sync_bytes_out = self.sync_bytes_out.load(Relaxed);
         s.sync_served = self.sync_served.load(Relaxed);
         s.gossip_published = self.gossip_published.load(Relaxed);
         s

@@ -283,10 +283,6 @@ pub(crate) async fn run_round(
     };
     shared
         .stats
-        .sync_bytes_in
-        .fetch_add(report.bytes_in, Relaxed);
-    shared
-        .stats
         .sync_round_trips
         .fetch_add(report.round_trips, Relaxed);
     match result {

@@ -244,6 +244,8 @@ impl Query {
 /// queue, so indexing overlaps the next batch's verification and storage, and many
 /// queued batches share one commit.
 pub(crate) struct TextIndex {
+    /// False for a store opened without search (simulations): nothing is indexed.
+    enabled: bool,
     index: Index,
     reader: IndexReader,
     f: Fields,
@@ -348,6 +350,36 @@ impl TextIndex {
     /// Opens or creates the index in `dir` and starts its indexing thread. `on_commit`
     /// runs on that thread after each commit with the sequence committed (the store
     /// trims its change log with it).
+    /// An empty in-memory index that indexes nothing (no thread, no writer).
+    pub(crate) fn disabled() -> Result<Self, StoreError> {
+        let (schema, f) = schema();
+        let index = Index::create_in_ram(schema);
+        index.tokenizers().register(ANALYZER, analyzer());
+        let reader: IndexReader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            enabled: false,
+            index,
+            reader,
+            f,
+            tx: Mutex::new(None),
+            state: Arc::new((
+                Mutex::new(IndexState {
+                    applied: 0,
+                    error: None,
+                }),
+                Condvar::new(),
+            )),
+            thread: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub(crate) fn open(
         dir: &Path,
         on_commit: impl Fn(u64) + Send + 'static,
@@ -484,6 +516,7 @@ impl TextIndex {
                 .map_err(|e| io_err(dir, e))?
         };
         Ok(Self {
+            enabled: true,
             index,
             reader,
             f,
@@ -519,18 +552,24 @@ impl TextIndex {
     /// Queues the documents of changed heads; they are searchable once `seq` is applied.
     /// `urgent` when the caller will wait for it.
     pub(crate) fn submit(&self, docs: Vec<Doc>, seq: u64, urgent: bool) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
         self.send(Job::Apply(docs, seq, urgent))
     }
 
     /// Queues a rebuild from scratch.
     pub(crate) fn rebuild(&self, docs: Vec<Doc>, seq: u64) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
         self.send(Job::Rebuild(docs, seq))
     }
 
     /// Waits until the index has committed `seq` (so searches see it), asking the
     /// indexing thread to commit now.
     pub(crate) fn wait_for(&self, seq: u64) -> Result<(), StoreError> {
-        if self.applied_seq() >= seq {
+        if !self.enabled || self.applied_seq() >= seq {
             return Ok(());
         }
         self.send(Job::Commit)?;

@@ -369,8 +369,10 @@ impl<'a> Pending<'a> {
                 );
                 log.extend_from_slice(&k);
             }
-            self.batch
-                .insert(key(prefix::LOG, &[&seq.to_be_bytes()]), log);
+            if self.reg.text.is_enabled() {
+                self.batch
+                    .insert(key(prefix::LOG, &[&seq.to_be_bytes()]), log);
+            }
             Some(seq)
         };
         for (name, v) in &self.counters {
@@ -415,6 +417,17 @@ impl Registry {
     /// As [`Registry::open`], with sled's page cache bounded to `cache_bytes`. The
     /// cache fills only as pages are used: an idle node holds far less.
     pub fn open_with_cache(dir: &Path, limits: Limits, cache_bytes: u64) -> Result<Self> {
+        Self::open_inner(dir, limits, cache_bytes, true)
+    }
+
+    /// Opens a store that validates, stores and syncs exactly as [`Registry::open`]
+    /// but keeps no text index (search finds nothing). For simulations that run
+    /// hundreds of nodes in one process, where a tantivy writer per node does not fit.
+    pub fn open_without_search(dir: &Path, limits: Limits, cache_bytes: u64) -> Result<Self> {
+        Self::open_inner(dir, limits, cache_bytes, false)
+    }
+
+    fn open_inner(dir: &Path, limits: Limits, cache_bytes: u64, search: bool) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(cache_bytes)
@@ -423,6 +436,15 @@ impl Registry {
             .open()?;
         let tree = db.open_tree(TREE)?;
         let trim = tree.clone();
+        if !search {
+            return Ok(Self {
+                db,
+                tree,
+                text: TextIndex::disabled()?,
+                limits,
+                write: Mutex::new(()),
+            });
+        }
         let text = TextIndex::open(&dir.join("text-v2"), move |seq| {
             // The index has everything up to `seq`: drop those change-log entries.
             let mut b = sled::Batch::default();

@@ -1,0 +1,602 @@
+//! `lgmesh-sim`: the federation simulated in one process, over libp2p's memory transport
+//! (Noise, Yamux), measured against a bare gossipsub baseline in the same run.
+//!
+//! ```text
+//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- propagate --nodes 100,433,1000
+//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- catchup --manifests 100000
+//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- reconcile --manifests 100000 --missing 1000
+//! ```
+//! Figures go to stdout; see BENCHMARKS.md.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lgmesh_net::{Multiaddr, NetConfig, Network, TransportKind, keypair_from_seed};
+use lgmesh_protocol::envelope::{ManifestId, UnsignedManifest};
+use lgmesh_protocol::identity::SecretKey;
+use lgmesh_protocol::sample;
+use lgmesh_protocol::validate::Limits;
+use lgmesh_registry::{PutOutcome, Registry};
+use libp2p::{Transport, core::upgrade, gossipsub, noise, swarm::SwarmEvent, yamux};
+use tokio::sync::{broadcast, mpsc};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const NETWORK: &str = "sim";
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: lgmesh-sim propagate [--nodes 100,433,1000] [--publishes 20] [--degree 4]\n\
+         \x20      lgmesh-sim catchup [--manifests 100000]\n\
+         \x20      lgmesh-sim reconcile [--manifests 100000] [--missing 1000]\n\
+         options for all: --dir DIR (scratch space; default the system temp dir)"
+    );
+    std::process::exit(2)
+}
+
+struct Args {
+    cmd: String,
+    nodes: Vec<usize>,
+    publishes: usize,
+    degree: usize,
+    manifests: usize,
+    missing: usize,
+    dir: PathBuf,
+}
+
+fn parse() -> Args {
+    let mut a = Args {
+        cmd: String::new(),
+        nodes: vec![100, 433, 1000],
+        publishes: 20,
+        degree: 4,
+        manifests: 100_000,
+        missing: 1000,
+        dir: std::env::temp_dir(),
+    };
+    let mut it = std::env::args().skip(1);
+    a.cmd = it.next().unwrap_or_else(|| usage());
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_else(|| usage());
+        let num = |v: &str| v.parse::<usize>().unwrap_or_else(|_| usage());
+        match flag.as_str() {
+            "--nodes" => a.nodes = v.split(',').map(num).collect(),
+            "--publishes" => a.publishes = num(&v),
+            "--degree" => a.degree = num(&v).max(1),
+            "--manifests" => a.manifests = num(&v),
+            "--missing" => a.missing = num(&v),
+            "--dir" => a.dir = PathBuf::from(v),
+            _ => usage(),
+        }
+    }
+    a
+}
+
+fn main() -> Result<()> {
+    let a = parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let scratch = a.dir.join(format!("lgmesh-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let r = rt.block_on(async {
+        match a.cmd.as_str() {
+            "propagate" => {
+                for &n in &a.nodes {
+                    propagate(&scratch, n, a.publishes, a.degree).await?;
+                }
+                Ok(())
+            }
+            "catchup" => catchup(&scratch, a.manifests).await,
+            "reconcile" => reconcile(&scratch, a.manifests, a.missing).await,
+            _ => usage(),
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&scratch);
+    r
+}
+
+/// A small deterministic PRNG (xorshift64*), so both stacks get the same topology.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Each node dials `degree` distinct earlier nodes: a connected random graph.
+fn topology(n: usize, degree: usize) -> Vec<(usize, usize)> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut edges = vec![];
+    for i in 1..n {
+        let mut picked = vec![];
+        while picked.len() < degree.min(i) {
+            let j = rng.below(i);
+            if !picked.contains(&j) {
+                picked.push(j);
+            }
+        }
+        edges.extend(picked.into_iter().map(|j| (i, j)));
+    }
+    edges
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn seed(i: u64, salt: u8) -> [u8; 32] {
+    let mut s = [salt; 32];
+    s[..8].copy_from_slice(&i.to_le_bytes());
+    s
+}
+
+struct SimNode {
+    net: Network,
+    registry: Arc<Registry>,
+    addr: Multiaddr,
+    arrivals: broadcast::Sender<ManifestId>,
+}
+
+async fn start_node(dir: &Path, i: usize, cfg: NetConfig, search: bool) -> Result<SimNode> {
+    let d = dir.join(format!("node-{i}"));
+    let registry = Arc::new(if search {
+        Registry::open(&d, Limits::default())?
+    } else {
+        Registry::open_without_search(&d, Limits::default(), 4 * 1024 * 1024)?
+    });
+    let (arrivals, _) = broadcast::channel(4096);
+    let net = Network::start(
+        keypair_from_seed(seed(i as u64, 1))?,
+        cfg,
+        TransportKind::Memory,
+        registry.clone(),
+        arrivals.clone(),
+    )
+    .await?;
+    let addr = net.info().await?.listen[0].clone();
+    Ok(SimNode {
+        net,
+        registry,
+        addr,
+        arrivals,
+    })
+}
+
+fn sim_config() -> NetConfig {
+    let mut c = NetConfig {
+        network: NETWORK.into(),
+        listen: vec!["/memory/0".parse().expect("memory address")],
+        max_connections: 10_000,
+        ..NetConfig::default()
+    };
+    // Only connection-time sync: the measurement is of push.
+    c.sync.interval = Duration::from_secs(3600);
+    c
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+struct Outcome {
+    latencies_ms: Vec<f64>,
+    delivered: usize,
+    expected: usize,
+}
+
+impl Outcome {
+    fn print(&self, label: &str) {
+        let mut l = self.latencies_ms.clone();
+        l.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "  {label:<8} all-nodes latency p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  delivery {:.2} % ({}/{})",
+            percentile(&l, 0.5),
+            percentile(&l, 0.99),
+            l.last().copied().unwrap_or(f64::NAN),
+            100.0 * self.delivered as f64 / self.expected.max(1) as f64,
+            self.delivered,
+            self.expected
+        );
+    }
+    fn p50(&self) -> f64 {
+        let mut l = self.latencies_ms.clone();
+        l.sort_by(|a, b| a.total_cmp(b));
+        percentile(&l, 0.5)
+    }
+}
+
+async fn propagate(dir: &Path, n: usize, publishes: usize, degree: usize) -> Result<()> {
+    println!(
+        "propagate: {n} nodes, degree {degree}, {publishes} publishes (memory transport, Noise, Yamux)"
+    );
+    let edges = topology(n, degree);
+    let base = bare(n, &edges, publishes).await?;
+    base.print("bare");
+    let ours = lgmesh(dir, n, &edges, publishes).await?;
+    ours.print("lgmesh");
+    println!(
+        "  ratio    lgmesh p50 / bare p50 = {:.2}",
+        ours.p50() / base.p50()
+    );
+    Ok(())
+}
+
+/// Waits for `expected` arrivals of `id` (reported as (node, id, time)); returns the
+/// time of the last one and how many arrived.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<(usize, Vec<u8>, Instant)>,
+    id: &[u8],
+    expected: usize,
+    timeout: Duration,
+) -> (Option<Instant>, usize) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = std::collections::HashSet::new();
+    let mut last = None;
+    while seen.len() < expected {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((node, got, at))) => {
+                if got == id && seen.insert(node) {
+                    last = Some(at);
+                }
+            }
+            _ => break,
+        }
+    }
+    (last, seen.len())
+}
+
+async fn lgmesh(
+    dir: &Path,
+    n: usize,
+    edges: &[(usize, usize)],
+    publishes: usize,
+) -> Result<Outcome> {
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        nodes.push(start_node(dir, i, sim_config(), false).await?);
+    }
+    connect_all(edges, |i| nodes[i].net.clone(), |j| nodes[j].addr.clone()).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut sub = node.arrivals.subscribe();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(id) = sub.recv().await {
+                if tx
+                    .send((i, id.as_bytes().to_vec(), Instant::now()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+    settle(n).await;
+    let mut rng = Rng(42);
+    let mut out = Outcome {
+        latencies_ms: vec![],
+        delivered: 0,
+        expected: 0,
+    };
+    for p in 0..publishes {
+        let origin = rng.below(n);
+        let key = SecretKey::from_seed(&seed(origin as u64, 2));
+        let body = sample::service(
+            &format!("service-{p}"),
+            1,
+            "Bin collection days",
+            "Find your bin collection day by postcode or UPRN.",
+            &[524],
+            &["E07000209"],
+            now_ms(),
+        );
+        let env = UnsignedManifest(body).sign(&key).to_bytes();
+        let t0 = Instant::now();
+        let reg = nodes[origin].registry.clone();
+        let e2 = env.clone();
+        let stored = tokio::task::spawn_blocking(move || reg.put(&e2, now_ms())).await??;
+        let PutOutcome::Stored(id) = stored else {
+            return Err(format!("publish refused: {stored:?}").into());
+        };
+        nodes[origin].net.publish(env, id);
+        let (last, got) = collect(&mut rx, id.as_bytes(), n - 1, Duration::from_secs(10)).await;
+        out.expected += n - 1;
+        out.delivered += got;
+        if let Some(t) = last
+            && got == n - 1
+        {
+            out.latencies_ms
+                .push(t.duration_since(t0).as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for node in &nodes {
+        node.net.shutdown().await;
+    }
+    Ok(out)
+}
+
+async fn connect_all(
+    edges: &[(usize, usize)],
+    net: impl Fn(usize) -> Network,
+    addr: impl Fn(usize) -> Multiaddr,
+) -> Result<()> {
+    for chunk in edges.chunks(64) {
+        let dials = chunk.iter().map(|&(i, j)| {
+            let (n, a) = (net(i), addr(j));
+            async move { n.dial(a).await }
+        });
+        for r in futures::future::join_all(dials).await {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// Lets the gossip meshes form (a few heartbeats).
+async fn settle(n: usize) {
+    tokio::time::sleep(Duration::from_millis(3000 + 3 * n as u64)).await;
+}
+
+/// The same topology of bare gossipsub swarms: no identify, no validation, no storage.
+async fn bare(n: usize, edges: &[(usize, usize)], publishes: usize) -> Result<Outcome> {
+    let topic = gossipsub::IdentTopic::new(lgmesh_net::topic_name(NETWORK));
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<u8>, Instant)>();
+    let mut handles = vec![];
+    let mut addrs = vec![];
+    for i in 0..n {
+        let key = keypair_from_seed(seed(i as u64, 3))?;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(|k| {
+                noise::Config::new(k)
+                    .map(|noise| {
+                        libp2p::core::transport::MemoryTransport::default()
+                            .upgrade(upgrade::Version::V1)
+                            .authenticate(noise)
+                            .multiplex(yamux::Config::default())
+                    })
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            })?
+            .with_behaviour(|_| -> Result<gossipsub::Behaviour> {
+                let mut g: gossipsub::Behaviour = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Anonymous,
+                    lgmesh_net::bare_gossipsub_config(NETWORK).map_err(|e| e.to_string())?,
+                )?;
+                g.subscribe(&topic)?;
+                Ok(g)
+            })?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        swarm.listen_on("/memory/0".parse()?)?;
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address;
+            }
+        };
+        addrs.push(addr);
+        let (ctx, mut crx) = mpsc::unbounded_channel::<BareCmd>();
+        handles.push(ctx);
+        let tx = tx.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = swarm.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Message { message_id, .. }) = ev {
+                            let _ = tx.send((i, message_id.0, Instant::now()));
+                        }
+                    }
+                    c = crx.recv() => match c {
+                        Some(BareCmd::Dial(a, reply)) => {
+                            let _ = swarm.dial(a);
+                            let _ = reply.send(());
+                        }
+                        Some(BareCmd::Publish(d)) => { let _ = swarm.behaviour_mut().publish(topic.clone(), d); }
+                        None => return,
+                    }
+                }
+            }
+        });
+    }
+    for &(i, j) in edges {
+        let (r, w) = tokio::sync::oneshot::channel();
+        handles[i].send(BareCmd::Dial(addrs[j].clone(), r))?;
+        let _ = w.await;
+    }
+    settle(n).await;
+    let mut rng = Rng(42);
+    let mut out = Outcome {
+        latencies_ms: vec![],
+        delivered: 0,
+        expected: 0,
+    };
+    let mut ids: HashMap<usize, ()> = HashMap::new();
+    for p in 0..publishes {
+        let origin = rng.below(n);
+        let key = SecretKey::from_seed(&seed(origin as u64, 2));
+        let body = sample::service(
+            &format!("service-{p}"),
+            1,
+            "Bin collection days",
+            "Find your bin collection day by postcode or UPRN.",
+            &[524],
+            &["E07000209"],
+            now_ms(),
+        );
+        let env = UnsignedManifest(body).sign(&key).to_bytes();
+        let id = lgmesh_net::envelope_id(&env);
+        let t0 = Instant::now();
+        handles[origin].send(BareCmd::Publish(env))?;
+        let (last, got) = collect(&mut rx, id.as_bytes(), n - 1, Duration::from_secs(10)).await;
+        ids.insert(p, ());
+        out.expected += n - 1;
+        out.delivered += got;
+        if let Some(t) = last
+            && got == n - 1
+        {
+            out.latencies_ms
+                .push(t.duration_since(t0).as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(handles);
+    Ok(out)
+}
+
+enum BareCmd {
+    Dial(Multiaddr, tokio::sync::oneshot::Sender<()>),
+    Publish(Vec<u8>),
+}
+
+/// `count` manifests from 500 publishers, in batches, with their total size.
+fn make_manifests(count: usize) -> (Vec<Vec<Vec<u8>>>, u64) {
+    let now = now_ms();
+    let keys: Vec<SecretKey> = (0..500u64)
+        .map(|i| SecretKey::from_seed(&seed(i, 4)))
+        .collect();
+    let mut batches = vec![];
+    let mut total = 0u64;
+    let mut batch = vec![];
+    for i in 0..count {
+        let body = sample::service(
+            &format!("service-{i}"),
+            1,
+            &format!("Shared service {i}"),
+            "A shared council service: bins, parking, planning or licensing, offered for reuse by neighbouring councils.",
+            &[524],
+            &["E07000209"],
+            now - (count - i) as u64,
+        );
+        let env = UnsignedManifest(body)
+            .sign(&keys[i % keys.len()])
+            .to_bytes();
+        total += env.len() as u64;
+        batch.push(env);
+        if batch.len() == 2000 {
+            batches.push(std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    (batches, total)
+}
+
+fn quiet_config() -> NetConfig {
+    let mut c = sim_config();
+    c.gossip = false;
+    c
+}
+
+async fn fill(reg: &Arc<Registry>, batches: Vec<Vec<Vec<u8>>>) -> Result<()> {
+    let reg = reg.clone();
+    tokio::task::spawn_blocking(move || reg.put_batches(batches, now_ms())).await??;
+    Ok(())
+}
+
+async fn catchup(dir: &Path, count: usize) -> Result<()> {
+    println!("catchup: a new node joins one that holds {count} manifests (memory transport)");
+    let (batches, raw) = make_manifests(count);
+    let a = start_node(dir, 0, quiet_config(), true).await?;
+    let t = Instant::now();
+    fill(&a.registry, batches).await?;
+    println!(
+        "  filled the first node in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let b = start_node(dir, 1, quiet_config(), true).await?;
+    let t0 = Instant::now();
+    b.net.dial(a.addr.clone()).await?;
+    loop {
+        if b.registry.counts()?.heads as usize >= count {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            return Err("catch-up did not finish in 300 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = t0.elapsed();
+    let s = b.net.stats().snapshot();
+    let wire = s.sync_bytes_in + s.sync_bytes_out;
+    println!(
+        "  caught up {count} manifests in {:.2} s ({:.0}/s); sync bytes {} (in {} + out {}) vs raw manifests {} = {:.3} x",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64(),
+        wire,
+        s.sync_bytes_in,
+        s.sync_bytes_out,
+        raw,
+        wire as f64 / raw as f64
+    );
+    Ok(())
+}
+
+async fn reconcile(dir: &Path, count: usize, missing: usize) -> Result<()> {
+    println!(
+        "reconcile: {count} manifests; one node lacks the {missing} newest, then two nodes in sync"
+    );
+    let (batches, _) = make_manifests(count);
+    let all: Vec<Vec<u8>> = batches.iter().flatten().cloned().collect();
+    let a = start_node(dir, 0, quiet_config(), false).await?;
+    fill(&a.registry, batches).await?;
+    let keep = count.saturating_sub(missing);
+    let missing_raw: u64 = all[keep..].iter().map(|e| e.len() as u64).sum();
+
+    for (label, have, extra) in [("differing", keep, missing_raw), ("in sync", count, 0)] {
+        let b = start_node(
+            dir,
+            if have == count { 2 } else { 1 },
+            quiet_config(),
+            false,
+        )
+        .await?;
+        let part: Vec<Vec<Vec<u8>>> = all[..have].chunks(2000).map(|c| c.to_vec()).collect();
+        fill(&b.registry, part).await?;
+        let t0 = Instant::now();
+        b.net.dial(a.addr.clone()).await?;
+        loop {
+            let s = b.net.stats().snapshot();
+            if s.syncs_completed + s.syncs_failed >= 1 {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(120) {
+                return Err("reconciliation did not finish in 120 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let took = t0.elapsed();
+        let s = b.net.stats().snapshot();
+        let wire = s.sync_bytes_in + s.sync_bytes_out;
+        println!(
+            "  {label:<9} {} round trip(s), {} bytes on the wire, {} beyond the missing manifests ({} B), {:.0} ms, holds {}",
+            s.sync_round_trips,
+            wire,
+            wire.saturating_sub(extra),
+            extra,
+            took.as_secs_f64() * 1000.0,
+            b.registry.counts()?.heads
+        );
+        b.net.shutdown().await;
+    }
+    Ok(())
+}
