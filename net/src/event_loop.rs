@@ -513,6 +513,10 @@ impl EventLoop {
                         (send_back_addr.clone(), false)
                     }
                 };
+                self.net
+                    .stats
+                    .connections_opened
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }

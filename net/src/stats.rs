@@ -81,6 +81,8 @@ pub struct NetStats {
     pub sync_served: AtomicU64,
     /// Manifests this node published to gossip.
     pub gossip_published: AtomicU64,
+    /// Connections opened (both directions).
+    pub connections_opened: AtomicU64,
 }
 
 fn path_index(p: Path) -> usize {
@@ -117,6 +119,8 @@ pub struct StatsSnapshot {
     pub sync_served: u64,
     /// Local manifests published to gossip.
     pub gossip_published: u64,
+    /// Connections opened (both directions).
+    pub connections_opened: u64,
 }
 
 impl NetStats {
@@ -163,6 +167,7 @@ impl NetStats {
         s.sync_bytes_out = self.sync_bytes_out.load(Relaxed);
         s.sync_served = self.sync_served.load(Relaxed);
         s.gossip_published = self.gossip_published.load(Relaxed);
+        s.connections_opened = self.connections_opened.load(Relaxed);
         s
     }
 }

@@ -290,6 +290,22 @@ async fn lgmesh(
         });
     }
     settle(n).await;
+    let mut mesh = vec![];
+    for node in &nodes {
+        mesh.push(node.net.info().await?.mesh_peers);
+    }
+    println!(
+        "  lgmesh   gossip mesh peers per node: min {} mean {:.1}",
+        mesh.iter().min().copied().unwrap_or(0),
+        mesh.iter().sum::<usize>() as f64 / n as f64
+    );
+    let conns = |nodes: &[SimNode]| -> u64 {
+        nodes
+            .iter()
+            .map(|n| n.net.stats().snapshot().connections_opened)
+            .sum()
+    };
+    let conns_before = conns(&nodes);
     let mut rng = Rng(42);
     let mut out = Outcome {
         latencies_ms: vec![],
@@ -328,6 +344,10 @@ async fn lgmesh(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    println!(
+        "  lgmesh   connection ends opened while publishing: {}",
+        conns(&nodes) - conns_before
+    );
     for node in &nodes {
         node.net.shutdown().await;
     }
@@ -353,7 +373,11 @@ async fn connect_all(
 
 /// Lets the gossip meshes form (a few heartbeats).
 async fn settle(n: usize) {
-    tokio::time::sleep(Duration::from_millis(3000 + 3 * n as u64)).await;
+    let ms = std::env::var("SETTLE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000 + 3 * n as u64);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// The same topology of bare gossipsub swarms: no identify, no validation, no storage.
