@@ -138,6 +138,19 @@ impl NetworkConfig {
             if !matches!(a.iter().last(), Some(lgmesh_net::Protocol::P2p(_))) {
                 bail!("network.bootstrap: {text:?} must end with /p2p/<peer id>");
             }
+            if a.iter().any(|p| {
+                matches!(
+                    p,
+                    lgmesh_net::Protocol::Dns(_)
+                        | lgmesh_net::Protocol::Dns4(_)
+                        | lgmesh_net::Protocol::Dns6(_)
+                        | lgmesh_net::Protocol::Dnsaddr(_)
+                )
+            }) {
+                bail!(
+                    "network.bootstrap: {text:?}: DNS names are not resolved yet; use the IP address (/ip4/… or /ip6/…)"
+                );
+            }
         }
         let kad = match self.kad.as_str() {
             "auto" => KadMode::Auto,
@@ -673,6 +686,75 @@ mod tests {
         let c = Config::default();
         let back: Config = toml::from_str(&render_config(&c)).expect("parses");
         assert_eq!(back.grpc.addr, DEFAULT_GRPC);
+    }
+
+    #[test]
+    fn network_config_errors_name_the_field() {
+        let ok = NetworkConfig::default();
+        let n = ok.to_net(65536).expect("the default is valid");
+        assert_eq!(n.network, "uk");
+        assert_eq!(n.listen.len(), 2);
+        let peer = "12D3KooWKintN5smh8XsXqB1fk1ron2JNQHekFmQUpgrWydFKky9";
+        let cases: Vec<(NetworkConfig, &str)> = vec![
+            (
+                NetworkConfig {
+                    name: "UK!".into(),
+                    ..ok.clone()
+                },
+                "network.name",
+            ),
+            (
+                NetworkConfig {
+                    listen: vec!["tcp/4001".into()],
+                    ..ok.clone()
+                },
+                "network.listen",
+            ),
+            (
+                NetworkConfig {
+                    bootstrap: vec!["/ip4/192.0.2.7/tcp/4001".into()],
+                    ..ok.clone()
+                },
+                "must end with /p2p/",
+            ),
+            (
+                NetworkConfig {
+                    bootstrap: vec![format!("/dns4/lgmesh.example.gov.uk/tcp/4001/p2p/{peer}")],
+                    ..ok.clone()
+                },
+                "DNS names",
+            ),
+            (
+                NetworkConfig {
+                    kad: "sometimes".into(),
+                    ..ok.clone()
+                },
+                "network.kad",
+            ),
+            (
+                NetworkConfig {
+                    sync_max_fetch_ids: 0,
+                    ..ok.clone()
+                },
+                "sync_max_fetch_ids",
+            ),
+            (
+                NetworkConfig {
+                    sync_requests_per_sec: f64::NAN,
+                    ..ok.clone()
+                },
+                "sync_requests_per_sec",
+            ),
+        ];
+        for (c, want) in cases {
+            let e = c.to_net(65536).expect_err(want).to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let good = NetworkConfig {
+            bootstrap: vec![format!("/ip4/192.0.2.7/tcp/4001/p2p/{peer}")],
+            ..ok
+        };
+        assert_eq!(good.to_net(65536).expect("valid").bootstrap.len(), 1);
     }
 
     #[test]

@@ -131,3 +131,26 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
     );
     drop((na, nb, nc));
 }
+
+#[test]
+fn bad_network_flags_are_refused_with_the_field_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("n");
+    init(&dir, "gss:E07000209", "Guildford Borough Council");
+    for (args, want) in [
+        (
+            vec!["run", "--bootstrap", "/ip4/192.0.2.7/tcp/4001"],
+            "network.bootstrap",
+        ),
+        (
+            vec!["run", "--bootstrap", "not an address"],
+            "network.bootstrap",
+        ),
+        (vec!["run", "--listen", "tcp/4001"], "network.listen"),
+        (vec!["run", "--network", "Not Valid"], "network.name"),
+    ] {
+        let err = fails(&dir, &args);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(!dir.join("node.json").exists(), "no node started");
+}

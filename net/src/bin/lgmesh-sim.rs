@@ -27,12 +27,16 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 
 const NETWORK: &str = "sim";
 
+/// `--settle-ms`: how long to let meshes form before publishing (0: 3 s + 3 ms per node).
+static SETTLE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn usage() -> ! {
     eprintln!(
         "usage: lgmesh-sim propagate [--nodes 100,433,1000] [--publishes 20] [--degree 4]\n\
          \x20      lgmesh-sim catchup [--manifests 100000]\n\
          \x20      lgmesh-sim reconcile [--manifests 100000] [--missing 1000]\n\
-         options for all: --dir DIR (scratch space; default the system temp dir)"
+         options for all: --dir DIR (scratch space; default the system temp dir),\n\
+         \x20                 --settle-ms N (wait before publishing; default 3 s + 3 ms per node)"
     );
     std::process::exit(2)
 }
@@ -69,6 +73,7 @@ fn parse() -> Args {
             "--manifests" => a.manifests = num(&v),
             "--missing" => a.missing = num(&v),
             "--dir" => a.dir = PathBuf::from(v),
+            "--settle-ms" => SETTLE_MS.store(num(&v) as u64, std::sync::atomic::Ordering::Relaxed),
             _ => usage(),
         }
     }
