@@ -353,6 +353,20 @@ async fn lgmesh(
         "  lgmesh   connection ends opened while publishing: {}",
         conns(&nodes) - conns_before
     );
+    let mut refused: HashMap<&'static str, u64> = HashMap::new();
+    let (mut rounds_ok, mut rounds_failed) = (0, 0);
+    for node in &nodes {
+        let s = node.net.stats().snapshot();
+        for (r, c) in s.refused {
+            *refused.entry(r).or_default() += c;
+        }
+        rounds_ok += s.syncs_completed;
+        rounds_failed += s.syncs_failed;
+    }
+    refused.retain(|_, c| *c > 0);
+    println!(
+        "  lgmesh   sync rounds {rounds_ok} completed, {rounds_failed} failed; refusals {refused:?}"
+    );
     for node in &nodes {
         node.net.shutdown().await;
     }
@@ -378,10 +392,10 @@ async fn connect_all(
 
 /// Lets the gossip meshes form (a few heartbeats).
 async fn settle(n: usize) {
-    let ms = std::env::var("SETTLE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000 + 3 * n as u64);
+    let ms = match SETTLE_MS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => 3000 + 3 * n as u64,
+        ms => ms,
+    };
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
