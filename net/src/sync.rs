@@ -267,6 +267,14 @@ fn response_bytes(r: &SyncResponse) -> u64 {
     prost::Message::encoded_len(r) as u64
 }
 
+type Storing = tokio::task::JoinHandle<Result<u32, NetError>>;
+
+/// Waits for a batch being stored; its strikes against the peer.
+async fn stored(h: Storing) -> Result<u32, NetError> {
+    h.await
+        .map_err(|e| NetError::Config(format!("sync task: {e}")))?
+}
+
 /// One sync round with `peer`, as initiator.
 pub(crate) async fn run_round(
     net: Network,
@@ -317,7 +325,7 @@ async fn stream_all(
 ) -> Result<u32, NetError> {
     let mut after: Option<(u64, Vec<u8>)> = None;
     let mut strikes = 0;
-    let mut storing: Option<tokio::task::JoinHandle<Result<u32, NetError>>> = None;
+    let mut storing: Option<Storing> = None;
     loop {
         let (at, id) = after.clone().unwrap_or_default();
         let req = SyncRequest {
@@ -329,9 +337,7 @@ async fn stream_all(
         };
         let resp = net.request(peer, req).await;
         if let Some(h) = storing.take() {
-            strikes += h
-                .await
-                .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+            strikes += stored(h).await?;
         }
         let resp = resp?;
         report.bytes_in += response_bytes(&resp);
@@ -351,9 +357,7 @@ async fn stream_all(
         }
     }
     if let Some(h) = storing.take() {
-        strikes += h
-            .await
-            .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+        strikes += stored(h).await?;
     }
     Ok(strikes)
 }
@@ -421,7 +425,7 @@ async fn fetch(
     report: &mut RoundReport,
 ) -> Result<u32, NetError> {
     let mut strikes = 0;
-    let mut storing: Option<tokio::task::JoinHandle<Result<u32, NetError>>> = None;
+    let mut storing: Option<Storing> = None;
     want.reverse(); // pop from the end, oldest first
     while !want.is_empty() {
         let n = want.len().min(shared.limits.max_fetch_ids);
@@ -438,9 +442,7 @@ async fn fetch(
             )
             .await;
         if let Some(h) = storing.take() {
-            strikes += h
-                .await
-                .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+            strikes += stored(h).await?;
         }
         let resp = resp?;
         report.bytes_in += response_bytes(&resp);
@@ -472,9 +474,7 @@ async fn fetch(
         }));
     }
     if let Some(h) = storing.take() {
-        strikes += h
-            .await
-            .map_err(|e| NetError::Config(format!("sync task: {e}")))??;
+        strikes += stored(h).await?;
     }
     Ok(strikes)
 }

@@ -42,6 +42,29 @@ pub struct NodeService {
     token: String,
 }
 
+/// A query from the filter fields that Search and Watch share (empty or 0: no filter).
+fn filters(
+    text: String,
+    kind: String,
+    lgsl: u32,
+    area: String,
+    org: String,
+    status: String,
+    include_retracted: bool,
+) -> Query {
+    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+    Query {
+        text,
+        kind: nonempty(kind),
+        lgsl: Some(lgsl).filter(|n| *n != 0),
+        area: nonempty(area),
+        org: nonempty(org),
+        status: nonempty(status.to_ascii_uppercase()),
+        include_retracted,
+        ..Default::default()
+    }
+}
+
 /// Checks `authorization: Bearer <token>` in constant time.
 fn authorise<T>(app: &App, token: &str, req: &Request<T>) -> Result<(), Status> {
     let given = req
@@ -282,22 +305,21 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<v1::SearchResponse>, Status> {
         let r = async {
             let req = req.into_inner();
-            let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
-            let q = Query {
-                text: req.text,
-                kind: nonempty(req.kind),
-                lgsl: Some(req.lgsl).filter(|n| *n != 0),
-                area: nonempty(req.area),
-                org: nonempty(req.org),
-                status: nonempty(req.status.to_ascii_uppercase()),
-                page_size: if req.page_size == 0 {
-                    20
-                } else {
-                    req.page_size as usize
-                },
-                cursor: nonempty(req.cursor),
-                include_retracted: req.include_retracted,
+            let mut q = filters(
+                req.text,
+                req.kind,
+                req.lgsl,
+                req.area,
+                req.org,
+                req.status,
+                req.include_retracted,
+            );
+            q.page_size = if req.page_size == 0 {
+                20
+            } else {
+                req.page_size as usize
             };
+            q.cursor = Some(req.cursor).filter(|c| !c.is_empty());
             self.app.metrics.search();
             let reg = self.app.registry.clone();
             let page = self
@@ -345,17 +367,15 @@ impl RegistryApi for RegistryService {
         req: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let req = req.into_inner();
-        let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
-        let q = Query {
-            text: req.text,
-            kind: nonempty(req.kind),
-            lgsl: Some(req.lgsl).filter(|n| *n != 0),
-            area: nonempty(req.area),
-            org: nonempty(req.org),
-            status: nonempty(req.status.to_ascii_uppercase()),
-            include_retracted: req.include_retracted,
-            ..Default::default()
-        };
+        let q = filters(
+            req.text,
+            req.kind,
+            req.lgsl,
+            req.area,
+            req.org,
+            req.status,
+            req.include_retracted,
+        );
         if q.text.len() > lgmesh_registry::search::MAX_QUERY {
             return Err(Status::invalid_argument(format!(
                 "text: longer than {} bytes",
