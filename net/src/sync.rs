@@ -132,15 +132,23 @@ impl SyncShared {
                 let out = neg.reconcile(&frame).map_err(|_| Refusal::BadRequest)?;
                 Ok(kind(sync_response::Kind::Reconcile(out)))
             }
-            Some(sync_request::Kind::Fetch(FetchRequest { ids })) => {
-                if ids.len() > self.limits.max_fetch_ids {
+            Some(sync_request::Kind::Fetch(FetchRequest { ids, id_prefixes })) => {
+                if id_prefixes.len() % ID_PREFIX != 0
+                    || ids.len() + id_prefixes.len() / ID_PREFIX > self.limits.max_fetch_ids
+                {
+                    return Err(Refusal::BadRequest);
+                }
+                if ids.iter().any(|id| id.len() != 32) {
                     return Err(Refusal::BadRequest);
                 }
                 let mut m = Manifests::default();
                 let mut bytes = 0;
-                for id in ids {
-                    let id: [u8; 32] = id.as_slice().try_into().map_err(|_| Refusal::BadRequest)?;
-                    if let Ok(Some(env)) = self.registry.envelope_bytes(&ManifestId(id)) {
+                let wanted = ids
+                    .iter()
+                    .map(Vec::as_slice)
+                    .chain(id_prefixes.chunks(ID_PREFIX));
+                for id in wanted {
+                    if let Ok(Some(env)) = self.registry.envelope_bytes_by_prefix(id) {
                         bytes += env.len();
                         if bytes > self.limits.max_response_bytes && !m.envelopes.is_empty() {
                             break; // the initiator asks again for what is left
@@ -416,6 +424,9 @@ async fn reconcile(
     fetch(net, shared, peer, want, report).await
 }
 
+/// Bytes of a manifest id sent in a fetch request.
+const ID_PREFIX: usize = 16;
+
 /// Fetches `want` in batches of `max_fetch_ids`, storing each while asking for the next.
 async fn fetch(
     net: &Network,
@@ -436,7 +447,11 @@ async fn fetch(
                 peer,
                 SyncRequest {
                     kind: Some(sync_request::Kind::Fetch(FetchRequest {
-                        ids: batch.clone(),
+                        ids: vec![],
+                        id_prefixes: batch
+                            .iter()
+                            .flat_map(|id| id[..ID_PREFIX].to_vec())
+                            .collect(),
                     })),
                 },
             )

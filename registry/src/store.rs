@@ -573,7 +573,28 @@ impl Registry {
     /// ([`Registry::wait_indexed`] waits for that).
     pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
         let verified = verify_parallel(items, &self.limits, now_ms);
-        self.store_verified(verified)
+        self.store_verified(verified, true, |_| {})
+    }
+
+    /// For a gossip relay, whose verdict should wait for neither the write nor the disk.
+    /// As [`Registry::put_batch`], except that:
+    /// - `placed` is called with the outcomes as soon as they are decided (signatures
+    ///   checked, placed against the heads under the write lock), before the batch is
+    ///   written; and
+    /// - it returns before the flush to disk: what it stored is readable at once and
+    ///   durable after the next [`Registry::flush`]. A manifest lost in a crash before
+    ///   that comes back by sync.
+    ///
+    /// If the write then fails, `placed` has seen outcomes that were not stored; the
+    /// error is returned.
+    pub fn put_batch_relay(
+        &self,
+        items: &[Vec<u8>],
+        now_ms: u64,
+        placed: impl FnOnce(&[PutOutcome]),
+    ) -> Result<Vec<PutOutcome>> {
+        let verified = verify_parallel(items, &self.limits, now_ms);
+        self.store_verified(verified, false, placed)
     }
 
     /// Stores a stream of batches, each as [`Registry::put_batch`] does (atomic, durable
@@ -603,7 +624,7 @@ impl Registry {
             });
             let mut out = vec![];
             for verified in rx {
-                out.extend(self.store_verified(verified)?);
+                out.extend(self.store_verified(verified, true, |_| {})?);
             }
             Ok(out)
         })
@@ -612,6 +633,8 @@ impl Registry {
     fn store_verified(
         &self,
         verified: Vec<std::result::Result<VerifiedManifest, Rejection>>,
+        flush: bool,
+        placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut pending = Pending::new(self);
@@ -622,7 +645,8 @@ impl Registry {
                 Err(r) => PutOutcome::Rejected(r),
             });
         }
-        pending.commit(true, false)?;
+        placed(&out);
+        pending.commit(flush, false)?;
         Ok(out)
     }
 
@@ -755,6 +779,23 @@ impl Registry {
             .tree
             .get(key(prefix::MANIFEST, &[id.as_bytes()]))?
             .map(|v| v.to_vec()))
+    }
+
+    /// The envelope bytes of the manifest whose id starts with `id_prefix` (at least 16
+    /// bytes, so two honest ids never share it; with several, the first). Sync fetches
+    /// by these prefixes to halve the ids' bytes on the wire.
+    pub fn envelope_bytes_by_prefix(&self, id_prefix: &[u8]) -> Result<Option<Vec<u8>>> {
+        if id_prefix.len() < 16 || id_prefix.len() > 32 {
+            return Ok(None);
+        }
+        match self
+            .tree
+            .scan_prefix(key(prefix::MANIFEST, &[id_prefix]))
+            .next()
+        {
+            Some(kv) => Ok(Some(kv?.1.to_vec())),
+            None => Ok(None),
+        }
     }
 
     /// A number that changes whenever a head changes (and so the sync set): caches of

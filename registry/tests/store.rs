@@ -587,3 +587,61 @@ fn a_stream_of_batches_is_stored_in_order() {
     let reg = open(&dir);
     assert_eq!(reg.counts().expect("counts").heads, 500, "durable");
 }
+
+#[test]
+fn a_relay_batch_is_placed_before_it_is_written_and_survives_a_flush_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(&[21; 32]);
+    let v1 = sign(&key, bins(1, "Bin collection days"));
+    let v2 = sign(&key, bins(2, "Bin collection days API"));
+    let forged = {
+        let mut b = sign(&key, bins(3, "Forged"));
+        let n = b.len();
+        b[n - 1] ^= 1;
+        b
+    };
+    let id2;
+    {
+        let reg = open(&dir);
+        let mut seen = vec![];
+        let out = reg
+            .put_batch_relay(&[v1.clone(), v1, v2, forged], NOW, |o| {
+                // Decided, but not yet written: the store does not have v1 yet.
+                if let PutOutcome::Stored(id) = &o[0] {
+                    assert!(reg.get(id).expect("get").is_none(), "written before placed");
+                }
+                seen = o.to_vec();
+            })
+            .expect("relay batch");
+        assert_eq!(seen.len(), 4);
+        assert_eq!(
+            format!("{seen:?}"),
+            format!("{out:?}"),
+            "what was placed is what was written"
+        );
+        assert!(matches!(out[0], PutOutcome::Stored(_)));
+        assert!(matches!(out[1], PutOutcome::Duplicate(_)));
+        id2 = stored(out[2].clone());
+        assert_eq!(rejected(out[3].clone()), Reason::Signature);
+        // Readable at once, before any flush.
+        assert!(reg.get(&id2).expect("get").is_some());
+        reg.flush().expect("flush");
+    }
+    let reg = open(&dir);
+    let head = reg
+        .head(&key.public(), "bin-collection")
+        .expect("head")
+        .expect("a head");
+    assert_eq!(head.id, id2);
+    // Sync can fetch by the first 16 bytes of an id, not by fewer.
+    let by_prefix = reg
+        .envelope_bytes_by_prefix(&id2.as_bytes()[..16])
+        .expect("by prefix")
+        .expect("found by prefix");
+    assert_eq!(Some(by_prefix), reg.envelope_bytes(&id2).expect("by id"));
+    assert_eq!(
+        reg.envelope_bytes_by_prefix(&id2.as_bytes()[..8])
+            .expect("short"),
+        None
+    );
+}
