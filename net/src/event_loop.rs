@@ -31,6 +31,9 @@ use crate::{
     topic_name,
 };
 
+/// The longest a relayed manifest waits in memory before it is flushed to disk.
+const GOSSIP_FLUSH_DELAY: Duration = Duration::from_millis(250);
+
 /// A gossip message waiting for validation.
 struct GossipJob {
     id: MessageId,
@@ -65,6 +68,8 @@ struct Peer {
     strikes: u32,
     bucket: Bucket,
     identified: bool,
+    /// When the first of its connections opened.
+    since: Instant,
 }
 
 pub(crate) struct EventLoop {
@@ -90,8 +95,12 @@ pub(crate) struct EventLoop {
     nat: &'static str,
     bootstrap: Vec<Multiaddr>,
     last_bootstrap_dial: Option<Instant>,
-    kad_bootstrapped: Option<Instant>,
+    kad_refreshed: Option<Instant>,
     id_protocol: String,
+    /// Budget for rounds started by new connections.
+    on_connect: Bucket,
+    /// When this node last finished a round with each peer (pruned after one interval).
+    synced_at: HashMap<PeerId, Instant>,
 }
 
 impl EventLoop {
@@ -117,6 +126,7 @@ impl EventLoop {
             net.stats.clone(),
             arrivals.clone(),
         ));
+        let cfg_burst = cfg.sync.on_connect_burst;
         let (ingest, ingest_rx) = mpsc::channel(cfg.ingest_queue.max(1));
         tokio::spawn(ingest_worker(ingest_rx, registry, arrivals, net.clone()));
         Ok(Self {
@@ -140,7 +150,12 @@ impl EventLoop {
             per_ip: HashMap::new(),
             nat: "unknown",
             last_bootstrap_dial: None,
-            kad_bootstrapped: None,
+            kad_refreshed: None,
+            on_connect: Bucket {
+                tokens: cfg_burst,
+                at: Instant::now(),
+            },
+            synced_at: HashMap::new(),
         })
     }
 
@@ -268,22 +283,71 @@ impl EventLoop {
         {
             self.dial_bootstrap();
         }
+        // Refresh the routing table every 10 minutes, or every minute while short of
+        // peers. Every lookup dials peers, so more often only adds churn.
+        let every = if connected < self.cfg.target_peers {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(600)
+        };
         if connected > 0
             && self
-                .kad_bootstrapped
-                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(300))
+                .kad_refreshed
+                .is_none_or(|t| now.duration_since(t) > every)
         {
-            self.kad_bootstrapped = Some(now);
-            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+            self.kad_refreshed = Some(now);
+            // One lookup of our own id keeps the neighbourhood fresh. A full bootstrap also
+            // looks up a random key in every bucket: many times the requests, and Kademlia
+            // already runs one by itself while its table is small.
+            let me = *self.swarm.local_peer_id();
+            self.swarm.behaviour_mut().kad.get_closest_peers(me);
         }
         self.grow_peers();
+        self.trim_peers();
+    }
+
+    /// Closes surplus connections once over `max_peers`, back down to halfway between
+    /// `target_peers` and `max_peers` (trimming all the way down would leave peers on the
+    /// other end short and dialling). The newest unprotected ones go first, so the
+    /// long-standing links stay; gossip mesh, bootstrap and syncing peers and connections
+    /// within their `connection_grace` are protected.
+    fn trim_peers(&mut self) {
+        let connected = self.swarm.connected_peers().count();
+        if connected <= self.cfg.max_peers {
+            return;
+        }
+        let mut protected: HashSet<PeerId> = match self.swarm.behaviour().gossipsub.as_ref() {
+            Some(g) => g.mesh_peers(&self.topic.hash()).copied().collect(),
+            None => HashSet::new(),
+        };
+        protected.extend(self.syncing.iter().copied());
+        protected.extend(self.bootstrap.iter().filter_map(|a| match a.iter().last() {
+            Some(Protocol::P2p(p)) => Some(p),
+            _ => None,
+        }));
+        let (now, grace) = (Instant::now(), self.cfg.connection_grace);
+        let mut surplus: Vec<(Instant, PeerId)> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| !protected.contains(id) && now.duration_since(p.since) > grace)
+            .map(|(id, p)| (p.since, *id))
+            .collect();
+        surplus.sort_by(|a, b| b.cmp(a));
+        let keep = (self.cfg.target_peers + self.cfg.max_peers) / 2;
+        let excess = connected.saturating_sub(keep);
+        for (_, peer) in surplus.into_iter().take(excess) {
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.net
+                .stats
+                .connections_trimmed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Dials peers from the routing table while the node has fewer than it wants.
     fn grow_peers(&mut self) {
-        const TARGET: usize = 8;
         let connected = self.swarm.connected_peers().count();
-        if connected >= TARGET {
+        if connected >= self.cfg.target_peers {
             return;
         }
         let me = *self.swarm.local_peer_id();
@@ -296,7 +360,7 @@ impl EventLoop {
                 }
             }
         }
-        let mut need = TARGET - connected;
+        let mut need = self.cfg.target_peers - connected;
         for (p, addrs) in candidates {
             if need == 0 {
                 break;
@@ -387,6 +451,7 @@ impl EventLoop {
             Command::Strike { peer, n } => self.strike(peer, n),
             Command::SyncDone { peer } => {
                 self.syncing.remove(&peer);
+                self.synced_at.insert(peer, Instant::now());
                 self.start_syncs();
             }
             Command::SyncNow { peer } => match peer {
@@ -538,6 +603,7 @@ impl EventLoop {
                         at: Instant::now(),
                     },
                     identified: false,
+                    since: Instant::now(),
                 });
                 p.conns.insert(connection_id, (addr, outbound));
             }
@@ -633,8 +699,19 @@ impl EventLoop {
                     }
                     None => false,
                 };
-                if first {
-                    self.queue_sync(peer_id);
+                if first && !self.synced_at.contains_key(&peer_id) {
+                    let s = &self.cfg.sync;
+                    if self
+                        .on_connect
+                        .take(s.on_connect_per_sec, s.on_connect_burst)
+                    {
+                        self.queue_sync(peer_id);
+                    } else {
+                        self.net
+                            .stats
+                            .syncs_deferred
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             }
             BehaviourEvent::Ping(ping::Event {
@@ -790,7 +867,11 @@ fn ip_of(a: &Multiaddr) -> Option<IpAddr> {
 }
 
 /// Validates gossip in batches: whatever has queued up while the last batch was being
-/// stored goes in the next, so one fsync covers many messages under load.
+/// stored goes in the next. The verdicts go back to gossipsub as soon as the batch is
+/// placed against the heads, before it is written, and a separate task flushes to disk
+/// behind it (one flush for however many batches came meanwhile). Forwarding waits for
+/// neither: on a busy machine a write takes a few hundred microseconds and a flush tens
+/// of milliseconds, and every hop would pay both.
 async fn ingest_worker(
     mut rx: mpsc::Receiver<GossipJob>,
     registry: Arc<Registry>,
@@ -798,6 +879,8 @@ async fn ingest_worker(
     net: Network,
 ) {
     const MAX_BATCH: usize = 256;
+    let dirty = Arc::new(tokio::sync::Notify::new());
+    let flusher = tokio::spawn(flush_worker(registry.clone(), dirty.clone()));
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -810,50 +893,98 @@ async fn ingest_worker(
             .iter_mut()
             .map(|j| std::mem::take(&mut j.data))
             .collect();
-        let reg = registry.clone();
-        let outcomes =
-            match tokio::task::spawn_blocking(move || reg.put_batch(&data, sync::now_ms())).await {
-                Ok(Ok(o)) => o,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "store failed: gossip ignored");
-                    let v = jobs
-                        .into_iter()
-                        .map(|j| (j.id, j.source, MessageAcceptance::Ignore))
-                        .collect();
-                    let _ = net.tx.send(Command::Validated(v)).await;
-                    continue;
+        let keys: Vec<(MessageId, PeerId)> = jobs.into_iter().map(|j| (j.id, j.source)).collect();
+        let (reg, n2, k2) = (registry.clone(), net.clone(), keys.clone());
+        let stored = tokio::task::spawn_blocking(move || {
+            reg.put_batch_relay(&data, sync::now_ms(), |outcomes| {
+                let (verdicts, strikes) = verdicts_of(&k2, outcomes);
+                // From a blocking thread: waits only if the event loop is far behind.
+                let _ = n2.tx.blocking_send(Command::Validated(verdicts));
+                for (peer, n) in strikes {
+                    n2.send(Command::Strike { peer, n });
                 }
-                Err(_) => continue,
-            };
+            })
+        })
+        .await;
+        let outcomes = match stored {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                // The verdicts may have gone out already; if not, release the messages.
+                tracing::error!(error = %e, "store failed: gossip batch not stored");
+                let v = keys
+                    .into_iter()
+                    .map(|(id, peer)| (id, peer, MessageAcceptance::Ignore))
+                    .collect();
+                let _ = net.tx.send(Command::Validated(v)).await;
+                continue;
+            }
+            Err(_) => continue,
+        };
+        dirty.notify_one();
         let stats = &net.stats;
-        let mut verdicts = Vec::with_capacity(jobs.len());
-        let mut strikes: HashMap<PeerId, u32> = HashMap::new();
-        for (job, o) in jobs.into_iter().zip(outcomes) {
-            let acceptance = match o {
+        for o in outcomes {
+            match o {
                 PutOutcome::Stored(id) => {
                     stats.stored(Path::Gossip);
                     let _ = arrivals.send(id);
-                    MessageAcceptance::Accept
                 }
-                PutOutcome::Duplicate(_) => {
-                    stats.duplicate(Path::Gossip);
-                    MessageAcceptance::Ignore
-                }
-                PutOutcome::Rejected(r) => {
-                    stats.rejected(Path::Gossip, r.reason);
-                    if r.reason.is_bad_input() && r.reason != Reason::Time {
-                        *strikes.entry(job.source).or_default() += 1;
-                    }
-                    acceptance_of(r.reason)
-                }
-            };
-            verdicts.push((job.id, job.source, acceptance));
+                PutOutcome::Duplicate(_) => stats.duplicate(Path::Gossip),
+                PutOutcome::Rejected(r) => stats.rejected(Path::Gossip, r.reason),
+            }
         }
-        if net.tx.send(Command::Validated(verdicts)).await.is_err() {
+        if net.tx.is_closed() {
+            break;
+        }
+    }
+    // Last flush once the network stops.
+    dirty.notify_one();
+    drop(dirty);
+    let _ = flusher.await;
+}
+
+/// Gossipsub's verdict on one message.
+type Verdict = (MessageId, PeerId, MessageAcceptance);
+
+/// Gossipsub's verdict on each message of a batch, and the strikes its senders earned.
+fn verdicts_of(
+    keys: &[(MessageId, PeerId)],
+    outcomes: &[PutOutcome],
+) -> (Vec<Verdict>, HashMap<PeerId, u32>) {
+    let mut verdicts = Vec::with_capacity(keys.len());
+    let mut strikes: HashMap<PeerId, u32> = HashMap::new();
+    for ((id, source), o) in keys.iter().zip(outcomes) {
+        let acceptance = match o {
+            PutOutcome::Stored(_) => MessageAcceptance::Accept,
+            PutOutcome::Duplicate(_) => MessageAcceptance::Ignore,
+            PutOutcome::Rejected(r) => {
+                if r.reason.is_bad_input() && r.reason != Reason::Time {
+                    *strikes.entry(*source).or_default() += 1;
+                }
+                acceptance_of(r.reason)
+            }
+        };
+        verdicts.push((id.clone(), *source, acceptance));
+    }
+    (verdicts, strikes)
+}
+
+/// Flushes the store within `GOSSIP_FLUSH_DELAY` of the ingest worker applying something,
+/// so that a burst of gossip shares one disk write; stops once the worker is gone (after
+/// a final flush).
+async fn flush_worker(registry: Arc<Registry>, dirty: Arc<tokio::sync::Notify>) {
+    loop {
+        dirty.notified().await;
+        if Arc::strong_count(&dirty) > 1 {
+            tokio::time::sleep(GOSSIP_FLUSH_DELAY).await;
+        }
+        let reg = registry.clone();
+        match tokio::task::spawn_blocking(move || reg.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "flushing gossip to disk failed"),
+            Err(_) => return,
+        }
+        if Arc::strong_count(&dirty) == 1 {
             return;
-        }
-        for (peer, n) in strikes {
-            net.send(Command::Strike { peer, n });
         }
     }
 }

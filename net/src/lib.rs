@@ -67,13 +67,27 @@ pub struct NetConfig {
     pub kad: KadMode,
     /// Act as a relay for nodes behind NAT (off by default).
     pub relay_server: bool,
+    /// Peers the node keeps connected on its own: below this it dials from its routing
+    /// table and refreshes it more often.
+    pub target_peers: usize,
+    /// Above this many connected peers, the node closes the surplus, back down to halfway
+    /// between `target_peers` and this, sparing gossip mesh peers, bootstrap peers, peers it is syncing
+    /// with and connections younger than `connection_grace`. Gossipsub keeps every connection it has
+    /// streams on alive, so without this a node ends up linked to every peer that ever
+    /// looked it up.
+    pub max_peers: usize,
+    /// How long a new connection is spared from trimming: long enough to identify,
+    /// join gossip and sync.
+    pub connection_grace: Duration,
     /// Connections in all.
     pub max_connections: u32,
     /// Connections from one IP address.
     pub max_connections_per_ip: u32,
     /// Connections still handshaking.
     pub max_pending: u32,
-    /// Close a connection idle this long.
+    /// Close a connection idle this long. Gossip mesh links are never idle; this closes
+    /// what Kademlia lookups and sync rounds opened, so a node does not end up linked to
+    /// everyone it ever asked.
     pub idle_timeout: Duration,
     /// Sync bounds.
     pub sync: SyncLimits,
@@ -112,6 +126,12 @@ pub struct SyncLimits {
     pub frame_bytes: u64,
     /// Time to wait for one response.
     pub request_timeout: Duration,
+    /// Rounds started by new connections: at most this many in a burst…
+    pub on_connect_burst: f64,
+    /// …and this many per second after it. A busy federation opens connections all the
+    /// time (Kademlia lookups, mesh repair); reconciling on every one of them would keep
+    /// every node busy for nothing, so the rest wait for the periodic round.
+    pub on_connect_per_sec: f64,
 }
 
 impl Default for SyncLimits {
@@ -128,6 +148,8 @@ impl Default for SyncLimits {
             max_round_trips: 24,
             frame_bytes: 60_000,
             request_timeout: Duration::from_secs(20),
+            on_connect_burst: 8.0,
+            on_connect_per_sec: 0.1,
         }
     }
 }
@@ -143,10 +165,13 @@ impl Default for NetConfig {
             mdns: false,
             kad: KadMode::Auto,
             relay_server: false,
+            target_peers: 8,
+            max_peers: 32,
+            connection_grace: Duration::from_secs(30),
             max_connections: 256,
             max_connections_per_ip: 16,
             max_pending: 64,
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(30),
             sync: SyncLimits::default(),
             ingest_queue: 4096,
             max_strikes: 8,

@@ -71,6 +71,8 @@ pub struct NetStats {
     pub syncs_completed: AtomicU64,
     /// Sync rounds that failed part-way (peer gone, timeout, refused).
     pub syncs_failed: AtomicU64,
+    /// New connections not reconciled at once: over the on-connect budget.
+    pub syncs_deferred: AtomicU64,
     /// Negentropy round trips, all rounds together.
     pub sync_round_trips: AtomicU64,
     /// Bytes of sync responses read (encoded messages).
@@ -83,6 +85,8 @@ pub struct NetStats {
     pub gossip_published: AtomicU64,
     /// Connections opened (both directions).
     pub connections_opened: AtomicU64,
+    /// Peers disconnected because the node had more than `max_peers`.
+    pub connections_trimmed: AtomicU64,
 }
 
 fn path_index(p: Path) -> usize {
@@ -109,6 +113,8 @@ pub struct StatsSnapshot {
     pub syncs_completed: u64,
     /// Sync rounds failed.
     pub syncs_failed: u64,
+    /// New connections left to the periodic round.
+    pub syncs_deferred: u64,
     /// Negentropy round trips in all.
     pub sync_round_trips: u64,
     /// Sync response bytes read.
@@ -121,6 +127,8 @@ pub struct StatsSnapshot {
     pub gossip_published: u64,
     /// Connections opened (both directions).
     pub connections_opened: u64,
+    /// Peers disconnected as surplus.
+    pub connections_trimmed: u64,
 }
 
 impl NetStats {
@@ -162,12 +170,14 @@ impl NetStats {
         }
         s.syncs_completed = self.syncs_completed.load(Relaxed);
         s.syncs_failed = self.syncs_failed.load(Relaxed);
+        s.syncs_deferred = self.syncs_deferred.load(Relaxed);
         s.sync_round_trips = self.sync_round_trips.load(Relaxed);
         s.sync_bytes_in = self.sync_bytes_in.load(Relaxed);
         s.sync_bytes_out = self.sync_bytes_out.load(Relaxed);
         s.sync_served = self.sync_served.load(Relaxed);
         s.gossip_published = self.gossip_published.load(Relaxed);
         s.connections_opened = self.connections_opened.load(Relaxed);
+        s.connections_trimmed = self.connections_trimmed.load(Relaxed);
         s
     }
 }

@@ -206,3 +206,53 @@ async fn a_partition_heals_to_the_same_set() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_over_max_peers_trims_the_newest_and_keeps_its_bootstrap_peer() {
+    let net = "trim-test";
+    let boot = Node::start(config(net)).await;
+    let boot_id = boot.net.info().await.expect("info").peer_id;
+    let mut cfg = config(net);
+    cfg.target_peers = 2;
+    cfg.max_peers = 4;
+    cfg.connection_grace = Duration::from_millis(200);
+    cfg.bootstrap = vec![boot.addr.clone().with_p2p(boot_id).expect("p2p addr")];
+    // Gossip mesh peers are never trimmed; without gossip every peer but the bootstrap
+    // one is fair game, which is what this test is about.
+    cfg.gossip = false;
+    // Nor sync rounds, whose peers are spared while they run.
+    cfg.sync.on_connect_burst = 0.0;
+    cfg.sync.interval = Duration::from_secs(3600);
+    let hub = Node::start(cfg).await;
+    common::eventually_async("the hub reaches its bootstrap peer", WAIT, async || {
+        hub.net.info().await.expect("info").peers == 1
+    })
+    .await;
+    let mut others = vec![];
+    for _ in 0..7 {
+        let n = Node::start(config(net)).await;
+        connect(&n, &hub).await;
+        others.push(n);
+        // Distinct connection times, so "newest first" is well defined.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Housekeeping runs every 5 s: 8 peers, over max 4, so back to halfway (3): the
+    // bootstrap peer and the two oldest others stay, the five newest go.
+    common::eventually_async("a trim", WAIT, async || {
+        hub.net.stats().snapshot().connections_trimmed >= 5
+    })
+    .await;
+    let left: Vec<_> = hub
+        .net
+        .peers()
+        .await
+        .expect("peers")
+        .into_iter()
+        .map(|p| p.peer_id)
+        .collect();
+    assert!(left.contains(&boot_id), "the bootstrap peer was trimmed");
+    for n in &others[..2] {
+        let id = n.net.info().await.expect("info").peer_id;
+        assert!(left.contains(&id), "an old peer was trimmed: {id}");
+    }
+}

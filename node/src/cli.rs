@@ -777,7 +777,7 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             serde_json::to_string_pretty(&json!({
                 "manifests": s.manifests, "heads": s.heads, "accepted": s.accepted, "rejected": rejected,
                 "paths": paths, "refused": counts(&s.refused),
-                "sync": { "completed": s.syncs_completed, "failed": s.syncs_failed,
+                "sync": { "completed": s.syncs_completed, "failed": s.syncs_failed, "deferred": s.syncs_deferred,
                           "roundTrips": s.sync_round_trips, "bytesIn": s.sync_bytes_in, "served": s.sync_served },
                 "gossipPublished": s.gossip_published,
             }))?
@@ -800,8 +800,13 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             }
         }
         println!(
-            "sync    rounds {} (failed {})  round trips {}  bytes in {}  requests served {}",
-            s.syncs_completed, s.syncs_failed, s.sync_round_trips, s.sync_bytes_in, s.sync_served
+            "sync    rounds {} (failed {}, deferred {})  round trips {}  bytes in {}  requests served {}",
+            s.syncs_completed,
+            s.syncs_failed,
+            s.syncs_deferred,
+            s.sync_round_trips,
+            s.sync_bytes_in,
+            s.sync_served
         );
         for r in s.refused.iter().filter(|r| r.count > 0) {
             println!("  refused {:<18} {}", r.reason, r.count);

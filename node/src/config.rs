@@ -64,6 +64,10 @@ pub struct NetworkConfig {
     pub kad: String,
     /// Relay connections for nodes behind NAT.
     pub relay_server: bool,
+    /// Peers to keep connected: below this the node dials more.
+    pub target_peers: usize,
+    /// Peers above which the surplus is disconnected (back to halfway to target_peers).
+    pub max_peers: usize,
     /// Connections in all.
     pub max_connections: u32,
     /// Inbound connections from one IP address.
@@ -100,6 +104,8 @@ impl Default for NetworkConfig {
             mdns: false,
             kad: "auto".into(),
             relay_server: false,
+            target_peers: n.target_peers,
+            max_peers: n.max_peers,
             max_connections: n.max_connections,
             max_connections_per_ip: n.max_connections_per_ip,
             sync_interval_secs: n.sync.interval.as_secs(),
@@ -167,6 +173,21 @@ impl NetworkConfig {
         if !self.sync_requests_per_sec.is_finite() || self.sync_requests_per_sec <= 0.0 {
             bail!("network.sync_requests_per_sec: must be above 0");
         }
+        if self.target_peers == 0 {
+            bail!("network.target_peers: must be at least 1");
+        }
+        if self.max_peers < self.target_peers {
+            bail!(
+                "network.max_peers: must be at least target_peers ({})",
+                self.target_peers
+            );
+        }
+        if self.max_peers as u64 > u64::from(self.max_connections) {
+            bail!(
+                "network.max_peers: must not be above max_connections ({})",
+                self.max_connections
+            );
+        }
         let mut n = lgmesh_net::NetConfig {
             network: self.name.clone(),
             listen: addrs("listen", &self.listen)?,
@@ -175,6 +196,8 @@ impl NetworkConfig {
             mdns: self.mdns,
             kad,
             relay_server: self.relay_server,
+            target_peers: self.target_peers,
+            max_peers: self.max_peers,
             max_connections: self.max_connections.max(1),
             max_connections_per_ip: self.max_connections_per_ip.max(1),
             max_strikes: self.max_strikes.max(1),
@@ -607,7 +630,11 @@ mdns = {mdns}
 kad = {kad}
 # Relay connections for nodes behind NAT (needs a public address).
 relay_server = {relay}
-# Connections in all, and inbound connections from one IP address.
+# Peers to keep: below target_peers the node dials more; above max_peers it disconnects
+# the surplus (never gossip mesh or bootstrap peers), back down to halfway between the two.
+target_peers = {target}
+max_peers = {maxpeers}
+# Connections in all (a hard limit), and inbound connections from one IP address.
 max_connections = {maxconn}
 max_connections_per_ip = {perip}
 # Anti-entropy: seconds between reconciliations with a random peer (every new
@@ -654,6 +681,8 @@ max_clock_skew_secs = {skew}
         kad = q(&c.network.kad),
         relay = c.network.relay_server,
         maxconn = c.network.max_connections,
+        target = c.network.target_peers,
+        maxpeers = c.network.max_peers,
         perip = c.network.max_connections_per_ip,
         syncint = c.network.sync_interval_secs,
         fetchids = c.network.sync_max_fetch_ids,
@@ -744,6 +773,20 @@ mod tests {
                     ..ok.clone()
                 },
                 "sync_requests_per_sec",
+            ),
+            (
+                NetworkConfig {
+                    max_peers: 4,
+                    ..ok.clone()
+                },
+                "network.max_peers: must be at least target_peers",
+            ),
+            (
+                NetworkConfig {
+                    target_peers: 0,
+                    ..ok.clone()
+                },
+                "network.target_peers",
             ),
         ];
         for (c, want) in cases {

@@ -600,6 +600,7 @@ impl Node for NodeService {
             sync_bytes_in: n.sync_bytes_in,
             sync_served: n.sync_served,
             gossip_published: n.gossip_published,
+            syncs_deferred: n.syncs_deferred,
         }))
     }
 }

@@ -226,12 +226,22 @@ pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetIn
             .collect(),
     );
     family(
+        "lgmesh_net_connections_total",
+        "counter",
+        "Connections opened (both directions), and peers disconnected as surplus over max_peers.",
+        vec![
+            ("{event=\"opened\"}".into(), n.connections_opened),
+            ("{event=\"trimmed\"}".into(), n.connections_trimmed),
+        ],
+    );
+    family(
         "lgmesh_sync_rounds_total",
         "counter",
         "Anti-entropy rounds this node started, by result.",
         vec![
             ("{result=\"completed\"}".into(), n.syncs_completed),
             ("{result=\"failed\"}".into(), n.syncs_failed),
+            ("{result=\"deferred\"}".into(), n.syncs_deferred),
         ],
     );
     family(

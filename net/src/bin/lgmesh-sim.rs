@@ -205,6 +205,10 @@ struct Outcome {
     latencies_ms: Vec<f64>,
     delivered: usize,
     expected: usize,
+    /// CPU use of the whole process while publishing, % of one core.
+    cpu_pct: f64,
+    /// CPU use just before publishing, % of one core.
+    idle_pct: f64,
 }
 
 impl Outcome {
@@ -212,13 +216,14 @@ impl Outcome {
         let mut l = self.latencies_ms.clone();
         l.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "  {label:<8} all-nodes latency p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  delivery {:.2} % ({}/{})",
+            "  {label:<8} all-nodes latency p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  delivery {:.2} % ({}/{})  cpu {:.0} %",
             percentile(&l, 0.5),
             percentile(&l, 0.99),
             l.last().copied().unwrap_or(f64::NAN),
             100.0 * self.delivered as f64 / self.expected.max(1) as f64,
             self.delivered,
-            self.expected
+            self.expected,
+            self.cpu_pct
         );
     }
     fn p50(&self) -> f64 {
@@ -235,7 +240,9 @@ async fn propagate(dir: &Path, n: usize, publishes: usize, degree: usize) -> Res
     let edges = topology(n, degree);
     let base = bare(n, &edges, publishes).await?;
     base.print("bare");
-    let ours = lgmesh(dir, n, &edges, publishes).await?;
+    // lgmesh counts as settled once it idles about as low as bare gossipsub did.
+    let quiet = base.idle_pct * 1.5 + 10.0;
+    let ours = lgmesh(dir, n, &edges, publishes, quiet).await?;
     ours.print("lgmesh");
     println!(
         "  ratio    lgmesh p50 / bare p50 = {:.2}",
@@ -273,6 +280,7 @@ async fn lgmesh(
     n: usize,
     edges: &[(usize, usize)],
     publishes: usize,
+    quiet_pct: f64,
 ) -> Result<Outcome> {
     let mut nodes = Vec::with_capacity(n);
     for i in 0..n {
@@ -294,15 +302,27 @@ async fn lgmesh(
             }
         });
     }
-    settle(n).await;
-    let mut mesh = vec![];
+    // …and once the connections Kademlia's first lookups opened are trimmed.
+    let max_peers = sim_config().max_peers;
+    let idle = settle("lgmesh", n, quiet_pct, async || {
+        let mut peers = 0;
+        for node in &nodes {
+            peers += node.net.info().await.map(|i| i.peers).unwrap_or(0);
+        }
+        peers <= n * max_peers
+    })
+    .await;
+    let (mut mesh, mut peers) = (vec![], 0);
     for node in &nodes {
-        mesh.push(node.net.info().await?.mesh_peers);
+        let info = node.net.info().await?;
+        mesh.push(info.mesh_peers);
+        peers += info.peers;
     }
     println!(
-        "  lgmesh   gossip mesh peers per node: min {} mean {:.1}",
+        "  lgmesh   gossip mesh peers per node: min {} mean {:.1}; connected peers per node: mean {:.1}",
         mesh.iter().min().copied().unwrap_or(0),
-        mesh.iter().sum::<usize>() as f64 / n as f64
+        mesh.iter().sum::<usize>() as f64 / n as f64,
+        peers as f64 / n as f64
     );
     let conns = |nodes: &[SimNode]| -> u64 {
         nodes
@@ -311,12 +331,86 @@ async fn lgmesh(
             .sum()
     };
     let conns_before = conns(&nodes);
+    let out = publish_all(n, publishes, &mut rx, async |origin, env| {
+        let reg = nodes[origin].registry.clone();
+        let e2 = env.clone();
+        let stored = tokio::task::spawn_blocking(move || reg.put(&e2, now_ms())).await??;
+        let PutOutcome::Stored(id) = stored else {
+            return Err(format!("publish refused: {stored:?}").into());
+        };
+        nodes[origin].net.publish(env, id);
+        Ok(id.as_bytes().to_vec())
+    })
+    .await?;
+    println!(
+        "  lgmesh   connection ends opened while publishing: {}",
+        conns(&nodes) - conns_before
+    );
+    let mut refused: HashMap<&'static str, u64> = HashMap::new();
+    let (mut rounds_ok, mut rounds_failed, mut deferred) = (0, 0, 0);
+    for node in &nodes {
+        let s = node.net.stats().snapshot();
+        for (r, c) in s.refused {
+            *refused.entry(r).or_default() += c;
+        }
+        rounds_ok += s.syncs_completed;
+        rounds_failed += s.syncs_failed;
+        deferred += s.syncs_deferred;
+    }
+    refused.retain(|_, c| *c > 0);
+    println!(
+        "  lgmesh   sync rounds {rounds_ok} completed, {rounds_failed} failed, {deferred} deferred; refusals {refused:?}"
+    );
+    for node in &nodes {
+        node.net.shutdown().await;
+    }
+    let mut out = out;
+    out.idle_pct = idle;
+    Ok(out)
+}
+
+/// Nodes join one after another, `JOIN_GAP` apart, each dialling its edges. A real
+/// federation never has all its nodes start in the same second; when they do, every
+/// node's first Kademlia bootstrap (a few hundred lookups' worth of connections each)
+/// lands at once and a 2-core machine needs minutes to work through it.
+const JOIN_GAP: Duration = Duration::from_millis(50);
+
+async fn connect_all(
+    edges: &[(usize, usize)],
+    net: impl Fn(usize) -> Network,
+    addr: impl Fn(usize) -> Multiaddr,
+) -> Result<()> {
+    for node in edges.chunk_by(|a, b| a.0 == b.0) {
+        let dials = node.iter().map(|&(i, j)| {
+            let (n, a) = (net(i), addr(j));
+            async move { n.dial(a).await }
+        });
+        for r in futures::future::join_all(dials).await {
+            r?;
+        }
+        tokio::time::sleep(JOIN_GAP).await;
+    }
+    Ok(())
+}
+
+/// Publishes `publishes` manifests, one every 200 ms from a random node, through
+/// `publish(origin, envelope) -> id`, and times each until all other nodes report it.
+async fn publish_all(
+    n: usize,
+    publishes: usize,
+    rx: &mut mpsc::UnboundedReceiver<(usize, Vec<u8>, Instant)>,
+    mut publish: impl AsyncFnMut(usize, Vec<u8>) -> Result<Vec<u8>>,
+) -> Result<Outcome> {
     let mut rng = Rng(42);
     let mut out = Outcome {
         latencies_ms: vec![],
         delivered: 0,
         expected: 0,
+        cpu_pct: 0.0,
+        idle_pct: 0.0,
     };
+    let cpu0 = cpu_secs();
+    let started = Instant::now();
     for p in 0..publishes {
         let origin = rng.below(n);
         let key = SecretKey::from_seed(&seed(origin as u64, 2));
@@ -331,14 +425,8 @@ async fn lgmesh(
         );
         let env = UnsignedManifest(body).sign(&key).to_bytes();
         let t0 = Instant::now();
-        let reg = nodes[origin].registry.clone();
-        let e2 = env.clone();
-        let stored = tokio::task::spawn_blocking(move || reg.put(&e2, now_ms())).await??;
-        let PutOutcome::Stored(id) = stored else {
-            return Err(format!("publish refused: {stored:?}").into());
-        };
-        nodes[origin].net.publish(env, id);
-        let (last, got) = collect(&mut rx, id.as_bytes(), n - 1, Duration::from_secs(10)).await;
+        let id = publish(origin, env).await?;
+        let (last, got) = collect(rx, &id, n - 1, Duration::from_secs(10)).await;
         out.expected += n - 1;
         out.delivered += got;
         if let Some(t) = last
@@ -349,54 +437,56 @@ async fn lgmesh(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!(
-        "  lgmesh   connection ends opened while publishing: {}",
-        conns(&nodes) - conns_before
-    );
-    let mut refused: HashMap<&'static str, u64> = HashMap::new();
-    let (mut rounds_ok, mut rounds_failed) = (0, 0);
-    for node in &nodes {
-        let s = node.net.stats().snapshot();
-        for (r, c) in s.refused {
-            *refused.entry(r).or_default() += c;
-        }
-        rounds_ok += s.syncs_completed;
-        rounds_failed += s.syncs_failed;
-    }
-    refused.retain(|_, c| *c > 0);
-    println!(
-        "  lgmesh   sync rounds {rounds_ok} completed, {rounds_failed} failed; refusals {refused:?}"
-    );
-    for node in &nodes {
-        node.net.shutdown().await;
-    }
+    out.cpu_pct = 100.0 * (cpu_secs() - cpu0) / started.elapsed().as_secs_f64();
     Ok(out)
 }
 
-async fn connect_all(
-    edges: &[(usize, usize)],
-    net: impl Fn(usize) -> Network,
-    addr: impl Fn(usize) -> Multiaddr,
-) -> Result<()> {
-    for chunk in edges.chunks(64) {
-        let dials = chunk.iter().map(|&(i, j)| {
-            let (n, a) = (net(i), addr(j));
-            async move { n.dial(a).await }
-        });
-        for r in futures::future::join_all(dials).await {
-            r?;
-        }
-    }
-    Ok(())
+/// CPU time (user + system) this process has used, in seconds (Linux; 0 elsewhere).
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Lets the gossip meshes form (a few heartbeats).
-async fn settle(n: usize) {
+/// Lets the network settle before publishing: at least `--settle-ms` (default 3 s +
+/// 3 ms per node, a few gossip heartbeats), then until the process is quiet: a one-second
+/// window using under `quiet_pct` % of a core, with `ready()` true (at most 600 s more).
+/// The benchmark is of propagation in a running federation, not of all nodes starting
+/// in the same second. Returns the CPU % of the last window.
+async fn settle(
+    label: &str,
+    n: usize,
+    quiet_pct: f64,
+    mut ready: impl AsyncFnMut() -> bool,
+) -> f64 {
     let ms = match SETTLE_MS.load(std::sync::atomic::Ordering::Relaxed) {
         0 => 3000 + 3 * n as u64,
         ms => ms,
     };
+    let t0 = Instant::now();
     tokio::time::sleep(Duration::from_millis(ms)).await;
+    let mut pct;
+    loop {
+        let (c0, w0) = (cpu_secs(), Instant::now());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        pct = 100.0 * (cpu_secs() - c0) / w0.elapsed().as_secs_f64();
+        if (pct <= quiet_pct && ready().await)
+            || t0.elapsed() > Duration::from_millis(ms) + Duration::from_secs(600)
+        {
+            break;
+        }
+    }
+    println!(
+        "  {label:<8} settled after {:.1} s; cpu then {pct:.0} % of one core",
+        t0.elapsed().as_secs_f64()
+    );
+    pct
 }
 
 /// The same topology of bare gossipsub swarms: no identify, no validation, no storage.
@@ -465,43 +555,17 @@ async fn bare(n: usize, edges: &[(usize, usize)], publishes: usize) -> Result<Ou
         handles[i].send(BareCmd::Dial(addrs[j].clone(), r))?;
         let _ = w.await;
     }
-    settle(n).await;
-    let mut rng = Rng(42);
-    let mut out = Outcome {
-        latencies_ms: vec![],
-        delivered: 0,
-        expected: 0,
-    };
-    let mut ids: HashMap<usize, ()> = HashMap::new();
-    for p in 0..publishes {
-        let origin = rng.below(n);
-        let key = SecretKey::from_seed(&seed(origin as u64, 2));
-        let body = sample::service(
-            &format!("service-{p}"),
-            1,
-            "Bin collection days",
-            "Find your bin collection day by postcode or UPRN.",
-            &[524],
-            &["E07000209"],
-            now_ms(),
-        );
-        let env = UnsignedManifest(body).sign(&key).to_bytes();
+    // Bare gossipsub settles within the minimum; its idle load sets the bar for lgmesh.
+    let idle = settle("bare", n, f64::INFINITY, async || true).await;
+    let out = publish_all(n, publishes, &mut rx, async |origin, env| {
         let id = lgmesh_net::envelope_id(&env);
-        let t0 = Instant::now();
         handles[origin].send(BareCmd::Publish(env))?;
-        let (last, got) = collect(&mut rx, id.as_bytes(), n - 1, Duration::from_secs(10)).await;
-        ids.insert(p, ());
-        out.expected += n - 1;
-        out.delivered += got;
-        if let Some(t) = last
-            && got == n - 1
-        {
-            out.latencies_ms
-                .push(t.duration_since(t0).as_secs_f64() * 1000.0);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(id.as_bytes().to_vec())
+    })
+    .await?;
     drop(handles);
+    let mut out = out;
+    out.idle_pct = idle;
     Ok(out)
 }
 

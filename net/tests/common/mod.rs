@@ -137,6 +137,17 @@ pub async fn eventually(what: &str, timeout: Duration, mut cond: impl FnMut() ->
     }
 }
 
+/// Waits until the async `cond` holds, polling; panics with `what` after `timeout`.
+pub async fn eventually_async(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !cond().await {
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Connects `a` to `b` and waits until the connection is up.
 pub async fn connect(a: &Node, b: &Node) {
     a.net.dial(b.addr.clone()).await.expect("dial");
