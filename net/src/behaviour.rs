@@ -130,7 +130,7 @@ fn behaviour(
     // Kademlia only finds peers here (no records), so a lookup can stop at the 8 closest
     // instead of 20: each peer asked is a connection, with its handshake, identify and
     // gossip join.
-    kcfg.set_replication_factor(std::num::NonZeroUsize::MIN.saturating_add(7));
+    kcfg.set_replication_factor(KAD_CLOSEST);
     // The event loop refreshes the routing table itself, more often only while short of peers.
     kcfg.set_periodic_bootstrap_interval(None);
     let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kcfg);
@@ -187,6 +187,9 @@ fn behaviour(
         mdns: Toggle::from(mdns),
     })
 }
+
+/// How many closest peers a Kademlia lookup settles for.
+const KAD_CLOSEST: std::num::NonZeroUsize = std::num::NonZeroUsize::new(8).expect("8 is not zero");
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -894,28 +894,33 @@ async fn ingest_worker(
             .map(|j| std::mem::take(&mut j.data))
             .collect();
         let keys: Vec<(MessageId, PeerId)> = jobs.into_iter().map(|j| (j.id, j.source)).collect();
-        let (reg, n2, k2) = (registry.clone(), net.clone(), keys.clone());
+        let (reg, n2) = (registry.clone(), net.clone());
         let stored = tokio::task::spawn_blocking(move || {
-            reg.put_batch_relay(&data, sync::now_ms(), |outcomes| {
-                let (verdicts, strikes) = verdicts_of(&k2, outcomes);
+            let mut reported = false;
+            let r = reg.put_batch_relay(&data, sync::now_ms(), |outcomes| {
+                let (verdicts, strikes) = verdicts_of(&keys, outcomes);
                 // From a blocking thread: waits only if the event loop is far behind.
                 let _ = n2.tx.blocking_send(Command::Validated(verdicts));
                 for (peer, n) in strikes {
                     n2.send(Command::Strike { peer, n });
                 }
-            })
+                reported = true;
+            });
+            (r, keys, reported)
         })
         .await;
         let outcomes = match stored {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => {
-                // The verdicts may have gone out already; if not, release the messages.
+            Ok((Ok(o), _, _)) => o,
+            Ok((Err(e), keys, reported)) => {
                 tracing::error!(error = %e, "store failed: gossip batch not stored");
-                let v = keys
-                    .into_iter()
-                    .map(|(id, peer)| (id, peer, MessageAcceptance::Ignore))
-                    .collect();
-                let _ = net.tx.send(Command::Validated(v)).await;
+                if !reported {
+                    // Failed before any verdict: release the messages unforwarded.
+                    let v = keys
+                        .into_iter()
+                        .map(|(id, peer)| (id, peer, MessageAcceptance::Ignore))
+                        .collect();
+                    let _ = net.tx.send(Command::Validated(v)).await;
+                }
                 continue;
             }
             Err(_) => continue,
