@@ -38,7 +38,7 @@ impl PublisherKey {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| IdentityError::KeyLength(bytes.len()))?;
-        VerifyingKey::from_bytes(&arr).map_err(|_| IdentityError::InvalidKey)?;
+        decompress(&arr).ok_or(IdentityError::InvalidKey)?;
         Ok(Self(arr))
     }
 
@@ -54,7 +54,7 @@ impl PublisherKey {
 
     /// The dalek verifying key.
     pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, IdentityError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::InvalidKey)
+        decompress(&self.0).ok_or(IdentityError::InvalidKey)
     }
 
     /// A short form for logs: the last 8 characters of the did:key.
@@ -62,6 +62,34 @@ impl PublisherKey {
         let s = self.to_string();
         format!("…{}", &s[s.len().saturating_sub(8)..])
     }
+}
+
+/// How many decompressed keys [`decompress`] keeps. A federation has a few thousand
+/// publishers; a flood of fresh keys only costs what every key cost without the cache.
+const KEY_CACHE_ENTRIES: usize = 8192;
+
+/// The dalek key for 32 bytes, or `None` if they are not a point on the curve.
+///
+/// Decompressing a point (a field square root) is about a fifth of a signature check,
+/// and the same few thousand publishers sign everything a node receives, so valid keys
+/// are cached. Invalid ones are not (nothing an attacker sends can fill the cache with
+/// them); when the cache is full it starts again, which costs honest keys one more
+/// decompression each.
+pub(crate) fn decompress(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(vk) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(bytes) {
+        return Some(*vk);
+    }
+    let vk = VerifyingKey::from_bytes(bytes).ok()?;
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= KEY_CACHE_ENTRIES {
+        map.clear();
+    }
+    map.insert(*bytes, vk);
+    Some(vk)
 }
 
 impl fmt::Display for PublisherKey {

@@ -165,8 +165,9 @@ pub fn verify_parts(
         .as_slice()
         .try_into()
         .map_err(|_| Rejection::new(Reason::Schema, "publisher: must be 32 bytes"))?;
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
-        .map_err(|_| Rejection::new(Reason::Schema, "publisher: not a valid ed25519 public key"))?;
+    let vk = crate::identity::decompress(&key_bytes).ok_or_else(|| {
+        Rejection::new(Reason::Schema, "publisher: not a valid ed25519 public key")
+    })?;
     let publisher = PublisherKey::from_verifying_key(&vk);
     let signature: [u8; 64] = signature.try_into().map_err(|_| {
         Rejection::new(
