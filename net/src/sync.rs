@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use lgmesh_proto::v1::{
     FetchRequest, Manifests, StreamRequest, SyncRequest, SyncResponse, sync_request, sync_response,
 };
-use lgmesh_protocol::envelope::ManifestId;
+use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
+use lgmesh_protocol::validate::Rejection;
 use lgmesh_registry::{PutOutcome, Registry};
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector, Storage};
@@ -201,21 +202,29 @@ impl SyncShared {
         }
     }
 
-    /// Validates and stores envelopes from `peer` (blocking). Returns how many were bad
-    /// input (strikes against the peer).
-    fn ingest(&self, envelopes: Vec<Vec<u8>>, now_ms: u64) -> Result<u32, NetError> {
+    /// Checks a page of envelopes (blocking; signatures on every core). Nothing is
+    /// stored yet: [`SyncShared::store`] does that, in page order.
+    fn check(&self, envelopes: Vec<Vec<u8>>, now_ms: u64) -> Checked {
         self.stats.received(Path::Sync, envelopes.len() as u64);
-        let ids: Vec<Option<ManifestId>> = envelopes
-            .iter()
-            .map(|e| crate::behaviour::manifest_id_of(e))
-            .collect();
+        Checked {
+            ids: envelopes
+                .iter()
+                .map(|e| crate::behaviour::manifest_id_of(e))
+                .collect(),
+            manifests: self.registry.check_batch(&envelopes, now_ms),
+        }
+    }
+
+    /// Stores a checked page (blocking) as one flushed batch. Returns how many were bad
+    /// input (strikes against the peer).
+    fn store(&self, page: Checked) -> Result<u32, NetError> {
         let outcomes = self
             .registry
-            .put_batch(&envelopes, now_ms)
+            .put_checked(page.manifests)
             .map_err(storage_err)?;
         let mut strikes = 0;
         let mut declined = self.declined.lock().unwrap_or_else(|p| p.into_inner());
-        for (o, id) in outcomes.into_iter().zip(ids) {
+        for (o, id) in outcomes.into_iter().zip(page.ids) {
             match o {
                 PutOutcome::Stored(id) => {
                     self.stats.stored(Path::Sync);
@@ -275,12 +284,72 @@ fn response_bytes(r: &SyncResponse) -> u64 {
     prost::Message::encoded_len(r) as u64
 }
 
-type Storing = tokio::task::JoinHandle<Result<u32, NetError>>;
+/// A page whose envelopes have been checked but not stored.
+struct Checked {
+    ids: Vec<Option<ManifestId>>,
+    manifests: Vec<Result<VerifiedManifest, Rejection>>,
+}
 
-/// Waits for a batch being stored; its strikes against the peer.
-async fn stored(h: Storing) -> Result<u32, NetError> {
-    h.await
-        .map_err(|e| NetError::Config(format!("sync task: {e}")))?
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
+    r.map_err(|e| NetError::Config(format!("sync task: {e}")))
+}
+
+/// The pages of one round, taken in two stages on blocking threads: checking
+/// (signatures, on every core) and storing (one flushed sled batch per page, in order).
+/// A round keeps one page in each stage while it asks for the next, so the network,
+/// the signature checks and the disk all work at once, with at most three pages held.
+struct Ingest {
+    shared: Arc<SyncShared>,
+    checking: Option<tokio::task::JoinHandle<Checked>>,
+    storing: Option<tokio::task::JoinHandle<Result<u32, NetError>>>,
+    strikes: u32,
+}
+
+impl Ingest {
+    fn new(shared: &Arc<SyncShared>) -> Self {
+        Self {
+            shared: shared.clone(),
+            checking: None,
+            storing: None,
+            strikes: 0,
+        }
+    }
+
+    /// Starts checking `envelopes`, once the page before has moved on to storing.
+    async fn push(&mut self, envelopes: Vec<Vec<u8>>) -> Result<(), NetError> {
+        self.advance().await?;
+        let s = self.shared.clone();
+        self.checking = Some(tokio::task::spawn_blocking(move || {
+            s.check(envelopes, now_ms())
+        }));
+        Ok(())
+    }
+
+    /// Moves the checked page on to storing, once the page before it is stored.
+    async fn advance(&mut self) -> Result<(), NetError> {
+        let Some(c) = self.checking.take() else {
+            return Ok(());
+        };
+        let page = joined(c.await)?;
+        self.wait_stored().await?;
+        let s = self.shared.clone();
+        self.storing = Some(tokio::task::spawn_blocking(move || s.store(page)));
+        Ok(())
+    }
+
+    async fn wait_stored(&mut self) -> Result<(), NetError> {
+        if let Some(h) = self.storing.take() {
+            self.strikes += joined(h.await)??;
+        }
+        Ok(())
+    }
+
+    /// Stores what is left; the strikes against the peer over the whole round.
+    async fn finish(mut self) -> Result<u32, NetError> {
+        self.advance().await?;
+        self.wait_stored().await?;
+        Ok(self.strikes)
+    }
 }
 
 /// One sync round with `peer`, as initiator.
@@ -332,8 +401,7 @@ async fn stream_all(
     report: &mut RoundReport,
 ) -> Result<u32, NetError> {
     let mut after: Option<(u64, Vec<u8>)> = None;
-    let mut strikes = 0;
-    let mut storing: Option<Storing> = None;
+    let mut ingest = Ingest::new(shared);
     loop {
         let (at, id) = after.clone().unwrap_or_default();
         let req = SyncRequest {
@@ -343,11 +411,7 @@ async fn stream_all(
                 max_items: shared.limits.max_stream_items as u32,
             })),
         };
-        let resp = net.request(peer, req).await;
-        if let Some(h) = storing.take() {
-            strikes += stored(h).await?;
-        }
-        let resp = resp?;
+        let resp = net.request(peer, req).await?;
         report.bytes_in += response_bytes(&resp);
         let Some(sync_response::Kind::Manifests(m)) = resp.kind else {
             return Err(unexpected(peer, &resp));
@@ -355,19 +419,12 @@ async fn stream_all(
         report.fetched += m.envelopes.len() as u64;
         let more = m.more && !m.envelopes.is_empty();
         after = Some((m.last_issued_at_ms, m.last_id));
-        let s = shared.clone();
-        let envelopes = m.envelopes;
-        storing = Some(tokio::task::spawn_blocking(move || {
-            s.ingest(envelopes, now_ms())
-        }));
+        ingest.push(m.envelopes).await?;
         if !more {
             break;
         }
     }
-    if let Some(h) = storing.take() {
-        strikes += stored(h).await?;
-    }
-    Ok(strikes)
+    ingest.finish().await
 }
 
 async fn reconcile(
@@ -436,7 +493,7 @@ async fn fetch(
     report: &mut RoundReport,
 ) -> Result<u32, NetError> {
     let mut strikes = 0;
-    let mut storing: Option<Storing> = None;
+    let mut ingest = Ingest::new(shared);
     want.reverse(); // pop from the end, oldest first
     while !want.is_empty() {
         let n = want.len().min(shared.limits.max_fetch_ids);
@@ -455,11 +512,7 @@ async fn fetch(
                     })),
                 },
             )
-            .await;
-        if let Some(h) = storing.take() {
-            strikes += stored(h).await?;
-        }
-        let resp = resp?;
+            .await?;
         report.bytes_in += response_bytes(&resp);
         let Some(sync_response::Kind::Manifests(m)) = resp.kind else {
             return Err(unexpected(peer, &resp));
@@ -483,13 +536,7 @@ async fn fetch(
             }));
         }
         // A peer that sent nothing of a batch no longer has it: move on.
-        let s = shared.clone();
-        storing = Some(tokio::task::spawn_blocking(move || {
-            s.ingest(envelopes, now_ms())
-        }));
+        ingest.push(envelopes).await?;
     }
-    if let Some(h) = storing.take() {
-        strikes += stored(h).await?;
-    }
-    Ok(strikes)
+    Ok(strikes + ingest.finish().await?)
 }

@@ -128,7 +128,58 @@ pub struct Registry {
     pub(crate) text: TextIndex,
     limits: Limits,
     /// One writer at a time: validation against the head and the write must not interleave.
-    write: Mutex<()>,
+    write: Mutex<Writer>,
+}
+
+/// What only the writer keeps, behind the write lock.
+#[derive(Default)]
+struct Writer {
+    /// Loaded at the first write.
+    known: Option<KnownHeads>,
+    /// The counters as last committed, read from sled once: every batch updates them,
+    /// and reading them back each time would take sled's global lock on the relay path.
+    counters: HashMap<&'static [u8], u64>,
+}
+
+/// A hash of every head key in the store, in memory (8 bytes and a little per head).
+///
+/// Placing a manifest needs its name's head, and a sled read was half the cost of
+/// storing a batch (and, with many stores in one process, waits on sled's global lock).
+/// A name whose hash is not here has no head, so a new name, the common case in a
+/// catch-up or a burst of new publishes, is placed without reading. A hash that is here
+/// still reads the head (a collision only costs that read). Heads are never removed, so
+/// the set only grows; it is filled by one scan of the head keys at the first write,
+/// and kept up to date by every commit under the write lock.
+struct KnownHeads {
+    hasher: std::hash::RandomState,
+    set: std::collections::HashSet<u64>,
+}
+
+impl KnownHeads {
+    fn load(tree: &sled::Tree) -> Result<Self> {
+        let mut k = Self {
+            hasher: std::hash::RandomState::new(),
+            set: Default::default(),
+        };
+        for kv in tree.scan_prefix([prefix::HEAD]) {
+            let (key, _) = kv?;
+            k.insert(&key[1..]);
+        }
+        Ok(k)
+    }
+
+    fn hash(&self, pn: &[u8]) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, pn)
+    }
+
+    fn may_have(&self, pn: &[u8]) -> bool {
+        self.set.contains(&self.hash(pn))
+    }
+
+    fn insert(&mut self, pn: &[u8]) {
+        let h = self.hash(pn);
+        self.set.insert(h);
+    }
 }
 
 fn key(p: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -216,6 +267,8 @@ pub(crate) fn read_u64(v: &[u8]) -> u64 {
 /// heads and counters earlier ones set.
 struct Pending<'a> {
     reg: &'a Registry,
+    known: &'a mut KnownHeads,
+    committed: &'a mut HashMap<&'static [u8], u64>,
     batch: sled::Batch,
     heads: HashMap<Vec<u8>, Option<HeadRecord>>,
     counters: HashMap<&'static [u8], u64>,
@@ -226,21 +279,32 @@ struct Pending<'a> {
 }
 
 impl<'a> Pending<'a> {
-    fn new(reg: &'a Registry) -> Self {
-        Self {
+    /// Starts a batch; `writer` is the write lock's content, held for as long as this.
+    fn new(reg: &'a Registry, writer: &'a mut Writer) -> Result<Self> {
+        let Writer { known, counters } = writer;
+        let known = match known {
+            Some(k) => k,
+            empty => empty.insert(KnownHeads::load(&reg.tree)?),
+        };
+        Ok(Self {
             reg,
+            known,
+            committed: counters,
             batch: sled::Batch::default(),
             heads: HashMap::new(),
             counters: HashMap::new(),
             indexed: vec![],
             evidence: HashMap::new(),
             manifests: Default::default(),
-        }
+        })
     }
 
     fn head(&mut self, pn: &[u8]) -> Result<Option<HeadRecord>> {
         if let Some(h) = self.heads.get(pn) {
             return Ok(*h);
+        }
+        if !self.known.may_have(pn) {
+            return Ok(None);
         }
         let h = match self.reg.tree.get(key(prefix::HEAD, &[pn]))? {
             Some(v) => Some(HeadRecord::decode(&v)?),
@@ -252,7 +316,10 @@ impl<'a> Pending<'a> {
 
     fn counter(&mut self, name: &'static [u8]) -> Result<&mut u64> {
         if !self.counters.contains_key(name) {
-            let v = self.reg.counter(name)?;
+            let v = match self.committed.get(name) {
+                Some(v) => *v,
+                None => self.reg.counter(name)?,
+            };
             self.counters.insert(name, v);
         }
         Ok(self.counters.entry(name).or_insert(0))
@@ -380,6 +447,13 @@ impl<'a> Pending<'a> {
                 .insert(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
         }
         self.reg.tree.apply_batch(self.batch)?;
+        for (pn, h) in &self.heads {
+            if h.is_some() {
+                self.known.insert(pn);
+            }
+        }
+        self.committed
+            .extend(self.counters.iter().map(|(k, v)| (*k, *v)));
         if flush {
             self.reg.db.flush()?;
         }
@@ -442,7 +516,7 @@ impl Registry {
                 tree,
                 text: TextIndex::disabled()?,
                 limits,
-                write: Mutex::new(()),
+                write: Mutex::default(),
             });
         }
         let text = TextIndex::open(&dir.join("text-v2"), move |seq| {
@@ -465,7 +539,7 @@ impl Registry {
             tree,
             text,
             limits,
-            write: Mutex::new(()),
+            write: Mutex::default(),
         };
         reg.catch_up_index()?;
         Ok(reg)
@@ -541,8 +615,8 @@ impl Registry {
     /// Validates and stores envelope bytes with the one validation function, and
     /// flushes to disk before returning.
     pub fn put(&self, bytes: &[u8], now_ms: u64) -> Result<PutOutcome> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = Pending::new(self);
+        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = Pending::new(self, &mut writer)?;
         let verdict = validate::validate(
             bytes,
             &self.limits,
@@ -557,7 +631,7 @@ impl Registry {
             validate::Verdict::Reject(_, r) => PutOutcome::Rejected(r),
         };
         let seq = pending.commit(true, true)?;
-        drop(_guard);
+        drop(writer);
         // A single put (a local publish) is searchable when it returns.
         if let Some(seq) = seq {
             self.text.wait_for(seq)?;
@@ -595,6 +669,28 @@ impl Registry {
     ) -> Result<Vec<PutOutcome>> {
         let verified = verify_parallel(items, &self.limits, now_ms);
         self.store_verified(verified, false, placed)
+    }
+
+    /// The first half of [`Registry::put_batch`]: size, encoding, schema, signature and
+    /// times of every envelope, checked on every core, in input order. Touches no
+    /// storage, so a caller can check one batch while [`Registry::put_checked`] stores
+    /// the one before.
+    pub fn check_batch(
+        &self,
+        items: &[Vec<u8>],
+        now_ms: u64,
+    ) -> Vec<std::result::Result<VerifiedManifest, Rejection>> {
+        verify_parallel(items, &self.limits, now_ms)
+    }
+
+    /// The second half of [`Registry::put_batch`]: places what [`Registry::check_batch`]
+    /// returned against the heads and stores it as one atomic batch, flushed before it
+    /// returns. Outcomes are in input order (a check's rejection is passed through).
+    pub fn put_checked(
+        &self,
+        checked: Vec<std::result::Result<VerifiedManifest, Rejection>>,
+    ) -> Result<Vec<PutOutcome>> {
+        self.store_verified(checked, true, |_| {})
     }
 
     /// Stores a stream of batches, each as [`Registry::put_batch`] does (atomic, durable
@@ -636,8 +732,8 @@ impl Registry {
         flush: bool,
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = Pending::new(self);
+        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = Pending::new(self, &mut writer)?;
         let mut out = Vec::with_capacity(verified.len());
         for v in verified {
             out.push(match v {

@@ -645,3 +645,68 @@ fn a_relay_batch_is_placed_before_it_is_written_and_survives_a_flush_and_reopen(
         None
     );
 }
+
+/// Placing a new name skips the head read when the in-memory set of head keys says
+/// there is none. That set is loaded at a reopened store's first write and kept by every
+/// write path; were it ever missing a head, an old version or a second signing of a
+/// stored version would be taken as a new name and stored. Every path here must see
+/// the head instead.
+#[test]
+fn heads_written_before_a_reopen_or_by_any_path_are_found_when_placing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(&[9; 32]);
+    let named = |name: &str, version: u64, title: &str| {
+        let mut b = bins(version, title);
+        b.name = name.into();
+        sign(&key, b)
+    };
+    {
+        let reg = open(&dir);
+        stored(reg.put(&named("by-put", 2, "Put"), NOW).expect("put"));
+        let out = reg
+            .put_batch(&[named("by-batch", 2, "Batch")], NOW)
+            .expect("batch");
+        stored(out.into_iter().next().expect("one"));
+        let out = reg
+            .put_batch_relay(&[named("by-relay", 2, "Relay")], NOW, |_| {})
+            .expect("relay");
+        stored(out.into_iter().next().expect("one"));
+        reg.flush().expect("flush");
+        // In the same process, right after each path wrote it.
+        for name in ["by-put", "by-batch", "by-relay"] {
+            assert_eq!(
+                rejected(reg.put(&named(name, 1, "Old"), NOW).expect("put")),
+                Reason::Rollback,
+                "{name}"
+            );
+        }
+    }
+    // After a reopen, whose first write is a batch that loads the set.
+    let reg = open(&dir);
+    let out = reg
+        .put_batch(
+            &[
+                named("by-put", 1, "Old"),
+                named("by-batch", 2, "Batch again, differently"),
+                named("by-relay", 1, "Old"),
+                named("brand-new", 1, "New"),
+            ],
+            NOW,
+        )
+        .expect("batch");
+    let reasons: Vec<String> = out.iter().map(|o| format!("{o:?}")).collect();
+    assert!(
+        matches!(&out[0], PutOutcome::Rejected(r) if r.reason == Reason::Rollback),
+        "{reasons:?}"
+    );
+    assert!(
+        matches!(&out[1], PutOutcome::Rejected(r) if r.reason == Reason::Equivocation),
+        "{reasons:?}"
+    );
+    assert!(
+        matches!(&out[2], PutOutcome::Rejected(r) if r.reason == Reason::Rollback),
+        "{reasons:?}"
+    );
+    assert!(matches!(&out[3], PutOutcome::Stored(_)), "{reasons:?}");
+    assert_eq!(reg.counts().expect("counts").heads, 4);
+}
