@@ -39,6 +39,7 @@ struct GossipJob {
     id: MessageId,
     source: PeerId,
     data: Vec<u8>,
+    arrived: std::time::Instant,
 }
 
 /// A token bucket: `rate` per second, up to `burst`.
@@ -664,6 +665,7 @@ impl EventLoop {
                     id: message_id.clone(),
                     source: propagation_source,
                     data: message.data,
+                    arrived: std::time::Instant::now(),
                 };
                 if self.ingest.try_send(job).is_err() {
                     self.net.stats.refused(Refusal::IngestFull);
@@ -893,6 +895,7 @@ async fn ingest_worker(
             .iter_mut()
             .map(|j| std::mem::take(&mut j.data))
             .collect();
+        let arrived: Vec<std::time::Instant> = jobs.iter().map(|j| j.arrived).collect();
         let keys: Vec<(MessageId, PeerId)> = jobs.into_iter().map(|j| (j.id, j.source)).collect();
         let (reg, n2) = (registry.clone(), net.clone());
         let stored = tokio::task::spawn_blocking(move || {
@@ -901,6 +904,15 @@ async fn ingest_worker(
                 let (verdicts, strikes) = verdicts_of(&keys, outcomes);
                 // From a blocking thread: waits only if the event loop is far behind.
                 let _ = n2.tx.blocking_send(Command::Validated(verdicts));
+                let held: u128 = arrived.iter().map(|t| t.elapsed().as_micros()).sum();
+                let stats = &n2.stats;
+                stats.gossip_validation_us.fetch_add(
+                    u64::try_from(held).unwrap_or(u64::MAX),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                stats
+                    .gossip_validated
+                    .fetch_add(arrived.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 for (peer, n) in strikes {
                     n2.send(Command::Strike { peer, n });
                 }

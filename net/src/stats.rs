@@ -87,6 +87,11 @@ pub struct NetStats {
     pub connections_opened: AtomicU64,
     /// Peers disconnected because the node had more than `max_peers`.
     pub connections_trimmed: AtomicU64,
+    /// Gossip messages given a verdict (see `gossip_validation_us`).
+    pub gossip_validated: AtomicU64,
+    /// Microseconds from a gossip message's arrival to its verdict going to gossipsub,
+    /// summed: how long the node holds a message before forwarding it.
+    pub gossip_validation_us: AtomicU64,
 }
 
 fn path_index(p: Path) -> usize {
@@ -129,6 +134,10 @@ pub struct StatsSnapshot {
     pub connections_opened: u64,
     /// Peers disconnected as surplus.
     pub connections_trimmed: u64,
+    /// Gossip messages given a verdict.
+    pub gossip_validated: u64,
+    /// Their arrival-to-verdict time, summed, in microseconds.
+    pub gossip_validation_us: u64,
 }
 
 impl NetStats {
@@ -178,6 +187,8 @@ impl NetStats {
         s.gossip_published = self.gossip_published.load(Relaxed);
         s.connections_opened = self.connections_opened.load(Relaxed);
         s.connections_trimmed = self.connections_trimmed.load(Relaxed);
+        s.gossip_validated = self.gossip_validated.load(Relaxed);
+        s.gossip_validation_us = self.gossip_validation_us.load(Relaxed);
         s
     }
 }

@@ -263,6 +263,18 @@ pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetIn
         vec![(String::new(), n.sync_served)],
     );
     family(
+        "lgmesh_gossip_validated_total",
+        "counter",
+        "Gossip messages from peers given a verdict (forward, ignore or reject).",
+        vec![(String::new(), n.gossip_validated)],
+    );
+    family(
+        "lgmesh_gossip_validation_microseconds_total",
+        "counter",
+        "Time from a gossip message's arrival to its verdict, summed: divided by lgmesh_gossip_validated_total, how long the node holds a message before forwarding it.",
+        vec![(String::new(), n.gossip_validation_us)],
+    );
+    family(
         "lgmesh_gossip_published_total",
         "counter",
         "Local manifests published to gossip.",

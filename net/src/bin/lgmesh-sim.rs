@@ -23,6 +23,10 @@ use lgmesh_registry::{PutOutcome, Registry};
 use libp2p::{Transport, core::upgrade, gossipsub, noise, swarm::SwarmEvent, yamux};
 use tokio::sync::{broadcast, mpsc};
 
+/// As in the `lgmesh` binary: sled and the sync path allocate from many threads at once.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const NETWORK: &str = "sim";
@@ -76,6 +80,7 @@ fn parse() -> Args {
             "--dir" => a.dir = PathBuf::from(v),
             "--settle-ms" => SETTLE_MS.store(num(&v) as u64, std::sync::atomic::Ordering::Relaxed),
             "--join-ms" => JOIN_MS.store(num(&v) as u64, std::sync::atomic::Ordering::Relaxed),
+            "--max-peers" => MAX_PEERS.store(num(&v).max(1), std::sync::atomic::Ordering::Relaxed),
             _ => usage(),
         }
     }
@@ -192,6 +197,11 @@ fn sim_config() -> NetConfig {
     };
     // Only connection-time sync: the measurement is of push.
     c.sync.interval = Duration::from_secs(3600);
+    let max = MAX_PEERS.load(std::sync::atomic::Ordering::Relaxed);
+    if max > 0 {
+        c.max_peers = max;
+        c.target_peers = c.target_peers.min(max);
+    }
     c
 }
 
@@ -211,6 +221,9 @@ struct Outcome {
     cpu_pct: f64,
     /// CPU use just before publishing, % of one core.
     idle_pct: f64,
+    /// How long each publish took at its origin before it went out (for lgmesh: stored
+    /// and flushed, as a real publish is), included in the latencies.
+    publish_ms: Vec<f64>,
 }
 
 impl Outcome {
@@ -226,6 +239,12 @@ impl Outcome {
             self.delivered,
             self.expected,
             self.cpu_pct
+        );
+        let mut p = self.publish_ms.clone();
+        p.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "  {label:<8} of which the publish at the origin p50 {:>7.1} ms",
+            percentile(&p, 0.5)
         );
     }
     fn p50(&self) -> f64 {
@@ -352,8 +371,11 @@ async fn lgmesh(
     );
     let mut refused: HashMap<&'static str, u64> = HashMap::new();
     let (mut rounds_ok, mut rounds_failed, mut deferred) = (0, 0, 0);
+    let (mut validated, mut held_us) = (0, 0);
     for node in &nodes {
         let s = node.net.stats().snapshot();
+        validated += s.gossip_validated;
+        held_us += s.gossip_validation_us;
         for (r, c) in s.refused {
             *refused.entry(r).or_default() += c;
         }
@@ -364,6 +386,10 @@ async fn lgmesh(
     refused.retain(|_, c| *c > 0);
     println!(
         "  lgmesh   sync rounds {rounds_ok} completed, {rounds_failed} failed, {deferred} deferred; refusals {refused:?}"
+    );
+    println!(
+        "  lgmesh   gossip held from arrival to verdict: mean {:.2} ms over {validated} messages",
+        held_us as f64 / 1000.0 / validated.max(1) as f64
     );
     for node in &nodes {
         node.net.shutdown().await;
@@ -378,6 +404,10 @@ async fn lgmesh(
 /// do, every node's first Kademlia bootstrap (a few hundred lookups' worth of
 /// connections each) lands at once and a 2-core machine needs minutes to work through it.
 static JOIN_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(50);
+
+/// `--max-peers`: each lgmesh node's `network.max_peers` (0: the default). Its
+/// `target_peers` stays the default unless that is larger.
+static MAX_PEERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 async fn connect_all(
     edges: &[(usize, usize)],
@@ -413,6 +443,7 @@ async fn publish_all(
         expected: 0,
         cpu_pct: 0.0,
         idle_pct: 0.0,
+        publish_ms: vec![],
     };
     let cpu0 = cpu_secs();
     let started = Instant::now();
@@ -431,6 +462,7 @@ async fn publish_all(
         let env = UnsignedManifest(body).sign(&key).to_bytes();
         let t0 = Instant::now();
         let id = publish(origin, env).await?;
+        out.publish_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         let (last, got) = collect(rx, &id, n - 1, Duration::from_secs(10)).await;
         out.expected += n - 1;
         out.delivered += got;
