@@ -11,13 +11,6 @@ use clap::{Args, Parser, Subcommand};
 
 use lgmesh::{cli, config, server};
 
-/// sled (which copies tree nodes on write) and the sync and gossip paths allocate from
-/// many threads at once; glibc's allocator spent a fifth of a catch-up in malloc and
-/// free. With mimalloc, catching up on 100k manifests went from 13.1 s to 10.4 s
-/// (BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// lgmesh: a federated catalogue of shared public-sector services and datasets.
 #[derive(Parser)]
 #[command(name = "lgmesh", version, about, long_about = None)]

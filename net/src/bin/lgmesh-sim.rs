@@ -23,10 +23,6 @@ use lgmesh_registry::{PutOutcome, Registry};
 use libp2p::{Transport, core::upgrade, gossipsub, noise, swarm::SwarmEvent, yamux};
 use tokio::sync::{broadcast, mpsc};
 
-/// As in the `lgmesh` binary: sled and the sync path allocate from many threads at once.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const NETWORK: &str = "sim";

@@ -19,10 +19,6 @@ use lgmesh_protocol::{now_ms, sample, v1};
 use lgmesh_registry::{Query, Registry};
 use prost::Message;
 
-/// The allocator the `lgmesh` binary uses, so that the figures are the node's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 struct Args {
     reuse: bool,
     manifests: usize,
