@@ -206,13 +206,17 @@ impl SyncShared {
     /// stored yet: [`SyncShared::store`] does that, in page order.
     fn check(&self, envelopes: Vec<Vec<u8>>, now_ms: u64) -> Checked {
         self.stats.received(Path::Sync, envelopes.len() as u64);
-        Checked {
-            ids: envelopes
-                .iter()
-                .map(|e| crate::behaviour::manifest_id_of(e))
-                .collect(),
-            manifests: self.registry.check_batch(&envelopes, now_ms),
-        }
+        let manifests = self.registry.check_batch(&envelopes, now_ms);
+        // A checked manifest carries its id; only a refused one needs it worked out.
+        let ids = manifests
+            .iter()
+            .zip(&envelopes)
+            .map(|(m, e)| match m {
+                Ok(m) => Some(m.id()),
+                Err(_) => crate::behaviour::manifest_id_of(e),
+            })
+            .collect();
+        Checked { ids, manifests }
     }
 
     /// Stores a checked page (blocking) as one flushed batch. Returns how many were bad

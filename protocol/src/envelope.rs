@@ -108,17 +108,9 @@ pub(crate) fn signing_message(body: &[u8]) -> Vec<u8> {
 }
 
 /// Checks a signature with `verify_strict` (no malleable or small-order keys): the raw
-/// signature check alone, without decoding or schema checks (benchmarks compare against it).
+/// signature check alone, without decoding or schema checks, decompressing the key each
+/// time (validation takes it from a cache). Benchmarks compare against it.
 pub fn verify(publisher: &PublisherKey, body: &[u8], signature: &[u8]) -> bool {
-    match publisher.verifying_key() {
-        Ok(vk) => verify_with(&vk, body, signature),
-        Err(_) => false,
-    }
-}
-
-/// As [`verify`], but decompressing the key every time instead of taking it from the
-/// cache: the raw cost of a signature check, as benchmarks' baselines define it.
-pub fn verify_uncached(publisher: &PublisherKey, body: &[u8], signature: &[u8]) -> bool {
     match ed25519_dalek::VerifyingKey::from_bytes(publisher.as_bytes()) {
         Ok(vk) => verify_with(&vk, body, signature),
         Err(_) => false,

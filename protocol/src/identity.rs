@@ -52,11 +52,6 @@ impl PublisherKey {
         &self.0
     }
 
-    /// The dalek verifying key.
-    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, IdentityError> {
-        decompress(&self.0).ok_or(IdentityError::InvalidKey)
-    }
-
     /// A short form for logs: the last 8 characters of the did:key.
     pub fn fmt_short(&self) -> String {
         let s = self.to_string();
