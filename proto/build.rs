@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/lgmesh/v1/registry.proto",
         "proto/lgmesh/v1/node.proto",
         "proto/lgmesh/v1/sync.proto",
+        "proto/lgmesh/v1/trust.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lgmesh_protocol::document::{self, Content, Defaults, DocumentError, Format};
 use lgmesh_protocol::envelope::{ManifestId, UnsignedManifest};
-use lgmesh_protocol::identity::{PublisherKey, SecretKey};
+use lgmesh_protocol::identity::{OrgId, PublisherKey, SecretKey};
 use lgmesh_protocol::schema::{self, ORG_CARD_NAME};
 use lgmesh_protocol::v1::{self, ManifestBody, manifest_body::Kind};
 use lgmesh_protocol::validate::{Reason, Rejection};
@@ -279,6 +279,75 @@ impl App {
                 .await
             }
         }
+    }
+
+    /// Publishes an endorsement: "key `subject` belongs to organisation `org_id`".
+    pub async fn endorse(&self, e: v1::Endorsement) -> Result<(Outcome, Stored), AppError> {
+        let subject = PublisherKey::from_bytes(&e.subject)
+            .map_err(|err| AppError::Invalid(format!("subject: {err}")))?;
+        if subject == self.publisher() {
+            return Err(AppError::Invalid(
+                "subject: a publisher cannot endorse its own key".into(),
+            ));
+        }
+        let org: OrgId = e
+            .org_id
+            .trim()
+            .parse()
+            .map_err(|err| AppError::Invalid(format!("orgId: {err}")))?;
+        let name = schema::endorsement_name(subject.as_bytes());
+        self.publish_kind(
+            &name,
+            Kind::Endorsement(v1::Endorsement {
+                subject: subject.as_bytes().to_vec(),
+                org_id: org.to_string(),
+                note: e.note,
+            }),
+        )
+        .await
+    }
+
+    /// Publishes an adoption of a service or dataset this node has stored. The version
+    /// adopted defaults to the head's.
+    pub async fn adopt(&self, a: v1::Adoption) -> Result<(Outcome, Stored), AppError> {
+        let publisher = PublisherKey::from_bytes(&a.publisher)
+            .map_err(|err| AppError::Invalid(format!("service.publisher: {err}")))?;
+        let head = self.resolve(publisher, a.name.clone()).await?;
+        let kind = head.kind();
+        if !matches!(kind, "service" | "dataset") {
+            return Err(AppError::Invalid(format!(
+                "service: {publisher}/{} is a {kind}, not a service or dataset",
+                a.name
+            )));
+        }
+        let name = schema::adoption_name(publisher.as_bytes(), &a.name);
+        self.publish_kind(
+            &name,
+            Kind::Adoption(v1::Adoption {
+                publisher: publisher.as_bytes().to_vec(),
+                version: if a.version == 0 {
+                    head.body.version
+                } else {
+                    a.version
+                },
+                name: a.name,
+                note: a.note,
+            }),
+        )
+        .await
+    }
+
+    /// Publishes a need, under `name` or a slug of its title.
+    pub async fn need(
+        &self,
+        name: Option<&str>,
+        n: v1::Need,
+    ) -> Result<(Outcome, Stored), AppError> {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => lgmesh_protocol::identity::slugify(&n.title),
+        };
+        self.publish_kind(&name, Kind::Need(n)).await
     }
 
     /// Publishes the org card from the config if the stored one differs.

@@ -112,6 +112,12 @@ pub struct SearchArgs {
     /// Include retracted names.
     #[arg(long)]
     pub include_retracted: bool,
+    /// Only publishers this node verifies.
+    #[arg(long)]
+    pub verified_only: bool,
+    /// Include manifests past their expiry.
+    #[arg(long)]
+    pub include_expired: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -148,6 +154,97 @@ pub struct WatchArgs {
     /// Include retractions.
     #[arg(long)]
     pub include_retracted: bool,
+    /// Only publishers this node verifies.
+    #[arg(long)]
+    pub verified_only: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh trust`.
+#[derive(clap::Subcommand)]
+pub enum TrustCommand {
+    /// Trust a publisher key directly, for an organisation (local to this node).
+    Add {
+        /// The key, did:key:z6Mk…
+        publisher: String,
+        /// The organisation it belongs to, e.g. gss:E07000209.
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Stop trusting a key directly (endorsements may still verify it).
+    Remove {
+        /// The key, did:key:z6Mk…
+        publisher: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// How this node judges one key: state, reason, endorsements, rival claims.
+    Show {
+        /// The key, did:key:z6Mk…
+        publisher: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Every key this node knows, with its state.
+    List {
+        /// Only keys in this state: verified, unverified or conflicting.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+/// `lgmesh endorse`.
+#[derive(Args)]
+pub struct EndorseArgs {
+    /// The key to vouch for, did:key:z6Mk…
+    pub publisher: String,
+    /// The organisation it belongs to, e.g. gss:E07000209.
+    #[arg(long)]
+    pub org: String,
+    /// How you checked, e.g. "confirmed by phone with their digital team".
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh adopt`.
+#[derive(Args)]
+pub struct AdoptArgs {
+    /// The service or dataset: PUBLISHER/NAME (did:key:…/name).
+    pub service: String,
+    /// The manifest version you use (default: the current one).
+    #[arg(long)]
+    pub version: Option<u64>,
+    /// Free text, e.g. "live since April for bin day lookups".
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh need`.
+#[derive(Args)]
+pub struct NeedArgs {
+    /// What is needed, e.g. "Bulky waste collection booking".
+    pub title: Vec<String>,
+    /// LGSL code (repeatable), e.g. 863.
+    #[arg(long, required = true)]
+    pub lgsl: Vec<u32>,
+    /// GSS area code where it is needed (repeatable).
+    #[arg(long)]
+    pub area: Vec<String>,
+    /// More detail.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// The manifest name (default: a slug of the title).
+    #[arg(long)]
+    pub name: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -471,6 +568,8 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
             page_size: a.limit,
             cursor: a.cursor.unwrap_or_default(),
             include_retracted: a.include_retracted,
+            verified_only: a.verified_only,
+            include_expired: a.include_expired,
         })
         .await?
         .into_inner();
@@ -508,8 +607,13 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
         };
         println!("{}{}", view::title(&b), view::flags(m));
         println!(
-            "  {} · {} · {}/{} v{}",
-            m.kind, org, m.publisher, b.name, b.version
+            "  {} · {} · {}/{} v{}{}",
+            m.kind,
+            org,
+            m.publisher,
+            b.name,
+            b.version,
+            used_by(m)
         );
     }
     println!();
@@ -519,6 +623,21 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
     }
     println!();
     Ok(())
+}
+
+/// ` · used by 2 verified organisations` when anyone says they use it.
+fn used_by(m: &v1::Manifest) -> String {
+    if m.adopters.is_empty() {
+        return String::new();
+    }
+    format!(
+        " · used by {} verified organisation(s){}",
+        m.verified_adopters,
+        match m.adopters.len() as u32 - m.verified_adopters {
+            0 => String::new(),
+            n => format!(" and {n} unverified"),
+        }
+    )
 }
 
 enum Target {
@@ -720,6 +839,7 @@ pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
             org: a.org.unwrap_or_default(),
             status: a.status.unwrap_or_default(),
             include_retracted: a.include_retracted,
+            verified_only: a.verified_only,
         })
         .await?
         .into_inner();
@@ -813,4 +933,199 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn state_arg(s: Option<&str>) -> Result<v1::Verification> {
+    Ok(match s.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("all") => v1::Verification::Unspecified,
+        Some("verified") => v1::Verification::Verified,
+        Some("unverified") => v1::Verification::Unverified,
+        Some("conflicting") => v1::Verification::Conflicting,
+        Some(other) => bail!("--state: {other:?} is not verified, unverified or conflicting"),
+    })
+}
+
+fn trust_json(t: &v1::PublisherTrust) -> serde_json::Value {
+    json!({
+        "publisher": t.publisher, "verification": view::verification_word(t.verification),
+        "reason": t.reason, "claimedOrgId": t.claimed_org_id, "orgName": t.org_name,
+        "verifiedOrgId": t.verified_org_id, "operatorTrusted": t.operator_trusted,
+        "endorsedBy": t.endorsed_by.iter().map(|e| json!({
+            "publisher": e.publisher, "orgId": e.org_id,
+            "verification": view::verification_word(e.verification),
+        })).collect::<Vec<_>>(),
+        "rivals": t.rivals,
+    })
+}
+
+fn print_trust(t: &v1::PublisherTrust) {
+    let org = if t.org_name.is_empty() {
+        "(no org card seen)".to_owned()
+    } else {
+        format!("{} ({})", t.org_name, t.claimed_org_id)
+    };
+    println!(
+        "{}  {}",
+        t.publisher,
+        view::verification_word(t.verification)
+    );
+    println!("  organisation  {org}");
+    println!("  why           {}", t.reason);
+    if t.operator_trusted {
+        println!(
+            "  trusted by this node's operator for {}",
+            t.verified_org_id
+        );
+    }
+    for e in &t.endorsed_by {
+        println!(
+            "  endorsed by   {} as {} ({})",
+            e.publisher,
+            e.org_id,
+            view::verification_word(e.verification)
+        );
+    }
+    for r in &t.rivals {
+        println!("  also claims {}: {r}", t.claimed_org_id);
+    }
+}
+
+/// `lgmesh trust …`.
+pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
+    use v1::trust_client::TrustClient;
+    let (out, r) = match c {
+        TrustCommand::Add {
+            publisher,
+            org,
+            out,
+        } => {
+            let mut client = TrustClient::new(connect(dir, &out).await?);
+            let req = with_token(
+                dir,
+                v1::TrustAddRequest {
+                    publisher,
+                    org_id: org,
+                },
+            )?;
+            (out, client.add(req).await?.into_inner())
+        }
+        TrustCommand::Remove { publisher, out } => {
+            let mut client = TrustClient::new(connect(dir, &out).await?);
+            let req = with_token(dir, v1::TrustRemoveRequest { publisher })?;
+            (out, client.remove(req).await?.into_inner())
+        }
+        TrustCommand::Show { publisher, out } => {
+            let mut client = TrustClient::new(connect(dir, &out).await?);
+            let r = client.get(v1::TrustGetRequest { publisher }).await?;
+            (out, r.into_inner())
+        }
+        TrustCommand::List { state, out } => {
+            let verification = state_arg(state.as_deref())? as i32;
+            let mut client = TrustClient::new(connect(dir, &out).await?);
+            let r = client
+                .list(v1::TrustListRequest { verification })
+                .await?
+                .into_inner();
+            if out.json {
+                let all: Vec<_> = r.publishers.iter().map(trust_json).collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "publishers": all }))?
+                );
+            } else if r.publishers.is_empty() {
+                println!("No publishers known yet.");
+            } else {
+                for t in &r.publishers {
+                    let org = if t.org_name.is_empty() {
+                        "-"
+                    } else {
+                        &t.org_name
+                    };
+                    println!(
+                        "{:<12} {}  {} ({})",
+                        view::verification_word(t.verification),
+                        t.publisher,
+                        org,
+                        t.reason
+                    );
+                }
+                println!("\n{} publisher(s).", r.publishers.len());
+            }
+            return Ok(());
+        }
+    };
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&trust_json(&r))?);
+    } else {
+        print_trust(&r);
+    }
+    Ok(())
+}
+
+async fn publish_content(
+    dir: &DataDir,
+    out: &OutputArgs,
+    name: String,
+    content: v1::publish_request::Content,
+) -> Result<()> {
+    let req = with_token(
+        dir,
+        v1::PublishRequest {
+            name,
+            content: Some(content),
+        },
+    )?;
+    let mut client = RegistryClient::new(connect(dir, out).await?);
+    let r = client.publish(req).await?.into_inner();
+    print_write(r, out.json)
+}
+
+fn key_arg(flag: &str, s: &str) -> Result<lgmesh_protocol::identity::PublisherKey> {
+    s.trim().parse().map_err(|e| anyhow!("{flag}: {e}"))
+}
+
+/// `lgmesh endorse`.
+pub async fn endorse(dir: &DataDir, a: EndorseArgs) -> Result<()> {
+    let subject = key_arg("publisher", &a.publisher)?;
+    let org: OrgId = a.org.parse().map_err(|e| anyhow!("--org: {e}"))?;
+    let content = v1::publish_request::Content::Endorsement(v1::Endorsement {
+        subject: subject.as_bytes().to_vec(),
+        org_id: org.to_string(),
+        note: a.note,
+    });
+    publish_content(dir, &a.out, String::new(), content).await
+}
+
+/// `lgmesh adopt`.
+pub async fn adopt(dir: &DataDir, a: AdoptArgs) -> Result<()> {
+    let (publisher, name) = match target(&a.service) {
+        Target::Name { publisher, name } if !publisher.is_empty() => (publisher, name),
+        _ => bail!("service: give it as PUBLISHER/NAME, e.g. did:key:z6Mk…/address-lookup"),
+    };
+    let publisher = key_arg("service", &publisher)?;
+    let content = v1::publish_request::Content::Adoption(v1::Adoption {
+        publisher: publisher.as_bytes().to_vec(),
+        name,
+        version: a.version.unwrap_or(0),
+        note: a.note,
+    });
+    publish_content(dir, &a.out, String::new(), content).await
+}
+
+/// `lgmesh need`.
+pub async fn need(dir: &DataDir, a: NeedArgs) -> Result<()> {
+    let title = a.title.join(" ");
+    if title.trim().is_empty() {
+        bail!(
+            "title: say what is needed, e.g. lgmesh need --lgsl 863 \"Bulky waste collection booking\""
+        );
+    }
+    let content = v1::publish_request::Content::Need(v1::Need {
+        title,
+        description: a.description,
+        lgsl: a.lgsl,
+        coverage: a.area,
+        contact: None,
+    });
+    publish_content(dir, &a.out, a.name.unwrap_or_default(), content).await
 }

@@ -44,6 +44,38 @@ pub struct Config {
     pub store: StoreConfig,
     /// The peer-to-peer network.
     pub network: NetworkConfig,
+    /// Whom this node trusts.
+    pub trust: TrustConfig,
+}
+
+/// `[trust]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// Endorsements from verified organisations (other than the key's own) that verify a
+    /// key: *k*, 1-100.
+    pub endorsements_required: usize,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            endorsements_required: lgmesh_registry::store::DEFAULT_ENDORSEMENTS_REQUIRED,
+        }
+    }
+}
+
+impl TrustConfig {
+    /// Checks the values, naming the one that is wrong.
+    pub fn check(&self) -> Result<()> {
+        if !(1..=100).contains(&self.endorsements_required) {
+            bail!(
+                "trust.endorsements_required: {} is not between 1 and 100",
+                self.endorsements_required
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[network]`.
@@ -657,6 +689,12 @@ expiry_days = {exp}
 max_manifest_bytes = {maxm}
 # How far in the future a manifest's issue time may be, seconds.
 max_clock_skew_secs = {skew}
+
+[trust]
+# A publisher key is verified on this node when you trust it directly
+# (`lgmesh trust add did:key:... --org gss:...`) or when this many organisations that
+# this node already verifies have endorsed it (`lgmesh endorse`).
+endorsements_required = {k}
 "#,
         id = q(&c.org.id),
         name = q(&c.org.name),
@@ -692,6 +730,7 @@ max_clock_skew_secs = {skew}
         syncrate = c.network.sync_requests_per_sec,
         strikes = c.network.max_strikes,
         ban = c.network.ban_secs,
+        k = c.trust.endorsements_required,
     )
 }
 

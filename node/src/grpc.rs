@@ -7,8 +7,9 @@ use lgmesh_proto::v1::{
     self, node_server::Node, publish_request::Content, registry_server::Registry as RegistryApi,
 };
 use lgmesh_protocol::envelope::ManifestId;
+use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::now_ms;
-use lgmesh_registry::{Query, SearchError, Stored};
+use lgmesh_registry::{Query, SearchError, Stored, TrustView, Verification};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -42,8 +43,8 @@ pub struct NodeService {
     token: String,
 }
 
-/// A query from the filter fields that Search and Watch share (empty or 0: no filter).
-fn filters(
+/// The filter fields that Search and Watch share (empty or 0: no filter).
+struct Filters {
     text: String,
     kind: String,
     lgsl: u32,
@@ -51,17 +52,43 @@ fn filters(
     org: String,
     status: String,
     include_retracted: bool,
-) -> Query {
-    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
-    Query {
-        text,
-        kind: nonempty(kind),
-        lgsl: Some(lgsl).filter(|n| *n != 0),
-        area: nonempty(area),
-        org: nonempty(org),
-        status: nonempty(status.to_ascii_uppercase()),
-        include_retracted,
-        ..Default::default()
+    verified_only: bool,
+}
+
+impl Filters {
+    fn query(self) -> Query {
+        let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+        Query {
+            text: self.text,
+            kind: nonempty(self.kind),
+            lgsl: Some(self.lgsl).filter(|n| *n != 0),
+            area: nonempty(self.area),
+            org: nonempty(self.org),
+            status: nonempty(self.status.to_ascii_uppercase()),
+            include_retracted: self.include_retracted,
+            verified_only: self.verified_only,
+            ..Default::default()
+        }
+    }
+}
+
+/// The API's name for a trust judgement.
+pub fn verification(v: Verification) -> v1::Verification {
+    match v {
+        Verification::Unverified => v1::Verification::Unverified,
+        Verification::Verified => v1::Verification::Verified,
+        Verification::Conflicting => v1::Verification::Conflicting,
+    }
+}
+
+/// The judgement of `pk` with its reason, for people.
+fn judged(trust: &TrustView, pk: &PublisherKey) -> (v1::Verification, String) {
+    match trust.get(pk) {
+        Some(t) => (verification(t.state), t.explain()),
+        None => (
+            v1::Verification::Unverified,
+            "this node has no org card or endorsement for it".into(),
+        ),
     }
 }
 
@@ -124,6 +151,9 @@ impl RegistryService {
     }
 }
 
+/// Adopters listed on one manifest.
+const MAX_ADOPTERS: usize = 100;
+
 /// Builds the API view of a stored manifest: flags from the store and the org card.
 pub async fn view(app: &App, s: Stored) -> Result<v1::Manifest, AppError> {
     let mut many = views(app, vec![s]).await?;
@@ -138,11 +168,44 @@ pub async fn views(app: &App, items: Vec<Stored>) -> Result<Vec<v1::Manifest>, A
     app.blocking(
         move || -> Result<Vec<v1::Manifest>, lgmesh_registry::StoreError> {
             let mut out = Vec::with_capacity(items.len());
+            let trust = reg.trust()?;
             for s in items {
                 let head = reg.head(&s.publisher, &s.body.name)?;
                 let org = reg.org_of(&s.publisher)?;
                 let equivocation = !reg.equivocations(&s.publisher, &s.body.name)?.is_empty();
+                let (v, why) = judged(&trust, &s.publisher);
+                let mut adopters = vec![];
+                if matches!(s.kind(), "service" | "dataset") {
+                    for (pk, version) in reg
+                        .adopters(&s.publisher, &s.body.name)?
+                        .into_iter()
+                        .take(MAX_ADOPTERS)
+                    {
+                        let org = reg.org_of(&pk)?;
+                        adopters.push(v1::Adopter {
+                            publisher: pk.to_string(),
+                            org_id: org.as_ref().map(|o| o.org_id.clone()).unwrap_or_default(),
+                            org_name: org.map(|o| o.name).unwrap_or_default(),
+                            verification: verification(trust.of(&pk)) as i32,
+                            version,
+                        });
+                    }
+                    adopters.sort_by_key(|a| {
+                        (
+                            a.verification != v1::Verification::Verified as i32,
+                            a.org_name.clone(),
+                        )
+                    });
+                }
+                let verified_adopters = adopters
+                    .iter()
+                    .filter(|a| a.verification == v1::Verification::Verified as i32)
+                    .count() as u32;
                 out.push(v1::Manifest {
+                    verification: v as i32,
+                    verification_reason: why,
+                    adopters,
+                    verified_adopters,
                     id: s.id.to_string(),
                     publisher: s.publisher.to_string(),
                     kind: s.kind().to_owned(),
@@ -217,8 +280,11 @@ impl RegistryApi for RegistryService {
                         )
                         .await
                 }
+                Some(Content::Endorsement(e)) => self.app.endorse(e).await,
+                Some(Content::Adoption(a)) => self.app.adopt(a).await,
+                Some(Content::Need(n)) => self.app.need(name, n).await,
                 None => Err(AppError::Invalid(
-                    "content: one of document, service, dataset or org is required".into(),
+                    "content: one of document, service, dataset, org, endorsement, adoption or need is required".into(),
                 )),
             };
             self.write_response(res).await
@@ -305,15 +371,18 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<v1::SearchResponse>, Status> {
         let r = async {
             let req = req.into_inner();
-            let mut q = filters(
-                req.text,
-                req.kind,
-                req.lgsl,
-                req.area,
-                req.org,
-                req.status,
-                req.include_retracted,
-            );
+            let mut q = Filters {
+                text: req.text,
+                kind: req.kind,
+                lgsl: req.lgsl,
+                area: req.area,
+                org: req.org,
+                status: req.status,
+                include_retracted: req.include_retracted,
+                verified_only: req.verified_only,
+            }
+            .query();
+            q.include_expired = req.include_expired;
             q.page_size = if req.page_size == 0 {
                 20
             } else {
@@ -367,15 +436,17 @@ impl RegistryApi for RegistryService {
         req: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let req = req.into_inner();
-        let q = filters(
-            req.text,
-            req.kind,
-            req.lgsl,
-            req.area,
-            req.org,
-            req.status,
-            req.include_retracted,
-        );
+        let q = Filters {
+            text: req.text,
+            kind: req.kind,
+            lgsl: req.lgsl,
+            area: req.area,
+            org: req.org,
+            status: req.status,
+            include_retracted: req.include_retracted,
+            verified_only: req.verified_only,
+        }
+        .query();
         if q.text.len() > lgmesh_registry::search::MAX_QUERY {
             return Err(Status::invalid_argument(format!(
                 "text: longer than {} bytes",
@@ -383,10 +454,11 @@ impl RegistryApi for RegistryService {
             )));
         }
         if let Some(k) = &q.kind
-            && !["service", "dataset", "org", "retraction"].contains(&k.as_str())
+            && !lgmesh_protocol::schema::KINDS.contains(&k.as_str())
         {
             return Err(Status::invalid_argument(format!(
-                "kind: {k:?} is not service, dataset, org or retraction"
+                "kind: {k:?} is not one of {}",
+                lgmesh_protocol::schema::KINDS.join(", ")
             )));
         }
         let mut arrivals = self.app.arrivals.subscribe();
@@ -417,7 +489,9 @@ impl RegistryApi for RegistryService {
                                 return Ok(None);
                             };
                             let org = reg.org_of(&s.publisher)?.map(|o| o.org_id);
-                            Ok(q.matches(&s.publisher, &s.body, org.as_deref())
+                            let verified = q.verified_only
+                                && reg.trust()?.of(&s.publisher) == Verification::Verified;
+                            Ok(q.matches(&s.publisher, &s.body, org.as_deref(), verified)
                                 .then_some(s))
                         },
                     )
@@ -602,5 +676,188 @@ impl Node for NodeService {
             gossip_published: n.gossip_published,
             syncs_deferred: n.syncs_deferred,
         }))
+    }
+}
+
+/// The trust service.
+pub struct TrustService {
+    app: Arc<App>,
+    token: String,
+}
+
+impl TrustService {
+    /// Serves trust judgements; changing the operator's list needs `token`.
+    pub fn new(app: Arc<App>, token: String) -> Self {
+        Self { app, token }
+    }
+
+    fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
+        self.app.metrics.grpc(r.is_ok());
+        r.map(Response::new)
+    }
+
+    async fn judge(&self, pk: PublisherKey) -> Result<v1::PublisherTrust, Status> {
+        let mut v = self.judge_all(Some(pk), None).await?;
+        v.pop()
+            .ok_or_else(|| Status::internal("trust judgement lost"))
+    }
+
+    /// Every key (or just `only`), optionally in one state.
+    async fn judge_all(
+        &self,
+        only: Option<PublisherKey>,
+        state: Option<v1::Verification>,
+    ) -> Result<Vec<v1::PublisherTrust>, Status> {
+        let reg = self.app.registry.clone();
+        let r = self
+            .app
+            .blocking(move || -> Result<_, lgmesh_registry::StoreError> {
+                let trust = reg.trust()?;
+                let operator: std::collections::HashSet<PublisherKey> =
+                    reg.trusted()?.into_iter().map(|(k, _)| k).collect();
+                let keys: Vec<PublisherKey> = match only {
+                    Some(pk) => vec![pk],
+                    None => trust.all().iter().map(|t| t.key).collect(),
+                };
+                let mut out = vec![];
+                for pk in keys {
+                    let (v, reason) = judged(&trust, &pk);
+                    if state.is_some_and(|s| s != v) {
+                        continue;
+                    }
+                    let t = trust.get(&pk);
+                    let org = reg.org_of(&pk)?;
+                    out.push(v1::PublisherTrust {
+                        publisher: pk.to_string(),
+                        verification: v as i32,
+                        reason,
+                        claimed_org_id: t.and_then(|t| t.claimed_org.clone()).unwrap_or_default(),
+                        org_name: org.map(|o| o.name).unwrap_or_default(),
+                        verified_org_id: t.and_then(|t| t.verified_org.clone()).unwrap_or_default(),
+                        operator_trusted: operator.contains(&pk),
+                        endorsed_by: t
+                            .map(|t| {
+                                t.endorsed_by
+                                    .iter()
+                                    .map(|(e, org)| v1::Endorser {
+                                        publisher: e.to_string(),
+                                        org_id: org.clone(),
+                                        verification: verification(trust.of(e)) as i32,
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        rivals: t
+                            .map(|t| t.rivals.iter().map(ToString::to_string).collect())
+                            .unwrap_or_default(),
+                    });
+                    if out.len() >= MAX_TRUST_LIST {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(r.map_err(AppError::from)?)
+    }
+}
+
+/// Keys listed by one Trust.List call.
+const MAX_TRUST_LIST: usize = 10_000;
+
+fn publisher_arg(s: &str) -> Result<PublisherKey, AppError> {
+    if s.trim().is_empty() {
+        return Err(AppError::Invalid(
+            "publisher: required, a did:key:z6Mk… key".into(),
+        ));
+    }
+    s.trim()
+        .parse()
+        .map_err(|e| AppError::Invalid(format!("publisher: {e}")))
+}
+
+#[tonic::async_trait]
+impl v1::trust_server::Trust for TrustService {
+    async fn add(
+        &self,
+        req: Request<v1::TrustAddRequest>,
+    ) -> Result<Response<v1::PublisherTrust>, Status> {
+        let r = async {
+            authorise(&self.app, &self.token, &req)?;
+            let req = req.into_inner();
+            let pk = publisher_arg(&req.publisher)?;
+            let org: lgmesh_protocol::identity::OrgId = req
+                .org_id
+                .trim()
+                .parse()
+                .map_err(|e| AppError::Invalid(format!("orgId: {e}")))?;
+            let reg = self.app.registry.clone();
+            self.app
+                .blocking(move || reg.trust_add(&pk, org.as_str()))
+                .await?
+                .map_err(AppError::from)?;
+            tracing::info!(publisher = %pk, org = %req.org_id.trim(), "trusted by the operator");
+            self.judge(pk).await
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn remove(
+        &self,
+        req: Request<v1::TrustRemoveRequest>,
+    ) -> Result<Response<v1::PublisherTrust>, Status> {
+        let r = async {
+            authorise(&self.app, &self.token, &req)?;
+            let pk = publisher_arg(&req.into_inner().publisher)?;
+            let reg = self.app.registry.clone();
+            let had = self
+                .app
+                .blocking(move || reg.trust_remove(&pk))
+                .await?
+                .map_err(AppError::from)?;
+            if !had {
+                return Err(AppError::NotFound(format!(
+                    "publisher: {pk} is not on this node's trusted list"
+                ))
+                .into());
+            }
+            tracing::info!(publisher = %pk, "no longer trusted by the operator");
+            self.judge(pk).await
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn get(
+        &self,
+        req: Request<v1::TrustGetRequest>,
+    ) -> Result<Response<v1::PublisherTrust>, Status> {
+        let r = async {
+            let pk = publisher_arg(&req.into_inner().publisher)?;
+            self.judge(pk).await
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn list(
+        &self,
+        req: Request<v1::TrustListRequest>,
+    ) -> Result<Response<v1::TrustListResponse>, Status> {
+        let r = async {
+            let state = match v1::Verification::try_from(req.into_inner().verification) {
+                Ok(v1::Verification::Unspecified) => None,
+                Ok(v) => Some(v),
+                Err(_) => {
+                    return Err(Status::invalid_argument("verification: not a known state"));
+                }
+            };
+            Ok(v1::TrustListResponse {
+                publishers: self.judge_all(None, state).await?,
+            })
+        }
+        .await;
+        self.done(r)
     }
 }

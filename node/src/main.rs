@@ -61,6 +61,15 @@ enum Command {
     Dial(cli::DialArgs),
     /// Print manifests as the running node receives them, until Ctrl-C.
     Watch(cli::WatchArgs),
+    /// Whom this node trusts: add, remove, show, list.
+    #[command(subcommand)]
+    Trust(cli::TrustCommand),
+    /// Publish an endorsement: vouch that a key belongs to an organisation.
+    Endorse(cli::EndorseArgs),
+    /// Publish that your organisation uses a service: PUBLISHER/NAME.
+    Adopt(cli::AdoptArgs),
+    /// Publish a need: a problem you want solved, by LGSL code and text.
+    Need(cli::NeedArgs),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(lgmesh::demo::DemoArgs),
 }
@@ -122,6 +131,10 @@ fn main() -> ExitCode {
             Command::Peers(a) => cli::peers(&dir, a).await,
             Command::Dial(a) => cli::dial(&dir, a).await,
             Command::Watch(a) => cli::watch(&dir, a).await,
+            Command::Trust(c) => cli::trust(&dir, c).await,
+            Command::Endorse(a) => cli::endorse(&dir, a).await,
+            Command::Adopt(a) => cli::adopt(&dir, a).await,
+            Command::Need(a) => cli::need(&dir, a).await,
             Command::Demo(a) => lgmesh::demo::run(a).await,
         }
     });

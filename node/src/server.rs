@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use lgmesh_proto::v1::{self, node_server::NodeServer, registry_server::RegistryServer};
+use lgmesh_proto::v1::{
+    self, node_server::NodeServer, registry_server::RegistryServer, trust_server::TrustServer,
+};
 use lgmesh_registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{Config, DataDir, Running, peer_id, write_atomic};
-use crate::grpc::{NodeService, RegistryService};
+use crate::grpc::{NodeService, RegistryService, TrustService};
 
 /// Everything `run` needs, after flags and config are merged.
 pub struct RunOptions {
@@ -67,6 +69,15 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         tokio::task::spawn_blocking(move || Registry::open_with_cache(&store_dir, limits, cache))
             .await?
             .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
+    config.trust.check()?;
+    registry.set_endorsements_required(config.trust.endorsements_required);
+    // The operator trusts their own organisation's key.
+    let own = key.public();
+    let org = config.org.id.clone();
+    let registry =
+        tokio::task::spawn_blocking(move || registry.trust_add(&own, &org).map(|()| registry))
+            .await?
+            .context("cannot record this node's own key as trusted")?;
     let app = Arc::new(App::new(Arc::new(registry), key, config.clone()));
     let node_id = peer_id(&node_key);
     let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
@@ -116,12 +127,16 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         net.clone(),
         token.clone(),
     ));
+    let trust_svc = TrustServer::new(TrustService::new(app.clone(), token.clone()));
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<RegistryServer<RegistryService>>()
         .await;
     health_reporter
         .set_serving::<NodeServer<NodeService>>()
+        .await;
+    health_reporter
+        .set_serving::<TrustServer<TrustService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lgmesh_proto::FILE_DESCRIPTOR_SET)
@@ -143,6 +158,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
                 .add_service(reflection)
                 .add_service(registry_svc)
                 .add_service(node_svc)
+                .add_service(trust_svc)
                 .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
         )
     };

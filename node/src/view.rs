@@ -195,9 +195,48 @@ pub fn record(body: &v1::ManifestBody) -> Value {
             put(&mut m, "nodeIds", json!(o.node_ids));
         }
         Some(Kind::Retraction(r)) => put(&mut m, "reason", json!(r.reason)),
+        Some(Kind::Endorsement(e)) => {
+            put(&mut m, "subject", json!(did(&e.subject)));
+            put(&mut m, "orgId", json!(e.org_id));
+            put(&mut m, "note", json!(e.note));
+        }
+        Some(Kind::Adoption(a)) => {
+            put(
+                &mut m,
+                "service",
+                json!(format!("{}/{}", did(&a.publisher), a.name)),
+            );
+            put(&mut m, "serviceVersion", json!(a.version));
+            put(&mut m, "note", json!(a.note));
+        }
+        Some(Kind::Need(n)) => {
+            put(&mut m, "title", json!(n.title));
+            put(&mut m, "description", json!(n.description));
+            put(&mut m, "lgsl", json!(n.lgsl));
+            put(&mut m, "coverage", json!(n.coverage));
+            if let Some(c) = &n.contact {
+                m.insert("contact".into(), contact(c));
+            }
+        }
         None => {}
     }
     Value::Object(m)
+}
+
+/// A key's `did:key` form (hex when the bytes are not a key).
+fn did(bytes: &[u8]) -> String {
+    lgmesh_protocol::identity::PublisherKey::from_bytes(bytes)
+        .map(|k| k.to_string())
+        .unwrap_or_else(|_| hex::encode(bytes))
+}
+
+/// The API's verification state as a word: `verified`, `unverified`, `conflicting`.
+pub fn verification_word(v: i32) -> &'static str {
+    match v1::Verification::try_from(v) {
+        Ok(v1::Verification::Verified) => "verified",
+        Ok(v1::Verification::Conflicting) => "conflicting",
+        _ => "unverified",
+    }
 }
 
 /// A manifest as JSON: lgmesh's envelope facts plus the record.
@@ -218,6 +257,13 @@ pub fn manifest_json(m: &v1::Manifest) -> Value {
         "retracted": m.retracted,
         "expired": m.expired,
         "equivocation": m.equivocation,
+        "verification": verification_word(m.verification),
+        "verificationReason": m.verification_reason,
+        "verifiedAdopters": m.verified_adopters,
+        "adopters": m.adopters.iter().map(|a| json!({
+            "publisher": a.publisher, "orgId": a.org_id, "orgName": a.org_name,
+            "verification": verification_word(a.verification), "version": a.version,
+        })).collect::<Vec<_>>(),
         "record": record(b),
     })
 }
@@ -237,6 +283,9 @@ pub fn title(b: &v1::ManifestBody) -> String {
             .unwrap_or_default(),
         Some(Kind::Org(o)) => o.name.clone(),
         Some(Kind::Retraction(r)) => format!("(retracted) {}", r.reason),
+        Some(Kind::Endorsement(e)) => format!("Endorses {} as {}", did(&e.subject), e.org_id),
+        Some(Kind::Adoption(a)) => format!("Uses {}/{}", did(&a.publisher), a.name),
+        Some(Kind::Need(n)) => format!("Needed: {}", n.title),
         None => String::new(),
     }
 }
@@ -252,6 +301,11 @@ pub fn flags(m: &v1::Manifest) -> String {
     }
     if m.equivocation {
         f.push("EQUIVOCATION");
+    }
+    match v1::Verification::try_from(m.verification) {
+        Ok(v1::Verification::Verified) => f.push("verified"),
+        Ok(v1::Verification::Conflicting) => f.push("CONFLICTING ORG CLAIM"),
+        _ => f.push("unverified"),
     }
     if !m.is_head && !m.retracted {
         f.push("superseded");
@@ -282,6 +336,33 @@ pub fn manifest_text(m: &v1::Manifest) -> String {
     s += &format!("  {:<W$} {} v{}\n", "name", b.name, b.version);
     s += &format!("  {:<W$} {}\n", "organisation", org);
     s += &format!("  {:<W$} {}\n", "signed by", m.publisher);
+    s += &format!(
+        "  {:<W$} {} ({})\n",
+        "publisher is",
+        verification_word(m.verification),
+        m.verification_reason
+    );
+    if !m.adopters.is_empty() {
+        let names: Vec<String> = m
+            .adopters
+            .iter()
+            .map(|a| {
+                let who = if a.org_name.is_empty() {
+                    &a.publisher
+                } else {
+                    &a.org_name
+                };
+                format!("{who} ({})", verification_word(a.verification))
+            })
+            .collect();
+        s += &format!(
+            "  {:<W$} {} verified of {}: {}\n",
+            "used by",
+            m.verified_adopters,
+            m.adopters.len(),
+            names.join("; ")
+        );
+    }
     s += &format!("  {:<W$} {}\n", "manifest id", m.id);
     s += &format!(
         "  {:<W$} {}   expires {}\n",

@@ -88,3 +88,63 @@ fn common(name: &str, title: &str, description: &str) -> v1::Catalogued {
         ..Default::default()
     }
 }
+
+/// An endorsement body: `subject` belongs to `org_id`.
+pub fn endorsement(
+    subject: &crate::identity::PublisherKey,
+    org_id: &str,
+    version: u64,
+    now_ms: u64,
+) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: crate::schema::endorsement_name(subject.as_bytes()),
+        version,
+        issued_at_ms: now_ms,
+        expires_at_ms: now_ms + crate::YEAR_MS,
+        kind: Some(Kind::Endorsement(v1::Endorsement {
+            subject: subject.as_bytes().to_vec(),
+            org_id: org_id.into(),
+            note: "checked by phone".into(),
+        })),
+    }
+}
+
+/// An adoption body: the publisher uses `(service_publisher, service_name)`.
+pub fn adoption(
+    service_publisher: &crate::identity::PublisherKey,
+    service_name: &str,
+    version: u64,
+    now_ms: u64,
+) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: crate::schema::adoption_name(service_publisher.as_bytes(), service_name),
+        version,
+        issued_at_ms: now_ms,
+        expires_at_ms: now_ms + crate::YEAR_MS,
+        kind: Some(Kind::Adoption(v1::Adoption {
+            publisher: service_publisher.as_bytes().to_vec(),
+            name: service_name.into(),
+            version: 1,
+            note: String::new(),
+        })),
+    }
+}
+
+/// A need body.
+pub fn need(name: &str, title: &str, lgsl: &[u32], now_ms: u64) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: name.into(),
+        version: 1,
+        issued_at_ms: now_ms,
+        expires_at_ms: now_ms + crate::YEAR_MS,
+        kind: Some(Kind::Need(v1::Need {
+            title: title.into(),
+            description: String::new(),
+            lgsl: lgsl.to_vec(),
+            ..Default::default()
+        })),
+    }
+}

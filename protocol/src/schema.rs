@@ -517,6 +517,17 @@ fn check_org(e: &mut Errors, o: &v1::OrgCard) {
     );
 }
 
+/// Every kind's name, as [`kind_name`] gives them.
+pub const KINDS: [&str; 7] = [
+    "org",
+    "service",
+    "dataset",
+    "retraction",
+    "endorsement",
+    "adoption",
+    "need",
+];
+
 /// The name every org card is published under.
 pub const ORG_CARD_NAME: &str = "org";
 
@@ -543,6 +554,17 @@ pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
             ),
         );
     }
+    let reserved = [("endorse-", "endorsement"), ("adopt-", "adoption")];
+    for (prefix, kind) in reserved {
+        if b.name.starts_with(prefix)
+            && !matches!(kind_name(b.kind.as_ref()), k if k == kind || k == "retraction")
+        {
+            e.push(
+                "name",
+                format!("names starting {prefix:?} are kept for the {kind} kind"),
+            );
+        }
+    }
     if b.version == 0 {
         e.push("version", "must be at least 1");
     }
@@ -553,7 +575,10 @@ pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
         e.push("expiresAt", "must be after issuedAt");
     }
     match &b.kind {
-        None => e.push("kind", "required: org, service, dataset or retraction"),
+        None => e.push(
+            "kind",
+            "required: org, service, dataset, retraction, endorsement, adoption or need",
+        ),
         Some(Kind::Org(o)) => {
             if b.name != ORG_CARD_NAME {
                 e.push(
@@ -566,17 +591,115 @@ pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
         Some(Kind::Service(s)) => check_service(&mut e, s),
         Some(Kind::Dataset(d)) => check_dataset(&mut e, d),
         Some(Kind::Retraction(r)) => text(&mut e, "reason", &r.reason, false, 1000),
+        Some(Kind::Endorsement(x)) => check_endorsement(&mut e, b, x),
+        Some(Kind::Adoption(a)) => check_adoption(&mut e, b, a),
+        Some(Kind::Need(n)) => check_need(&mut e, n),
     }
     if e.0.is_empty() { Ok(()) } else { Err(e.0) }
 }
 
-/// The kind's name: `org`, `service`, `dataset` or `retraction`.
+/// The name an endorsement of `subject` is published under: `endorse-` and the first
+/// 16 bytes of the key in hex. One per endorser and key.
+pub fn endorsement_name(subject: &[u8]) -> String {
+    format!("endorse-{}", hex16(subject))
+}
+
+/// The name an adoption of the service `(publisher, name)` is published under:
+/// `adopt-` and the first 12 bytes of SHA-256(publisher || name) in hex. One per
+/// adopter and service.
+pub fn adoption_name(publisher: &[u8], name: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(publisher);
+    h.update(name.as_bytes());
+    format!("adopt-{}", hex16(&h.finalize()[..12]))
+}
+
+fn hex16(b: &[u8]) -> String {
+    b.iter().take(16).map(|x| format!("{x:02x}")).collect()
+}
+
+fn check_endorsement(e: &mut Errors, b: &ManifestBody, x: &v1::Endorsement) {
+    if x.subject.len() != 32 {
+        e.push(
+            "subject",
+            format!("an ed25519 public key is 32 bytes, got {}", x.subject.len()),
+        );
+    } else {
+        if x.subject == b.publisher {
+            e.push("subject", "a publisher cannot endorse its own key");
+        }
+        let want = endorsement_name(&x.subject);
+        if b.name != want {
+            e.push(
+                "name",
+                format!("an endorsement of this key is named {want:?}"),
+            );
+        }
+    }
+    if let Err(err) = x.org_id.parse::<OrgId>() {
+        e.push("orgId", err.to_string());
+    }
+    text(e, "note", &x.note, false, 1000);
+}
+
+fn check_adoption(e: &mut Errors, b: &ManifestBody, a: &v1::Adoption) {
+    if a.publisher.len() != 32 {
+        e.push(
+            "service.publisher",
+            format!(
+                "an ed25519 public key is 32 bytes, got {}",
+                a.publisher.len()
+            ),
+        );
+    }
+    if !is_slug(&a.name) {
+        e.push(
+            "service.name",
+            format!("{:?} is not a manifest name", a.name),
+        );
+    }
+    if a.publisher.len() == 32 && is_slug(&a.name) {
+        let want = adoption_name(&a.publisher, &a.name);
+        if b.name != want {
+            e.push(
+                "name",
+                format!("an adoption of this service is named {want:?}"),
+            );
+        }
+    }
+    text(e, "note", &a.note, false, 1000);
+}
+
+fn check_need(e: &mut Errors, n: &v1::Need) {
+    text(e, "title", &n.title, true, limits::TITLE);
+    text(e, "description", &n.description, false, limits::DESCRIPTION);
+    check_local(
+        e,
+        Some(&v1::LocalGov {
+            lgsl: n.lgsl.clone(),
+            coverage: n.coverage.clone(),
+            ..Default::default()
+        }),
+    );
+    if n.lgsl.is_empty() {
+        e.push("lgsl", "required, at least one LGSL code");
+    }
+    if n.contact.is_some() {
+        check_contact(e, "contact", n.contact.as_ref(), false);
+    }
+}
+
+/// The kind's name: one of [`KINDS`].
 pub fn kind_name(k: Option<&Kind>) -> &'static str {
     match k {
         Some(Kind::Org(_)) => "org",
         Some(Kind::Service(_)) => "service",
         Some(Kind::Dataset(_)) => "dataset",
         Some(Kind::Retraction(_)) => "retraction",
+        Some(Kind::Endorsement(_)) => "endorsement",
+        Some(Kind::Adoption(_)) => "adoption",
+        Some(Kind::Need(_)) => "need",
         None => "unknown",
     }
 }

@@ -28,6 +28,8 @@
 
 pub mod search;
 pub mod store;
+pub mod trust;
 
 pub use search::{Hit, Page, Query, QueryError, SearchError};
 pub use store::{Counts, OrgInfo, PutOutcome, Registry, StoreError, Stored};
+pub use trust::{PublisherTrust, TrustView, Verification};

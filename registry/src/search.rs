@@ -15,8 +15,12 @@ use std::time::Duration;
 use lgmesh_protocol::envelope::ManifestId;
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{ManifestBody, manifest_body::Kind};
+use std::ops::Bound;
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query as TQuery, TermQuery};
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, Occur, Query as TQuery, RangeQuery, TermQuery,
+};
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -37,7 +41,7 @@ pub const MAX_OFFSET: usize = 10_000;
 const BOOST_TITLE: f32 = 3.0;
 const BOOST_KEYWORD: f32 = 2.0;
 const ANALYZER: &str = "en_stem";
-// The schema changed (ids as fast fields): a new directory name, rebuilt from sled.
+// The schema changed (expiry as a fast field): a new directory name, rebuilt from sled.
 
 /// A search.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +64,12 @@ pub struct Query {
     pub cursor: Option<String>,
     /// Include tombstones.
     pub include_retracted: bool,
+    /// Only manifests whose publisher this node verifies (see [`crate::trust`]).
+    pub verified_only: bool,
+    /// Include heads whose `expires_at_ms` has passed. Default: hidden.
+    pub include_expired: bool,
+    /// The time expiry is judged at; 0 means now.
+    pub now_ms: u64,
 }
 
 /// A bad query.
@@ -130,6 +140,7 @@ struct Fields {
     area: Field,
     publisher: Field,
     status: Field,
+    expires: Field,
     title: Field,
     keyword: Field,
     body: Field,
@@ -142,6 +153,7 @@ pub(crate) struct Doc {
     kind: &'static str,
     publisher: String,
     status: &'static str,
+    expires: u64,
     lgsl: Vec<String>,
     area: Vec<String>,
     title: Vec<String>,
@@ -157,6 +169,7 @@ impl Doc {
             kind: lgmesh_protocol::schema::kind_name(body.kind.as_ref()),
             publisher: hex::encode(publisher.as_bytes()),
             status: "",
+            expires: body.expires_at_ms,
             lgsl: vec![],
             area: vec![],
             title: vec![],
@@ -177,6 +190,17 @@ impl Doc {
                 d.keyword.push(o.org_id.clone());
                 (None, None)
             }
+            Some(Kind::Need(n)) => {
+                d.title.push(n.title.clone());
+                d.body.push(n.description.clone());
+                d.lgsl = n.lgsl.iter().map(u32::to_string).collect();
+                d.area = n.coverage.clone();
+                (None, None)
+            }
+            Some(Kind::Endorsement(e)) => {
+                d.keyword.push(e.org_id.clone());
+                (None, None)
+            }
             _ => (None, None),
         };
         if let Some(c) = common {
@@ -195,14 +219,24 @@ impl Doc {
 }
 
 impl Query {
+    fn now(&self) -> u64 {
+        if self.now_ms == 0 {
+            lgmesh_protocol::now_ms()
+        } else {
+            self.now_ms
+        }
+    }
+
     /// Does one manifest pass this query's filters, and contain every word of its text
     /// (case-insensitive, unranked)? For streams of new manifests, where there is no
-    /// index to ask. `org_id` is the publisher's organisation from its org card.
+    /// index to ask. `org_id` is the publisher's organisation from its org card;
+    /// `verified`, whether this node verifies the publisher.
     pub fn matches(
         &self,
         publisher: &PublisherKey,
         body: &ManifestBody,
         org_id: Option<&str>,
+        verified: bool,
     ) -> bool {
         let d = Doc::of(publisher, body, &ManifestId([0; 32]));
         if d.kind == "retraction"
@@ -221,7 +255,9 @@ impl Query {
                 .status
                 .as_deref()
                 .is_some_and(|st| !d.status.eq_ignore_ascii_case(st))
-            || self.org.as_deref().is_some_and(|o| org_id != Some(o));
+            || self.org.as_deref().is_some_and(|o| org_id != Some(o))
+            || (self.verified_only && !verified)
+            || (!self.include_expired && body.expires_at_ms <= self.now());
         if fail {
             return false;
         }
@@ -299,6 +335,7 @@ fn schema() -> (Schema, Fields) {
         area: b.add_text_field("area", STRING),
         publisher: b.add_text_field("publisher", STRING),
         status: b.add_text_field("status", STRING),
+        expires: b.add_u64_field("expires", FAST),
         title: b.add_text_field("title", text.clone()),
         keyword: b.add_text_field("keyword", text.clone()),
         body: b.add_text_field("body", text),
@@ -328,6 +365,7 @@ fn document(f: &Fields, d: &Doc) -> TantivyDocument {
     if !d.status.is_empty() {
         doc.add_text(f.status, d.status);
     }
+    doc.add_u64(f.expires, d.expires);
     for (field, values) in [
         (f.lgsl, &d.lgsl),
         (f.area, &d.area),
@@ -708,10 +746,13 @@ impl Registry {
 
         // Exact filters.
         if let Some(k) = &q.kind {
-            if !matches!(k.as_str(), "service" | "dataset" | "org" | "retraction") {
+            if !lgmesh_protocol::schema::KINDS.contains(&k.as_str()) {
                 return Err(QueryError::Filter {
                     field: "kind",
-                    reason: format!("{k:?} is not service, dataset, org or retraction"),
+                    reason: format!(
+                        "{k:?} is not one of {}",
+                        lgmesh_protocol::schema::KINDS.join(", ")
+                    ),
                 }
                 .into());
             }
@@ -749,10 +790,37 @@ impl Registry {
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(pubs))));
         }
+        if q.verified_only {
+            let trust = self.trust()?;
+            let pubs: Vec<(Occur, Box<dyn TQuery>)> = trust
+                .verified()
+                .map(|pk| {
+                    (
+                        Occur::Should,
+                        term_query(f.publisher, &hex::encode(pk.as_bytes())),
+                    )
+                })
+                .collect();
+            if pubs.is_empty() {
+                return Ok(Page::default());
+            }
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(pubs))));
+        }
         // Tombstones carry no text, so only listings without text need to exclude them;
         // leaving text queries free of exclusions lets tantivy prune with block-WAND.
         if terms.is_empty() && !q.include_retracted && q.kind.as_deref() != Some("retraction") {
             clauses.push((Occur::MustNot, term_query(f.kind, "retraction")));
+        }
+        let searcher = t.reader.searcher();
+        // Expired heads are rare: pay for excluding them only when there are some.
+        if !q.include_expired {
+            let expired = RangeQuery::new(
+                Bound::Unbounded,
+                Bound::Included(Term::from_field_u64(f.expires, q.now())),
+            );
+            if searcher.search(&expired, &Count)? > 0 {
+                clauses.push((Occur::MustNot, Box::new(expired)));
+            }
         }
         if !clauses.iter().any(|(o, _)| *o == Occur::Must) {
             // Only exclusions (or nothing): start from every document.
@@ -760,7 +828,6 @@ impl Registry {
         }
         let query = BooleanQuery::new(clauses);
 
-        let searcher = t.reader.searcher();
         let (top, total) = searcher.search(
             &query,
             &(

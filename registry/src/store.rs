@@ -20,6 +20,7 @@ use lgmesh_protocol::validate::{self, Head, Limits, Placement, Reason, Rejection
 use prost::Message;
 
 use crate::search::TextIndex;
+use crate::trust::{TrustInputs, TrustView};
 
 /// The default bound of sled's page cache. Large enough that bulk ingest of 100k
 /// manifests stays in memory (ingest ran 0.45 → 0.58 of raw verification speed going
@@ -48,6 +49,14 @@ mod prefix {
     /// `L | seq` → the `publisher | name` keys (each with a length byte) whose heads one
     /// batch changed, until the text index has them.
     pub const LOG: u8 = b'L';
+    /// `T | publisher` → org id: the operator's own list of trusted keys (local, never
+    /// gossiped).
+    pub const TRUSTED: u8 = b'T';
+    /// `N | subject | endorser` → expires_at (8) | org id: live endorsements.
+    pub const ENDORSEMENT: u8 = b'N';
+    /// `A | service publisher | service name | 0 | adopter` → version (8) | expires_at
+    /// (8): live adoptions.
+    pub const ADOPTION: u8 = b'A';
 }
 
 const COUNT_MANIFESTS: &[u8] = b"manifests";
@@ -129,7 +138,20 @@ pub struct Registry {
     limits: Limits,
     /// One writer at a time: validation against the head and the write must not interleave.
     write: Mutex<Writer>,
+    /// Bumped whenever an input of the trust judgement changes.
+    trust_gen: std::sync::atomic::AtomicU64,
+    /// Endorsements from verified organisations that verify a key (*k*).
+    endorsements_required: std::sync::atomic::AtomicUsize,
+    /// The last judgement: the generation it was computed at, when, and the result.
+    trust_cache: Mutex<Option<(u64, std::time::Instant, std::sync::Arc<TrustView>)>>,
 }
+
+/// The default *k*: endorsements from verified organisations that verify a key.
+pub const DEFAULT_ENDORSEMENTS_REQUIRED: usize = 2;
+
+/// How long a trust judgement is reused when nothing it depends on changed (endorsements
+/// expire with time, so it is recomputed now and then regardless).
+const TRUST_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What only the writer keeps, behind the write lock.
 #[derive(Default)]
@@ -276,6 +298,8 @@ struct Pending<'a> {
     indexed: Vec<VerifiedManifest>,
     evidence: HashMap<Vec<u8>, Vec<u8>>,
     manifests: std::collections::HashSet<ManifestId>,
+    /// An org card or endorsement changed: the trust judgement must be redone.
+    trust_changed: bool,
 }
 
 impl<'a> Pending<'a> {
@@ -296,6 +320,7 @@ impl<'a> Pending<'a> {
             indexed: vec![],
             evidence: HashMap::new(),
             manifests: Default::default(),
+            trust_changed: false,
         })
     }
 
@@ -323,6 +348,74 @@ impl<'a> Pending<'a> {
             self.counters.insert(name, v);
         }
         Ok(self.counters.entry(name).or_insert(0))
+    }
+
+    /// The body of a manifest stored earlier or staged in this batch.
+    fn body_of(&self, id: &ManifestId) -> Result<Option<ManifestBody>> {
+        if let Some(m) = self.indexed.iter().find(|m| m.id() == *id) {
+            return Ok(Some(m.body().clone()));
+        }
+        match self.reg.tree.get(key(prefix::MANIFEST, &[id.as_bytes()]))? {
+            Some(v) => Ok(Some(decode_stored(*id, &v)?.body)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stages the secondary records a new head carries: the org claim, an
+    /// endorsement, an adoption.
+    fn index_relation(&mut self, m: &VerifiedManifest) {
+        let b = m.body();
+        match &b.kind {
+            Some(Kind::Org(o)) => {
+                self.batch.insert(
+                    key(prefix::ORG, &[m.publisher().as_bytes()]),
+                    format!("{}\0{}", o.org_id, o.name).as_bytes(),
+                );
+                self.trust_changed = true;
+            }
+            Some(Kind::Endorsement(e)) => {
+                let mut v = b.expires_at_ms.to_be_bytes().to_vec();
+                v.extend_from_slice(e.org_id.as_bytes());
+                self.batch.insert(
+                    key(prefix::ENDORSEMENT, &[&e.subject, m.publisher().as_bytes()]),
+                    v,
+                );
+                self.trust_changed = true;
+            }
+            Some(Kind::Adoption(a)) => {
+                let mut v = a.version.to_be_bytes().to_vec();
+                v.extend_from_slice(&b.expires_at_ms.to_be_bytes());
+                self.batch
+                    .insert(adoption_key(&a.publisher, &a.name, m.publisher()), v);
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes the secondary records of a head that is being replaced (an endorsement
+    /// or adoption withdrawn or changed). Only names that can carry them are read.
+    fn unindex_relation(&mut self, old: &ManifestId) -> Result<()> {
+        let Some(b) = self.body_of(old)? else {
+            return Ok(());
+        };
+        let Ok(publisher) = PublisherKey::from_bytes(&b.publisher) else {
+            return Ok(());
+        };
+        match &b.kind {
+            Some(Kind::Endorsement(e)) => {
+                self.batch.remove(key(
+                    prefix::ENDORSEMENT,
+                    &[&e.subject, publisher.as_bytes()],
+                ));
+                self.trust_changed = true;
+            }
+            Some(Kind::Adoption(a)) => {
+                self.batch
+                    .remove(adoption_key(&a.publisher, &a.name, &publisher));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn has_manifest(&self, id: &ManifestId) -> Result<bool> {
@@ -367,12 +460,14 @@ impl<'a> Pending<'a> {
                     ),
                     &[][..],
                 );
-                if let Some(Kind::Org(o)) = &m.body().kind {
-                    self.batch.insert(
-                        key(prefix::ORG, &[m.publisher().as_bytes()]),
-                        format!("{}\0{}", o.org_id, o.name).as_bytes(),
-                    );
+                // Only endorsements and adoptions carry records to undo, and their
+                // names say so: a plain update reads nothing more.
+                if let Some(old) = old
+                    && (m.name().starts_with("endorse-") || m.name().starts_with("adopt-"))
+                {
+                    self.unindex_relation(&old.head.id)?;
                 }
+                self.index_relation(&m);
                 *self.counter(COUNT_MANIFESTS)? += 1;
                 self.heads.insert(pn, Some(rec));
                 self.manifests.insert(id);
@@ -454,6 +549,11 @@ impl<'a> Pending<'a> {
         }
         self.committed
             .extend(self.counters.iter().map(|(k, v)| (*k, *v)));
+        if self.trust_changed {
+            self.reg
+                .trust_gen
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         if flush {
             self.reg.db.flush()?;
         }
@@ -469,6 +569,18 @@ impl<'a> Pending<'a> {
     }
 }
 
+fn adoption_key(service_publisher: &[u8], service_name: &str, adopter: &PublisherKey) -> Vec<u8> {
+    key(
+        prefix::ADOPTION,
+        &[
+            service_publisher,
+            service_name.as_bytes(),
+            &[0],
+            adopter.as_bytes(),
+        ],
+    )
+}
+
 fn decode_log(v: &[u8]) -> Vec<&[u8]> {
     let mut out = vec![];
     let mut rest = v;
@@ -482,7 +594,7 @@ fn decode_log(v: &[u8]) -> Vec<&[u8]> {
 
 impl Registry {
     /// Opens (or creates) the store in `dir`: sled in `dir/db`, the text index in
-    /// `dir/text-v2`. Replays into the text index only the head changes it missed (or
+    /// `dir/text-v3`. Replays into the text index only the head changes it missed (or
     /// rebuilds it from the heads if it was lost), and waits until it has them.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         Self::open_with_cache(dir, limits, DEFAULT_CACHE_BYTES)
@@ -517,9 +629,14 @@ impl Registry {
                 text: TextIndex::disabled()?,
                 limits,
                 write: Mutex::default(),
+                trust_gen: Default::default(),
+                endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
+                trust_cache: Mutex::default(),
             });
         }
-        let text = TextIndex::open(&dir.join("text-v2"), move |seq| {
+        // An index of an older layout is rebuilt under the new name; drop the old one.
+        let _ = std::fs::remove_dir_all(dir.join("text-v2"));
+        let text = TextIndex::open(&dir.join("text-v3"), move |seq| {
             // The index has everything up to `seq`: drop those change-log entries.
             let mut b = sled::Batch::default();
             for (k, _) in trim
@@ -540,6 +657,9 @@ impl Registry {
             text,
             limits,
             write: Mutex::default(),
+            trust_gen: Default::default(),
+            endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
+            trust_cache: Mutex::default(),
         };
         reg.catch_up_index()?;
         Ok(reg)
@@ -824,6 +944,126 @@ impl Registry {
                     name: name.to_owned(),
                 })
             }))
+    }
+
+    /// Sets *k*: how many verified organisations must endorse a key to verify it (at
+    /// least 1).
+    pub fn set_endorsements_required(&self, k: usize) {
+        self.endorsements_required
+            .store(k.max(1), std::sync::atomic::Ordering::Release);
+        self.trust_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The operator trusts `publisher` as a key of `org_id` (`lgmesh trust add`). Local
+    /// to this node; flushed before it returns.
+    pub fn trust_add(&self, publisher: &PublisherKey, org_id: &str) -> Result<()> {
+        self.tree.insert(
+            key(prefix::TRUSTED, &[publisher.as_bytes()]),
+            org_id.as_bytes(),
+        )?;
+        self.db.flush()?;
+        self.trust_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes `publisher` off the operator's list; false when it was not on it.
+    pub fn trust_remove(&self, publisher: &PublisherKey) -> Result<bool> {
+        let had = self
+            .tree
+            .remove(key(prefix::TRUSTED, &[publisher.as_bytes()]))?
+            .is_some();
+        self.db.flush()?;
+        self.trust_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(had)
+    }
+
+    /// The operator's list: key and organisation.
+    pub fn trusted(&self) -> Result<Vec<(PublisherKey, String)>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix([prefix::TRUSTED]) {
+            let (k, v) = kv?;
+            if let Ok(pk) = PublisherKey::from_bytes(&k[1..]) {
+                out.push((pk, String::from_utf8_lossy(&v).into_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How this node judges every publisher key it knows (see [`crate::trust`]).
+    /// Computed from the org cards, live endorsements and the operator's list, and
+    /// reused until one of them changes (or a minute has passed, as endorsements expire).
+    pub fn trust(&self) -> Result<std::sync::Arc<TrustView>> {
+        let gen_now = self.trust_gen.load(std::sync::atomic::Ordering::Acquire);
+        let mut cache = self.trust_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, at, view)) = cache.as_ref()
+            && *g == gen_now
+            && at.elapsed() < TRUST_CACHE_FOR
+        {
+            return Ok(view.clone());
+        }
+        let now = lgmesh_protocol::now_ms();
+        let mut i = TrustInputs {
+            required: self
+                .endorsements_required
+                .load(std::sync::atomic::Ordering::Acquire),
+            ..Default::default()
+        };
+        for kv in self.tree.scan_prefix([prefix::ORG]) {
+            let (k, v) = kv?;
+            if let (Ok(pk), Some(org)) = (
+                PublisherKey::from_bytes(&k[1..]),
+                v.split(|b| *b == 0).next(),
+            ) {
+                i.claims
+                    .insert(pk, String::from_utf8_lossy(org).into_owned());
+            }
+        }
+        i.operator.extend(self.trusted()?);
+        for kv in self.tree.scan_prefix([prefix::ENDORSEMENT]) {
+            let (k, v) = kv?;
+            if k.len() != 65 || v.len() < 8 || read_u64(&v[..8]) <= now {
+                continue;
+            }
+            if let (Ok(subject), Ok(endorser)) = (
+                PublisherKey::from_bytes(&k[1..33]),
+                PublisherKey::from_bytes(&k[33..65]),
+            ) {
+                i.endorsements.push((
+                    endorser,
+                    subject,
+                    String::from_utf8_lossy(&v[8..]).into_owned(),
+                ));
+            }
+        }
+        let view = std::sync::Arc::new(TrustView::compute(&i));
+        *cache = Some((gen_now, std::time::Instant::now(), view.clone()));
+        Ok(view)
+    }
+
+    /// Who uses the service `(publisher, name)`: each adopter's key and the version it
+    /// named (0 when unstated), live adoptions only.
+    pub fn adopters(
+        &self,
+        publisher: &PublisherKey,
+        name: &str,
+    ) -> Result<Vec<(PublisherKey, u64)>> {
+        let now = lgmesh_protocol::now_ms();
+        let mut p = key(prefix::ADOPTION, &[publisher.as_bytes(), name.as_bytes()]);
+        p.push(0);
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix(&p) {
+            let (k, v) = kv?;
+            if v.len() != 16 || read_u64(&v[8..]) <= now {
+                continue;
+            }
+            if let Ok(pk) = PublisherKey::from_bytes(&k[p.len()..]) {
+                out.push((pk, read_u64(&v[..8])));
+            }
+        }
+        Ok(out)
     }
 
     /// Publishers whose org card claims `org_id` (a scan of the org cards: one per publisher).

@@ -458,7 +458,7 @@ fn a_lost_text_index_is_rebuilt_from_sled() {
                 .expect("put"),
         )
     };
-    std::fs::remove_dir_all(dir.path().join("text-v2")).expect("remove index");
+    std::fs::remove_dir_all(dir.path().join("text-v3")).expect("remove index");
     let reg = open(&dir);
     let p = reg
         .search(&Query {

@@ -1,0 +1,211 @@
+//! Trust across real `lgmesh run` processes: the operator's list, endorsements arriving
+//! by gossip, an impostor claiming another council's org id, adoptions and needs.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn publisher(dir: &Path) -> String {
+    json(&ok(dir, &["info", "--json"]))["publisher"]
+        .as_str()
+        .expect("publisher")
+        .to_owned()
+}
+
+fn state(dir: &Path, key: &str) -> String {
+    json(&ok(dir, &["trust", "show", key, "--json"]))["verification"]
+        .as_str()
+        .expect("verification")
+        .to_owned()
+}
+
+#[test]
+fn trust_endorsements_impostors_and_adoptions_across_real_nodes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| tmp.path().join(n))
+        .collect();
+    let [a, b, c, d, e] = [&dirs[0], &dirs[1], &dirs[2], &dirs[3], &dirs[4]];
+    for (dir, org, name) in [
+        (a, "gss:E07000209", "Guildford Borough Council"),
+        (b, "gss:E08000035", "Leeds City Council"),
+        (c, "gss:S12000036", "City of Edinburgh Council"),
+        // d claims Guildford's org id: an impostor.
+        (d, "gss:E07000209", "Guildford Borough Council"),
+        (e, "gss:E07000212", "Runnymede Borough Council"),
+    ] {
+        ok(dir, &["init", "--org", org, "--name", name]);
+    }
+    let na = Node::start(a);
+    let boot = json(&ok(a, &["info", "--json"]))["listenAddrs"][0]
+        .as_str()
+        .expect("listen address")
+        .to_owned();
+    let nodes: Vec<Node> = [b, c, d, e]
+        .iter()
+        .map(|dir| Node::start_with(dir, &["--bootstrap", &boot]))
+        .collect();
+    let [pa, pb, pc, pd, pe] = [a, b, c, d, e].map(|d| publisher(d));
+
+    // Every node trusts its own key; c knows nothing of the others yet.
+    assert_eq!(state(c, &pc), "verified");
+    assert_eq!(state(c, &pa), "unverified");
+
+    // Both "Guildfords" publish a bin collection service.
+    let file = examples().join("manifests/guildford-bin-collection.toml");
+    ok(a, &["publish", file.to_str().expect("path")]);
+    ok(d, &["publish", file.to_str().expect("path")]);
+
+    // c's operator trusts the real Guildford and Leeds directly.
+    let added = json(&ok(
+        c,
+        &["trust", "add", &pa, "--org", "gss:E07000209", "--json"],
+    ));
+    assert_eq!(added["verification"], "verified", "{added}");
+    assert_eq!(added["operatorTrusted"], true);
+    ok(c, &["trust", "add", &pb, "--org", "gss:E08000035"]);
+
+    // Once d's org card arrives, c sees it as conflicting, and --verified-only hides it.
+    until("c sees the impostor as conflicting", || {
+        (state(c, &pd) == "conflicting").then_some(())
+    });
+    let hits = until("c finds both bin services", || {
+        let r = json(&ok(c, &["search", "bin collection", "--json"]));
+        let h = r["hits"].as_array().cloned().unwrap_or_default();
+        (h.len() >= 2).then_some(h)
+    });
+    let by_pub = |h: &[serde_json::Value], pk: &str| {
+        h.iter()
+            .find(|x| x["publisher"] == pk)
+            .cloned()
+            .expect("hit")
+    };
+    assert_eq!(by_pub(&hits, &pa)["verification"], "verified");
+    assert_eq!(by_pub(&hits, &pd)["verification"], "conflicting");
+    let verified = json(&ok(
+        c,
+        &["search", "bin collection", "--verified-only", "--json"],
+    ));
+    let vh = verified["hits"].as_array().expect("hits");
+    assert!(
+        vh.iter().all(|x| x["publisher"] == pa.as_str()),
+        "{verified}"
+    );
+    assert!(!vh.is_empty(), "{verified}");
+    let text = ok(c, &["search", "bin collection"]);
+    assert!(text.contains("CONFLICTING ORG CLAIM"), "{text}");
+
+    // Runnymede is unknown to c until two organisations c verifies endorse it.
+    until("e's org card reaches c", || {
+        (state(c, &pe) == "unverified").then_some(())
+    });
+    ok(
+        a,
+        &[
+            "endorse",
+            &pe,
+            "--org",
+            "gss:E07000212",
+            "--note",
+            "phoned their IT team",
+        ],
+    );
+    // d (unverified on c) endorsing e counts for nothing.
+    ok(d, &["endorse", &pe, "--org", "gss:E07000212"]);
+    until("c has both endorsements", || {
+        let t = json(&ok(c, &["trust", "show", &pe, "--json"]));
+        (t["endorsedBy"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    });
+    assert_eq!(
+        state(c, &pe),
+        "unverified",
+        "one verified endorser is not k = 2"
+    );
+    ok(b, &["endorse", &pe, "--org", "gss:E07000212"]);
+    until("e becomes verified on c", || {
+        (state(c, &pe) == "verified").then_some(())
+    });
+    let list = json(&ok(c, &["trust", "list", "--state", "verified", "--json"]));
+    assert_eq!(
+        list["publishers"].as_array().map(Vec::len),
+        Some(4),
+        "{list}"
+    );
+
+    // Self-endorsement is refused with the field named.
+    let err = fails(a, &["endorse", &pa, "--org", "gss:E07000209"]);
+    assert!(err.contains("subject"), "{err}");
+
+    // Leeds adopts Guildford's service once it has it; c shows one verified
+    // organisation using it.
+    until("b has a's service", || {
+        lgmesh(b, &["show", &format!("{pa}/bin-collection-days")])
+            .status
+            .success()
+            .then_some(())
+    });
+    ok(
+        b,
+        &[
+            "adopt",
+            &format!("{pa}/bin-collection-days"),
+            "--note",
+            "bin day lookups",
+        ],
+    );
+    until("c counts the adoption", || {
+        let r = json(&ok(
+            c,
+            &["search", "bin collection", "--verified-only", "--json"],
+        ));
+        let h = r["hits"].as_array()?.first()?.clone();
+        (h["verifiedAdopters"] == 1).then_some(())
+    });
+    let shown = ok(c, &["show", &format!("{pa}/bin-collection-days")]);
+    assert!(shown.contains("Leeds City Council (verified)"), "{shown}");
+    // Adopting something that is not there says so.
+    let err = fails(b, &["adopt", &format!("{pa}/no-such-service")]);
+    assert!(err.contains("not found"), "{err}");
+
+    // Edinburgh posts a need; Guildford finds it by LGSL code.
+    ok(
+        c,
+        &["need", "Bulky waste collection booking", "--lgsl", "863"],
+    );
+    until("a finds the need", || {
+        let r = json(&ok(
+            a,
+            &["search", "--lgsl", "863", "--kind", "need", "--json"],
+        ));
+        (r["total"] == 1).then_some(())
+    });
+
+    // Removing trust is immediate, and unknown keys are refused clearly.
+    ok(c, &["trust", "remove", &pb]);
+    assert_eq!(state(c, &pb), "unverified");
+    let err = fails(c, &["trust", "remove", &pb]);
+    assert!(err.contains("not on this node's trusted list"), "{err}");
+    let err = fails(
+        c,
+        &["trust", "add", "did:key:nonsense", "--org", "gss:E07000209"],
+    );
+    assert!(err.contains("publisher"), "{err}");
+    let err = fails(c, &["trust", "add", &pb, "--org", "gss:12"]);
+    assert!(err.contains("orgId"), "{err}");
+    drop((na, nodes));
+}

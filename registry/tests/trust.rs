@@ -1,0 +1,284 @@
+//! Trust state, endorsements, adoptions and expiry against a real sled store.
+
+use lgmesh_protocol::envelope::UnsignedManifest;
+use lgmesh_protocol::identity::{PublisherKey, SecretKey};
+use lgmesh_protocol::sample;
+use lgmesh_protocol::v1::ManifestBody;
+use lgmesh_protocol::validate::Limits;
+use lgmesh_registry::{PutOutcome, Query, Registry, Verification};
+
+const NOW: u64 = 1_790_000_000_000;
+
+fn put(reg: &Registry, key: &SecretKey, body: ManifestBody) {
+    match reg
+        .put(&UnsignedManifest(body).sign(key).to_bytes(), NOW)
+        .expect("put")
+    {
+        PutOutcome::Stored(_) => {}
+        other => panic!("expected stored, got {other:?}"),
+    }
+}
+
+/// Four councils with org cards; returns their keys.
+fn councils(reg: &Registry) -> Vec<SecretKey> {
+    let orgs = [
+        ("gss:E07000209", "Guildford Borough Council"),
+        ("gss:E07000210", "Mole Valley District Council"),
+        ("gss:E07000211", "Reigate and Banstead Borough Council"),
+        ("gss:E07000212", "Runnymede Borough Council"),
+    ];
+    orgs.iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            let k = SecretKey::from_seed(&[i as u8 + 1; 32]);
+            put(reg, &k, sample::org(id, name, 1, NOW));
+            k
+        })
+        .collect()
+}
+
+fn service(reg: &Registry, k: &SecretKey, name: &str) {
+    put(
+        reg,
+        k,
+        sample::service(
+            name,
+            1,
+            "Bin collection days",
+            "By postcode.",
+            &[524],
+            &["E07000209"],
+            NOW,
+        ),
+    );
+}
+
+fn publishers(reg: &Registry, q: Query) -> Vec<PublisherKey> {
+    reg.wait_indexed().expect("indexed");
+    let page = reg
+        .search(&Query {
+            page_size: 100,
+            ..q
+        })
+        .expect("search");
+    page.hits
+        .iter()
+        .map(|h| reg.get(&h.id).expect("get").expect("stored").publisher)
+        .collect()
+}
+
+#[test]
+fn endorsements_verify_a_key_once_k_verified_organisations_vouch_and_a_retraction_undoes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let c = councils(&reg);
+    let [a, b, x, y] = [0, 1, 2, 3].map(|i| c[i].public());
+    reg.trust_add(&a, "gss:E07000209").expect("trust");
+    reg.trust_add(&b, "gss:E07000210").expect("trust");
+    assert_eq!(reg.trust().expect("trust").of(&x), Verification::Unverified);
+
+    put(
+        &reg,
+        &c[0],
+        sample::endorsement(&x, "gss:E07000211", 1, NOW),
+    );
+    assert_eq!(
+        reg.trust().expect("trust").of(&x),
+        Verification::Unverified,
+        "k = 2"
+    );
+    put(
+        &reg,
+        &c[1],
+        sample::endorsement(&x, "gss:E07000211", 1, NOW),
+    );
+    assert_eq!(reg.trust().expect("trust").of(&x), Verification::Verified);
+    // y has endorsements only from unverified keys: nothing.
+    put(
+        &reg,
+        &c[2],
+        sample::endorsement(&y, "gss:E07000212", 1, NOW),
+    );
+    assert_eq!(
+        reg.trust().expect("trust").of(&y),
+        Verification::Unverified,
+        "x's one endorsement"
+    );
+    reg.set_endorsements_required(1);
+    assert_eq!(
+        reg.trust().expect("trust").of(&y),
+        Verification::Verified,
+        "x is verified now, k = 1"
+    );
+    reg.set_endorsements_required(2);
+
+    // b withdraws its endorsement: x falls back to one.
+    let name = lgmesh_protocol::schema::endorsement_name(x.as_bytes());
+    put(&reg, &c[1], sample::retraction(&name, 2, NOW));
+    assert_eq!(reg.trust().expect("trust").of(&x), Verification::Unverified);
+    // And the operator's list survives a reopen.
+    drop(reg);
+    let reg = Registry::open(dir.path(), Limits::default()).expect("reopen");
+    let t = reg.trust().expect("trust");
+    assert_eq!(t.of(&a), Verification::Verified);
+    assert_eq!(t.get(&x).map(|t| t.endorsed_by.len()), Some(1));
+    assert!(reg.trust_remove(&a).expect("remove"));
+    assert_eq!(reg.trust().expect("trust").of(&a), Verification::Unverified);
+}
+
+#[test]
+fn verified_only_search_hides_unverified_and_conflicting_publishers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let c = councils(&reg);
+    let impostor = SecretKey::from_seed(&[66; 32]);
+    put(
+        &reg,
+        &impostor,
+        sample::org("gss:E07000209", "Guildford Borough Council", 1, NOW),
+    );
+    reg.trust_add(&c[0].public(), "gss:E07000209")
+        .expect("trust");
+    for k in [&c[0], &c[1], &impostor] {
+        service(&reg, k, "bin-collection");
+    }
+    let t = reg.trust().expect("trust");
+    assert_eq!(t.of(&impostor.public()), Verification::Conflicting);
+    assert_eq!(t.of(&c[0].public()), Verification::Verified);
+    assert_eq!(t.of(&c[1].public()), Verification::Unverified);
+
+    let q = Query {
+        text: "bin".into(),
+        ..Default::default()
+    };
+    assert_eq!(publishers(&reg, q.clone()).len(), 3);
+    assert_eq!(
+        publishers(
+            &reg,
+            Query {
+                verified_only: true,
+                ..q
+            }
+        ),
+        vec![c[0].public()]
+    );
+}
+
+#[test]
+fn adoptions_are_listed_per_service_and_withdrawn_by_retraction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let c = councils(&reg);
+    let owner = c[0].public();
+    service(&reg, &c[0], "bin-collection");
+    put(
+        &reg,
+        &c[1],
+        sample::adoption(&owner, "bin-collection", 1, NOW),
+    );
+    put(
+        &reg,
+        &c[2],
+        sample::adoption(&owner, "bin-collection", 1, NOW),
+    );
+    let mut users: Vec<_> = reg
+        .adopters(&owner, "bin-collection")
+        .expect("adopters")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    users.sort();
+    let mut want = vec![c[1].public(), c[2].public()];
+    want.sort();
+    assert_eq!(users, want);
+    let name = lgmesh_protocol::schema::adoption_name(owner.as_bytes(), "bin-collection");
+    put(&reg, &c[2], sample::retraction(&name, 2, NOW));
+    assert_eq!(
+        reg.adopters(&owner, "bin-collection").expect("adopters"),
+        vec![(c[1].public(), 1)]
+    );
+    // Needs are searchable by LGSL code.
+    put(
+        &reg,
+        &c[3],
+        sample::need("bulky-waste", "Bulky waste booking", &[863], NOW),
+    );
+    let found = publishers(
+        &reg,
+        Query {
+            lgsl: Some(863),
+            ..Default::default()
+        },
+    );
+    assert_eq!(found, vec![c[3].public()]);
+}
+
+#[test]
+fn expired_heads_are_hidden_from_default_search_but_can_be_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let k = SecretKey::from_seed(&[5; 32]);
+    service(&reg, &k, "bin-collection");
+    let later = NOW + lgmesh_protocol::YEAR_MS + 1;
+    let q = Query {
+        text: "bin".into(),
+        now_ms: NOW,
+        ..Default::default()
+    };
+    assert_eq!(publishers(&reg, q.clone()).len(), 1);
+    let q = Query { now_ms: later, ..q };
+    assert!(publishers(&reg, q.clone()).is_empty());
+    assert_eq!(
+        publishers(
+            &reg,
+            Query {
+                include_expired: true,
+                ..q
+            }
+        )
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn malformed_endorsements_and_adoptions_are_refused_with_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let k = SecretKey::from_seed(&[5; 32]);
+    let other = SecretKey::from_seed(&[6; 32]).public();
+    let cases: Vec<(ManifestBody, &str)> = vec![
+        (
+            sample::endorsement(&k.public(), "gss:E07000209", 1, NOW),
+            "subject",
+        ),
+        (sample::endorsement(&other, "gss:nonsense", 1, NOW), "orgId"),
+        (
+            ManifestBody {
+                name: "endorse-wrong".into(),
+                ..sample::endorsement(&other, "gss:E07000209", 1, NOW)
+            },
+            "name",
+        ),
+        (
+            ManifestBody {
+                name: "adopt-wrong".into(),
+                ..sample::adoption(&other, "bins", 1, NOW)
+            },
+            "name",
+        ),
+        (sample::need("bulky-waste", "Bulky waste", &[], NOW), "lgsl"),
+    ];
+    for (body, field) in cases {
+        match reg
+            .put(&UnsignedManifest(body).sign(&k).to_bytes(), NOW)
+            .expect("put")
+        {
+            PutOutcome::Rejected(r) => {
+                assert!(r.fields.iter().any(|f| f.field == field), "{field}: {r}")
+            }
+            other => panic!("{field}: expected a rejection, got {other:?}"),
+        }
+    }
+    assert_eq!(reg.counts().expect("counts").manifests, 0);
+}
