@@ -136,6 +136,45 @@ impl App {
         name: &str,
         kind: Kind,
     ) -> Result<(Outcome, Stored), AppError> {
+        self.sign_next(name, kind, false).await
+    }
+
+    /// Re-signs every head of this node's own that expires within `window_ms` of
+    /// `now_ms` as a new version with the same content and a new expiry, so that what
+    /// this organisation publishes never lapses while the node runs. Tombstones are left
+    /// alone: they already outlive what they retract. Returns how many it renewed.
+    pub async fn renew_due(&self, now_ms: u64, window_ms: u64) -> Result<usize, AppError> {
+        let reg = self.registry.clone();
+        let pk = self.publisher();
+        let heads = self.blocking(move || reg.heads_of(&pk)).await??;
+        let mut renewed = 0;
+        for h in heads {
+            if h.body.expires_at_ms > now_ms.saturating_add(window_ms) {
+                continue;
+            }
+            let Some(kind) = h.body.kind.clone() else {
+                continue;
+            };
+            if matches!(kind, Kind::Retraction(_)) {
+                continue;
+            }
+            let (outcome, s) = self.sign_next(&h.body.name, kind, true).await?;
+            if outcome == Outcome::Stored {
+                renewed += 1;
+                tracing::info!(name = %s.body.name, version = s.body.version, expires = s.body.expires_at_ms, "renewed before expiry");
+            }
+        }
+        Ok(renewed)
+    }
+
+    /// The next version of `name` with `kind`; `renew` signs it even when the content
+    /// equals the head's (a renewal only moves the expiry).
+    async fn sign_next(
+        &self,
+        name: &str,
+        kind: Kind,
+        renew: bool,
+    ) -> Result<(Outcome, Stored), AppError> {
         if !lgmesh_protocol::identity::is_slug(name) {
             return Err(AppError::Invalid(format!(
                 "name: {name:?} must be 1-64 of a-z, 0-9 and '-', not starting with '-'"
@@ -165,7 +204,7 @@ impl App {
                     h.body.version
                 )));
             }
-            if h.body.kind.as_ref() == Some(&kind) {
+            if h.body.kind.as_ref() == Some(&kind) && !renew {
                 self.metrics.unchanged();
                 return Ok((Outcome::Unchanged, h.clone()));
             }

@@ -900,12 +900,19 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
                 "sync": { "completed": s.syncs_completed, "failed": s.syncs_failed, "deferred": s.syncs_deferred,
                           "roundTrips": s.sync_round_trips, "bytesIn": s.sync_bytes_in, "served": s.sync_served },
                 "gossipPublished": s.gossip_published,
+                "expiredHeads": s.expired_heads,
+                "publishers": { "verified": s.publishers_verified, "unverified": s.publishers_unverified,
+                                "conflicting": s.publishers_conflicting },
             }))?
         );
     } else {
         println!(
-            "manifests {}  heads {}  accepted since start {}",
-            s.manifests, s.heads, s.accepted
+            "manifests {}  heads {} ({} expired)  accepted since start {}",
+            s.manifests, s.heads, s.expired_heads, s.accepted
+        );
+        println!(
+            "publishers verified {}  unverified {}  conflicting {}",
+            s.publishers_verified, s.publishers_unverified, s.publishers_conflicting
         );
         for r in s.rejected.iter().filter(|r| r.count > 0) {
             println!("  rejected {:<13} {}", r.reason, r.count);

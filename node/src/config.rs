@@ -335,6 +335,8 @@ pub struct ManifestConfig {
     pub max_manifest_bytes: usize,
     /// How far in the future a manifest's issue time may be, seconds.
     pub max_clock_skew_secs: u64,
+    /// Re-sign this node's own manifests when they have fewer than this many days left.
+    pub renew_days_before: u64,
 }
 
 impl Default for ManifestConfig {
@@ -343,7 +345,28 @@ impl Default for ManifestConfig {
             expiry_days: 365,
             max_manifest_bytes: 64 * 1024,
             max_clock_skew_secs: 300,
+            renew_days_before: 30,
         }
+    }
+}
+
+impl ManifestConfig {
+    /// Checks the values, naming the one that is wrong.
+    pub fn check(&self) -> Result<()> {
+        if self.expiry_days == 0 || self.expiry_days > 3650 {
+            bail!(
+                "manifests.expiry_days: {} is not between 1 and 3650",
+                self.expiry_days
+            );
+        }
+        if self.renew_days_before >= self.expiry_days {
+            bail!(
+                "manifests.renew_days_before: {} must be less than manifests.expiry_days ({})",
+                self.renew_days_before,
+                self.expiry_days
+            );
+        }
+        Ok(())
     }
 }
 
@@ -689,6 +712,9 @@ expiry_days = {exp}
 max_manifest_bytes = {maxm}
 # How far in the future a manifest's issue time may be, seconds.
 max_clock_skew_secs = {skew}
+# While it runs, the node re-signs its own manifests (same content, next version, new
+# expiry) once they have fewer than this many days left, so they never lapse.
+renew_days_before = {renew}
 
 [trust]
 # A publisher key is verified on this node when you trust it directly
@@ -710,6 +736,7 @@ endorsements_required = {k}
         exp = c.manifests.expiry_days,
         maxm = c.manifests.max_manifest_bytes,
         skew = c.manifests.max_clock_skew_secs,
+        renew = c.manifests.renew_days_before,
         cache = c.store.cache_mb,
         net = q(&c.network.name),
         listen = list(&c.network.listen),

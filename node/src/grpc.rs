@@ -617,9 +617,9 @@ impl Node for NodeService {
         let reg = self.app.registry.clone();
         let counts = self
             .app
-            .blocking(move || reg.counts())
+            .blocking(move || crate::metrics::StoreGauges::read(&reg))
             .await?
-            .map_err(AppError::from)?;
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         self.app.metrics.grpc(true);
         let n = self.net.stats().snapshot();
         Ok(Response::new(v1::StatsResponse {
@@ -675,6 +675,10 @@ impl Node for NodeService {
             sync_served: n.sync_served,
             gossip_published: n.gossip_published,
             syncs_deferred: n.syncs_deferred,
+            expired_heads: counts.expired,
+            publishers_verified: counts.publishers[0].1,
+            publishers_unverified: counts.publishers[1].1,
+            publishers_conflicting: counts.publishers[2].1,
         }))
     }
 }

@@ -26,12 +26,12 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let reg = app.registry.clone();
-    let counts = app
-        .blocking(move || reg.counts())
+    let gauges = app
+        .blocking(move || crate::metrics::StoreGauges::read(&reg))
         .await
         .ok()
         .and_then(Result::ok);
-    let mut text = app.metrics.render(counts.map(|c| (c.manifests, c.heads)));
+    let mut text = app.metrics.render(gauges.as_ref());
     if let Some(net) = app.net.get() {
         let info = net.info().await.ok();
         text.push_str(&crate::metrics::render_net(

@@ -92,8 +92,8 @@ impl Metrics {
             .collect()
     }
 
-    /// The Prometheus text exposition. `store` gives (manifests, heads).
-    pub fn render(&self, store: Option<(u64, u64)>) -> String {
+    /// The Prometheus text exposition, with the store's gauges when it answered.
+    pub fn render(&self, store: Option<&StoreGauges>) -> String {
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -150,7 +150,24 @@ impl Metrics {
             "Searches run.",
             &[("", self.searches.load(Relaxed))],
         );
-        if let Some((manifests, heads)) = store {
+        if let Some(g) = store {
+            let StoreGauges {
+                manifests,
+                heads,
+                expired,
+                publishers,
+            } = g;
+            let _ = writeln!(
+                s,
+                "# HELP lgmesh_store_expired_heads Current heads whose expiry has passed (hidden from default search).\n# TYPE lgmesh_store_expired_heads gauge\nlgmesh_store_expired_heads {expired}"
+            );
+            let _ = writeln!(
+                s,
+                "# HELP lgmesh_publishers Publisher keys this node knows, by how it judges them.\n# TYPE lgmesh_publishers gauge"
+            );
+            for (state, n) in publishers {
+                let _ = writeln!(s, "lgmesh_publishers{{state=\"{state}\"}} {n}");
+            }
             let _ = writeln!(
                 s,
                 "# HELP lgmesh_store_manifests Manifests in the store (every version).\n# TYPE lgmesh_store_manifests gauge\nlgmesh_store_manifests {manifests}"
@@ -171,6 +188,43 @@ impl Metrics {
             env!("CARGO_PKG_VERSION")
         );
         s
+    }
+}
+
+/// Gauges read from the store for `/metrics` and Stats.
+#[derive(Debug, Clone, Default)]
+pub struct StoreGauges {
+    /// Manifests stored, every version.
+    pub manifests: u64,
+    /// Current heads.
+    pub heads: u64,
+    /// Heads past their expiry.
+    pub expired: u64,
+    /// Publisher keys by judgement: verified, unverified, conflicting.
+    pub publishers: [(&'static str, u64); 3],
+}
+
+impl StoreGauges {
+    /// Reads them (a count over the index and the cached trust judgement).
+    pub fn read(reg: &lgmesh_registry::Registry) -> Result<Self, lgmesh_registry::SearchError> {
+        use lgmesh_registry::Verification as V;
+        let c = reg.counts()?;
+        let trust = reg.trust()?;
+        let mut by = [("verified", 0), ("unverified", 0), ("conflicting", 0)];
+        for t in trust.all() {
+            let i = match t.state {
+                V::Verified => 0,
+                V::Unverified => 1,
+                V::Conflicting => 2,
+            };
+            by[i].1 += 1;
+        }
+        Ok(Self {
+            manifests: c.manifests,
+            heads: c.heads,
+            expired: reg.expired_heads(lgmesh_protocol::now_ms())?,
+            publishers: by,
+        })
     }
 }
 

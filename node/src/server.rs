@@ -70,6 +70,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             .await?
             .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
     config.trust.check()?;
+    config.manifests.check()?;
     registry.set_endorsements_required(config.trust.endorsements_required);
     // The operator trusts their own organisation's key.
     let own = key.public();
@@ -172,6 +173,24 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         })
     };
 
+    {
+        let stop = shutdown.clone();
+        let app = app.clone();
+        let window = config.manifests.renew_days_before.saturating_mul(DAY_MS);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RENEW_CHECK);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.cancelled() => return,
+                }
+                if let Err(e) = app.renew_due(lgmesh_protocol::now_ms(), window).await {
+                    tracing::warn!("renewing this node's manifests failed (will retry): {e}");
+                }
+            }
+        });
+    }
+
     let running = Running {
         grpc,
         http,
@@ -201,6 +220,10 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         net: net_out,
     })
 }
+
+/// How often the node looks for its own manifests that are due for renewal.
+const RENEW_CHECK: Duration = Duration::from_secs(60 * 60);
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Runs until SIGINT or SIGTERM, then stops within a deadline.
 pub async fn run(o: RunOptions) -> Result<()> {

@@ -862,6 +862,19 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// How many heads (tombstones included) have expired by `now_ms`: a count over the
+    /// index's expiry column, for the observer.
+    pub fn expired_heads(&self, now_ms: u64) -> Result<u64, SearchError> {
+        let f = &self.text.f;
+        let expired = RangeQuery::new(
+            Bound::Unbounded,
+            Bound::Included(Term::from_field_u64(f.expires, now_ms)),
+        );
+        Ok(self.text.reader.searcher().search(&expired, &Count)? as u64)
+    }
+}
+
 /// Cursors are opaque to clients: an offset with a check byte, so a hand-made or damaged
 /// cursor is refused instead of silently starting elsewhere.
 fn encode_cursor(offset: usize) -> String {

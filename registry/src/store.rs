@@ -1080,6 +1080,19 @@ impl Registry {
         Ok(out)
     }
 
+    /// Every head `publisher` has (its current manifests and tombstones), by name.
+    pub fn heads_of(&self, publisher: &PublisherKey) -> Result<Vec<Stored>> {
+        let mut out = vec![];
+        for kv in self
+            .tree
+            .scan_prefix(key(prefix::HEAD, &[publisher.as_bytes()]))
+        {
+            let (_, v) = kv?;
+            out.extend(self.get(&HeadRecord::decode(&v)?.head.id)?);
+        }
+        Ok(out)
+    }
+
     /// The live-head sync set in `(issued_at, id)` order (for set reconciliation).
     pub fn sync_items(&self) -> impl Iterator<Item = Result<(u64, ManifestId)>> + '_ {
         self.tree.scan_prefix([prefix::SYNC]).map(|kv| {

@@ -239,6 +239,9 @@ fn expired_heads_are_hidden_from_default_search_but_can_be_asked_for() {
         .len(),
         1
     );
+    // A frozen publisher (no renewals) shows up in the observer's count.
+    assert_eq!(reg.expired_heads(NOW).expect("count"), 0);
+    assert_eq!(reg.expired_heads(later).expect("count"), 1);
 }
 
 #[test]
