@@ -68,6 +68,8 @@ struct Peer {
     rtt: Option<Duration>,
     strikes: u32,
     bucket: Bucket,
+    /// Gossip messages this peer may still hand us (see `NetConfig::gossip_per_peer`).
+    gossip: Bucket,
     identified: bool,
     /// When the first of its connections opened.
     since: Instant,
@@ -603,6 +605,10 @@ impl EventLoop {
                         tokens: self.cfg.sync.request_burst,
                         at: Instant::now(),
                     },
+                    gossip: Bucket {
+                        tokens: self.cfg.gossip_per_peer.1,
+                        at: Instant::now(),
+                    },
                     identified: false,
                     since: Instant::now(),
                 });
@@ -661,6 +667,25 @@ impl EventLoop {
                 message,
             }) => {
                 self.net.stats.received(Path::Gossip, 1);
+                let (rate, burst) = self.cfg.gossip_per_peer;
+                let allowed = self
+                    .peers
+                    .get_mut(&propagation_source)
+                    .is_none_or(|p| p.gossip.take(rate, burst));
+                if !allowed {
+                    // One peer may not crowd out the others' messages: what it sends
+                    // beyond its rate is neither validated nor forwarded by us (sync
+                    // fetches anything valid later, within the same bounds).
+                    self.net.stats.refused(Refusal::GossipRateLimited);
+                    if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+                        g.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                    }
+                    return;
+                }
                 let job = GossipJob {
                     id: message_id.clone(),
                     source: propagation_source,
@@ -1011,7 +1036,10 @@ async fn flush_worker(registry: Arc<Registry>, dirty: Arc<tokio::sync::Notify>) 
 /// manifests are ignored: honest peers relay those when messages cross or clocks differ.
 pub(crate) fn acceptance_of(reason: Reason) -> MessageAcceptance {
     match reason {
-        Reason::Rollback | Reason::Retracted | Reason::Time => MessageAcceptance::Ignore,
+        // Over quota is this node's policy, not the relaying peer's fault.
+        Reason::Rollback | Reason::Retracted | Reason::Time | Reason::Quota => {
+            MessageAcceptance::Ignore
+        }
         _ => MessageAcceptance::Reject,
     }
 }

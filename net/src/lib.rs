@@ -93,6 +93,9 @@ pub struct NetConfig {
     pub sync: SyncLimits,
     /// Gossip messages waiting for validation; more are ignored (sync catches up).
     pub ingest_queue: usize,
+    /// Gossip messages one peer may hand this node: (per second, burst). Beyond that
+    /// they are ignored, so one flooding peer cannot crowd out the rest.
+    pub gossip_per_peer: (f64, f64),
     /// Bad manifests or frames from one peer before it is cut off and banned.
     pub max_strikes: u32,
     /// How long a banned peer stays banned.
@@ -174,6 +177,7 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(30),
             sync: SyncLimits::default(),
             ingest_queue: 4096,
+            gossip_per_peer: (200.0, 1000.0),
             max_strikes: 8,
             ban_for: Duration::from_secs(15 * 60),
             max_message_bytes: 64 * 1024,

@@ -22,11 +22,13 @@ pub enum Refusal {
     Banned,
     /// Gossip arrived faster than it could be validated; it was ignored (sync will catch up).
     IngestFull,
+    /// A peer handed us gossip faster than its per-peer rate; the excess was ignored.
+    GossipRateLimited,
 }
 
 impl Refusal {
     /// Every refusal, for metrics.
-    pub const ALL: [Refusal; 7] = [
+    pub const ALL: [Refusal; 8] = [
         Refusal::ConnectionsPerIp,
         Refusal::RateLimited,
         Refusal::Busy,
@@ -34,6 +36,7 @@ impl Refusal {
         Refusal::BadFrame,
         Refusal::Banned,
         Refusal::IngestFull,
+        Refusal::GossipRateLimited,
     ];
 
     /// The metric label.
@@ -46,6 +49,7 @@ impl Refusal {
             Refusal::BadFrame => "bad_frame",
             Refusal::Banned => "banned",
             Refusal::IngestFull => "ingest_full",
+            Refusal::GossipRateLimited => "gossip_rate_limited",
         }
     }
 }
@@ -65,8 +69,8 @@ pub struct NetStats {
     received: [AtomicU64; 2],
     stored: [AtomicU64; 2],
     duplicate: [AtomicU64; 2],
-    rejected: [[AtomicU64; 8]; 2],
-    refused: [AtomicU64; 7],
+    rejected: [[AtomicU64; Reason::ALL.len()]; 2],
+    refused: [AtomicU64; Refusal::ALL.len()],
     /// Sync rounds this node started and finished.
     pub syncs_completed: AtomicU64,
     /// Sync rounds that failed part-way (peer gone, timeout, refused).

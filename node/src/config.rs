@@ -55,12 +55,22 @@ pub struct TrustConfig {
     /// Endorsements from verified organisations (other than the key's own) that verify a
     /// key: *k*, 1-100.
     pub endorsements_required: usize,
+    /// Manifests (every version) one unverified publisher may store here.
+    pub unverified_max_manifests: u64,
+    /// KiB one unverified publisher may store here.
+    pub unverified_max_kb: u64,
+    /// MiB all unverified publishers together may store here.
+    pub unverified_total_mb: u64,
 }
 
 impl Default for TrustConfig {
     fn default() -> Self {
+        let q = lgmesh_registry::Quota::default();
         Self {
             endorsements_required: lgmesh_registry::store::DEFAULT_ENDORSEMENTS_REQUIRED,
+            unverified_max_manifests: q.max_manifests,
+            unverified_max_kb: q.max_bytes / 1024,
+            unverified_total_mb: q.max_total_bytes / (1024 * 1024),
         }
     }
 }
@@ -74,7 +84,25 @@ impl TrustConfig {
                 self.endorsements_required
             );
         }
+        for (field, v) in [
+            ("unverified_max_manifests", self.unverified_max_manifests),
+            ("unverified_max_kb", self.unverified_max_kb),
+            ("unverified_total_mb", self.unverified_total_mb),
+        ] {
+            if v == 0 {
+                bail!("trust.{field}: must be at least 1");
+            }
+        }
         Ok(())
+    }
+
+    /// The store's quota for unverified publishers.
+    pub fn quota(&self) -> lgmesh_registry::Quota {
+        lgmesh_registry::Quota {
+            max_manifests: self.unverified_max_manifests,
+            max_bytes: self.unverified_max_kb.saturating_mul(1024),
+            max_total_bytes: self.unverified_total_mb.saturating_mul(1024 * 1024),
+        }
     }
 }
 
@@ -116,6 +144,8 @@ pub struct NetworkConfig {
     pub sync_max_inbound: usize,
     /// Sync requests one peer may make per second.
     pub sync_requests_per_sec: f64,
+    /// Gossip messages one peer may hand this node per second (bursts of five times).
+    pub gossip_per_peer_per_sec: f64,
     /// Bad manifests or frames from one peer before it is banned.
     pub max_strikes: u32,
     /// How long a ban lasts, seconds.
@@ -146,6 +176,7 @@ impl Default for NetworkConfig {
             sync_max_concurrent: n.sync.max_concurrent,
             sync_max_inbound: n.sync.max_inbound,
             sync_requests_per_sec: n.sync.requests_per_sec,
+            gossip_per_peer_per_sec: n.gossip_per_peer.0,
             max_strikes: n.max_strikes,
             ban_secs: n.ban_for.as_secs(),
         }
@@ -202,6 +233,9 @@ impl NetworkConfig {
         if self.sync_max_response_kb < 64 || self.sync_max_response_kb > 64 * 1024 {
             bail!("network.sync_max_response_kb: must be 64-65536");
         }
+        if !self.gossip_per_peer_per_sec.is_finite() || self.gossip_per_peer_per_sec <= 0.0 {
+            bail!("network.gossip_per_peer_per_sec: must be above 0");
+        }
         if !self.sync_requests_per_sec.is_finite() || self.sync_requests_per_sec <= 0.0 {
             bail!("network.sync_requests_per_sec: must be above 0");
         }
@@ -244,6 +278,10 @@ impl NetworkConfig {
         n.sync.max_inbound = self.sync_max_inbound.max(1);
         n.sync.requests_per_sec = self.sync_requests_per_sec;
         n.sync.request_burst = (self.sync_requests_per_sec * 3.0).max(10.0);
+        n.gossip_per_peer = (
+            self.gossip_per_peer_per_sec,
+            (self.gossip_per_peer_per_sec * 5.0).max(10.0),
+        );
         Ok(n)
     }
 }
@@ -701,6 +739,9 @@ sync_max_response_kb = {respkb}
 sync_max_concurrent = {syncconc}
 sync_max_inbound = {syncin}
 sync_requests_per_sec = {syncrate:?}
+# Gossip messages one peer may hand this node per second (bursts of five times that);
+# beyond it they are ignored, so one flooding peer cannot crowd out the others.
+gossip_per_peer_per_sec = {gossiprate:?}
 # Bad manifests or frames from one peer before it is cut off, and for how long (s).
 max_strikes = {strikes}
 ban_secs = {ban}
@@ -721,6 +762,13 @@ renew_days_before = {renew}
 # (`lgmesh trust add did:key:... --org gss:...`) or when this many organisations that
 # this node already verifies have endorsed it (`lgmesh endorse`).
 endorsements_required = {k}
+# What a publisher this node does not verify may store here: manifests (every version
+# counts), KiB, and MiB for all unverified publishers together. Beyond these its
+# manifests are refused (reason "quota") and not relayed; verified publishers have no
+# quota.
+unverified_max_manifests = {qm}
+unverified_max_kb = {qkb}
+unverified_total_mb = {qtot}
 "#,
         id = q(&c.org.id),
         name = q(&c.org.name),
@@ -755,9 +803,13 @@ endorsements_required = {k}
         syncconc = c.network.sync_max_concurrent,
         syncin = c.network.sync_max_inbound,
         syncrate = c.network.sync_requests_per_sec,
+        gossiprate = c.network.gossip_per_peer_per_sec,
         strikes = c.network.max_strikes,
         ban = c.network.ban_secs,
         k = c.trust.endorsements_required,
+        qm = c.trust.unverified_max_manifests,
+        qkb = c.trust.unverified_max_kb,
+        qtot = c.trust.unverified_total_mb,
     )
 }
 

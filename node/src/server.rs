@@ -72,6 +72,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     config.trust.check()?;
     config.manifests.check()?;
     registry.set_endorsements_required(config.trust.endorsements_required);
+    registry.set_quota(config.trust.quota());
     // The operator trusts their own organisation's key.
     let own = key.public();
     let org = config.org.id.clone();

@@ -53,11 +53,14 @@ pub enum Reason {
     Equivocation,
     /// The name was retracted: nothing after the tombstone.
     Retracted,
+    /// Policy: the publisher is not verified here and has used its quota of manifests
+    /// or bytes on this node.
+    Quota,
 }
 
 impl Reason {
     /// Every reason, for metrics.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Size,
         Reason::Decode,
         Reason::Schema,
@@ -66,6 +69,7 @@ impl Reason {
         Reason::Rollback,
         Reason::Equivocation,
         Reason::Retracted,
+        Reason::Quota,
     ];
 
     /// The metric label.
@@ -79,6 +83,7 @@ impl Reason {
             Reason::Rollback => "rollback",
             Reason::Equivocation => "equivocation",
             Reason::Retracted => "retracted",
+            Reason::Quota => "quota",
         }
     }
 

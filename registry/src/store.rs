@@ -57,11 +57,38 @@ mod prefix {
     /// `A | service publisher | service name | 0 | adopter` → version (8) | expires_at
     /// (8): live adoptions.
     pub const ADOPTION: u8 = b'A';
+    /// `U | publisher` → manifests (8) | bytes (8) accepted from it while it was not
+    /// verified here: what its quota is measured against.
+    pub const USAGE: u8 = b'U';
 }
 
 const COUNT_MANIFESTS: &[u8] = b"manifests";
 const COUNT_HEADS: &[u8] = b"heads";
 const COUNT_SEQ: &[u8] = b"seq";
+/// Bytes accepted from publishers that were not verified at the time, all together.
+const COUNT_UNVERIFIED_BYTES: &[u8] = b"unverified-bytes";
+
+/// What a publisher this node does not verify may store here. Verified publishers have
+/// no quota; retractions are always accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Manifests (every version, and equivocation evidence) per unverified key.
+    pub max_manifests: u64,
+    /// Bytes of manifests per unverified key.
+    pub max_bytes: u64,
+    /// Bytes from every unverified key together: a flood from many new keys stops here.
+    pub max_total_bytes: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            max_manifests: 1_000,
+            max_bytes: 16 * 1024 * 1024,
+            max_total_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
 
 /// A storage failure (disk, corruption). Not a validation outcome: those are values.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +171,8 @@ pub struct Registry {
     endorsements_required: std::sync::atomic::AtomicUsize,
     /// The last judgement: the generation it was computed at, when, and the result.
     trust_cache: Mutex<Option<(u64, std::time::Instant, std::sync::Arc<TrustView>)>>,
+    /// Limits for publishers this node does not verify.
+    quota: Mutex<Quota>,
 }
 
 /// The default *k*: endorsements from verified organisations that verify a key.
@@ -300,6 +329,11 @@ struct Pending<'a> {
     manifests: std::collections::HashSet<ManifestId>,
     /// An org card or endorsement changed: the trust judgement must be redone.
     trust_changed: bool,
+    /// The judgement this batch places under, fetched at the first need.
+    trust: Option<std::sync::Arc<TrustView>>,
+    quota: Quota,
+    /// Usage of unverified publishers touched by this batch.
+    usage: HashMap<PublisherKey, (u64, u64)>,
 }
 
 impl<'a> Pending<'a> {
@@ -321,6 +355,9 @@ impl<'a> Pending<'a> {
             evidence: HashMap::new(),
             manifests: Default::default(),
             trust_changed: false,
+            trust: None,
+            quota: *reg.quota.lock().unwrap_or_else(|p| p.into_inner()),
+            usage: HashMap::new(),
         })
     }
 
@@ -348,6 +385,52 @@ impl<'a> Pending<'a> {
             self.counters.insert(name, v);
         }
         Ok(self.counters.entry(name).or_insert(0))
+    }
+
+    /// Charges `m` to its publisher's quota if this node does not verify it; a
+    /// rejection when that would go over. Nothing is charged for verified publishers.
+    fn charge(&mut self, m: &VerifiedManifest) -> Result<Option<Rejection>> {
+        let pk = *m.publisher();
+        let trust = match &self.trust {
+            Some(t) => t.clone(),
+            None => self.trust.insert(self.reg.trust()?).clone(),
+        };
+        if trust.of(&pk) == crate::trust::Verification::Verified {
+            return Ok(None);
+        }
+        let size = (m.signed().body.len() + 64) as u64;
+        let (count, bytes) = match self.usage.get(&pk) {
+            Some(u) => *u,
+            None => match self.reg.tree.get(key(prefix::USAGE, &[pk.as_bytes()]))? {
+                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
+                _ => (0, 0),
+            },
+        };
+        let q = self.quota;
+        let total = *self.counter(COUNT_UNVERIFIED_BYTES)?;
+        let over = if count + 1 > q.max_manifests {
+            Some(format!("{} manifests", q.max_manifests))
+        } else if bytes + size > q.max_bytes {
+            Some(format!("{} bytes", q.max_bytes))
+        } else if total + size > q.max_total_bytes {
+            Some(format!(
+                "{} bytes for all unverified publishers together",
+                q.max_total_bytes
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = over {
+            return Ok(Some(Rejection::new(
+                Reason::Quota,
+                format!(
+                    "publisher: {pk} is not verified on this node and has used its quota of {what}"
+                ),
+            )));
+        }
+        self.usage.insert(pk, (count + 1, bytes + size));
+        *self.counter(COUNT_UNVERIFIED_BYTES)? += size;
+        Ok(None)
     }
 
     /// The body of a manifest stored earlier or staged in this batch.
@@ -433,6 +516,11 @@ impl<'a> Pending<'a> {
         match validate::place(&m, old.as_ref().map(|h| &h.head)) {
             Ok(Placement::Duplicate) => Ok(PutOutcome::Duplicate(m.id())),
             Ok(Placement::NewHead) => {
+                if !m.is_retraction()
+                    && let Some(r) = self.charge(&m)?
+                {
+                    return Ok(PutOutcome::Rejected(r));
+                }
                 let id = m.id();
                 let rec = HeadRecord::of(&m);
                 self.batch.insert(
@@ -491,9 +579,12 @@ impl<'a> Pending<'a> {
                         ids.extend_from_slice(id.as_bytes());
                     }
                 }
-                self.batch.insert(ek.clone(), ids.clone());
-                self.evidence.insert(ek, ids);
                 if !self.has_manifest(&m.id())? {
+                    // Evidence costs the equivocating publisher its quota too; past
+                    // it, the rejection stands and nothing is kept.
+                    if self.charge(&m)?.is_some() {
+                        return Ok(PutOutcome::Rejected(r));
+                    }
                     self.batch.insert(
                         key(prefix::MANIFEST, &[m.id().as_bytes()]),
                         m.signed().to_bytes(),
@@ -501,6 +592,8 @@ impl<'a> Pending<'a> {
                     self.manifests.insert(m.id());
                     *self.counter(COUNT_MANIFESTS)? += 1;
                 }
+                self.batch.insert(ek.clone(), ids.clone());
+                self.evidence.insert(ek, ids);
                 Ok(PutOutcome::Rejected(r))
             }
             Err(r) => Ok(PutOutcome::Rejected(r)),
@@ -540,6 +633,11 @@ impl<'a> Pending<'a> {
         for (name, v) in &self.counters {
             self.batch
                 .insert(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
+        }
+        for (pk, (count, bytes)) in &self.usage {
+            let mut v = count.to_be_bytes().to_vec();
+            v.extend_from_slice(&bytes.to_be_bytes());
+            self.batch.insert(key(prefix::USAGE, &[pk.as_bytes()]), v);
         }
         self.reg.tree.apply_batch(self.batch)?;
         for (pn, h) in &self.heads {
@@ -632,6 +730,7 @@ impl Registry {
                 trust_gen: Default::default(),
                 endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
                 trust_cache: Mutex::default(),
+                quota: Mutex::default(),
             });
         }
         // An index of an older layout is rebuilt under the new name; drop the old one.
@@ -660,6 +759,7 @@ impl Registry {
             trust_gen: Default::default(),
             endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
             trust_cache: Mutex::default(),
+            quota: Mutex::default(),
         };
         reg.catch_up_index()?;
         Ok(reg)
@@ -944,6 +1044,21 @@ impl Registry {
                     name: name.to_owned(),
                 })
             }))
+    }
+
+    /// Sets the limits for publishers this node does not verify.
+    pub fn set_quota(&self, q: Quota) {
+        *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = q;
+    }
+
+    /// What an unverified publisher has stored here: (manifests, bytes).
+    pub fn usage(&self, publisher: &PublisherKey) -> Result<(u64, u64)> {
+        Ok(
+            match self.tree.get(key(prefix::USAGE, &[publisher.as_bytes()]))? {
+                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
+                _ => (0, 0),
+            },
+        )
     }
 
     /// Sets *k*: how many verified organisations must endorse a key to verify it (at

@@ -285,3 +285,60 @@ fn malformed_endorsements_and_adoptions_are_refused_with_the_field() {
     }
     assert_eq!(reg.counts().expect("counts").manifests, 0);
 }
+
+#[test]
+fn an_unverified_publisher_is_held_to_its_quota_and_a_verified_one_is_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    reg.set_quota(lgmesh_registry::Quota {
+        max_manifests: 5,
+        max_bytes: 1 << 20,
+        max_total_bytes: 1 << 30,
+    });
+    let flooder = SecretKey::from_seed(&[77; 32]);
+    let honest = SecretKey::from_seed(&[1; 32]);
+    reg.trust_add(&honest.public(), "gss:E07000209")
+        .expect("trust");
+    let body =
+        |i: usize| sample::service(&format!("spam-{i}"), 1, "Spam", "Spam.", &[524], &[], NOW);
+    let sign = |k: &SecretKey, b: ManifestBody| UnsignedManifest(b).sign(k).to_bytes();
+    let flood: Vec<Vec<u8>> = (0..20).map(|i| sign(&flooder, body(i))).collect();
+    let outcomes = reg.put_batch(&flood, NOW).expect("batch");
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, PutOutcome::Stored(_)))
+        .count();
+    assert_eq!(stored, 5, "the quota holds within one batch");
+    match &outcomes[5] {
+        PutOutcome::Rejected(r) => {
+            assert_eq!(r.reason, lgmesh_protocol::validate::Reason::Quota);
+            assert!(r.message.contains("quota of 5 manifests"), "{r}");
+        }
+        other => panic!("expected a quota rejection, got {other:?}"),
+    }
+    // Across batches and a reopen too; a retraction is still accepted.
+    drop(reg);
+    let reg = Registry::open(dir.path(), Limits::default()).expect("reopen");
+    reg.set_quota(lgmesh_registry::Quota {
+        max_manifests: 5,
+        max_bytes: 1 << 20,
+        max_total_bytes: 1 << 30,
+    });
+    assert!(matches!(
+        reg.put(&sign(&flooder, body(99)), NOW).expect("put"),
+        PutOutcome::Rejected(_)
+    ));
+    assert!(matches!(
+        reg.put(&sign(&flooder, sample::retraction("spam-0", 2, NOW)), NOW)
+            .expect("put"),
+        PutOutcome::Stored(_)
+    ));
+    assert_eq!(reg.usage(&flooder.public()).expect("usage").0, 5);
+    // The verified publisher is not limited.
+    for i in 0..10 {
+        assert!(matches!(
+            reg.put(&sign(&honest, body(i)), NOW).expect("put"),
+            PutOutcome::Stored(_)
+        ));
+    }
+}
