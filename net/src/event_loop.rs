@@ -1037,7 +1037,7 @@ async fn flush_worker(registry: Arc<Registry>, dirty: Arc<tokio::sync::Notify>) 
 pub(crate) fn acceptance_of(reason: Reason) -> MessageAcceptance {
     match reason {
         // Over quota is this node's policy, not the relaying peer's fault.
-        Reason::Rollback | Reason::Retracted | Reason::Time | Reason::Quota => {
+        Reason::Rollback | Reason::Retracted | Reason::Time | Reason::Quota | Reason::Revoked => {
             MessageAcceptance::Ignore
         }
         _ => MessageAcceptance::Reject,

@@ -175,6 +175,20 @@ impl App {
         kind: Kind,
         renew: bool,
     ) -> Result<(Outcome, Stored), AppError> {
+        if !matches!(kind, Kind::Revocation(_)) {
+            let reg = self.registry.clone();
+            let pk = self.publisher();
+            let cutoff = self
+                .blocking(move || reg.trust().map(|t| t.cutoff(&pk)))
+                .await??;
+            if cutoff.is_some() {
+                self.metrics.rejected(Reason::Revoked);
+                return Err(AppError::Conflict(format!(
+                    "publisher: this node's key {} was revoked or rotated away from; it signs nothing more (see `lgmesh keys rotate`)",
+                    self.publisher()
+                )));
+            }
+        }
         if !lgmesh_protocol::identity::is_slug(name) {
             return Err(AppError::Invalid(format!(
                 "name: {name:?} must be 1-64 of a-z, 0-9 and '-', not starting with '-'"
@@ -387,6 +401,73 @@ impl App {
             None => lgmesh_protocol::identity::slugify(&n.title),
         };
         self.publish_kind(&name, Kind::Need(n)).await
+    }
+
+    /// Publishes a revocation of `subject` (this node's own key included) from
+    /// `revoked_at_ms` (0: now).
+    pub async fn revoke(&self, r: v1::Revocation) -> Result<(Outcome, Stored), AppError> {
+        let subject = PublisherKey::from_bytes(&r.subject)
+            .map_err(|err| AppError::Invalid(format!("subject: {err}")))?;
+        let now = now_ms();
+        if r.revoked_at_ms > now {
+            return Err(AppError::Invalid(
+                "revokedAt: must not be in the future".into(),
+            ));
+        }
+        let name = schema::revocation_name(subject.as_bytes());
+        self.publish_kind(
+            &name,
+            Kind::Revocation(v1::Revocation {
+                subject: subject.as_bytes().to_vec(),
+                revoked_at_ms: if r.revoked_at_ms == 0 {
+                    now
+                } else {
+                    r.revoked_at_ms
+                },
+                reason: r.reason,
+            }),
+        )
+        .await
+    }
+
+    /// Moves everything this organisation publishes to `new`: re-signs each current
+    /// manifest (services, datasets, needs, endorsements, adoptions) under the new key,
+    /// retracts the old names, then publishes the key rotation signed by both keys, after
+    /// which the old key signs nothing. Returns how many manifests moved. `app_new` is
+    /// an App over the same store with the new key.
+    pub async fn rotate_to(&self, app_new: &App, node_id: &str) -> Result<usize, AppError> {
+        let reg = self.registry.clone();
+        let pk = self.publisher();
+        let heads = self.blocking(move || reg.heads_of(&pk)).await??;
+        let new_pk = app_new.publisher();
+        let mut moved = 0;
+        for h in heads {
+            let Some(kind) = h.body.kind.clone() else {
+                continue;
+            };
+            if matches!(
+                kind,
+                Kind::Retraction(_) | Kind::Org(_) | Kind::KeyRotation(_) | Kind::Revocation(_)
+            ) {
+                continue;
+            }
+            let name = h.body.name.clone();
+            app_new.publish_kind(&name, kind).await?;
+            self.retract(&name, &format!("moved to the new key {new_pk}"))
+                .await?;
+            moved += 1;
+        }
+        app_new.ensure_org_card(node_id).await?;
+        let sig = lgmesh_protocol::envelope::sign_rotation(&app_new.key, &self.publisher());
+        self.publish_kind(
+            schema::ROTATION_NAME,
+            Kind::KeyRotation(v1::KeyRotation {
+                new_key: new_pk.as_bytes().to_vec(),
+                new_key_signature: sig.to_vec(),
+            }),
+        )
+        .await?;
+        Ok(moved)
     }
 
     /// Publishes the org card from the config if the stored one differs.

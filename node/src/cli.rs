@@ -213,6 +213,32 @@ pub struct EndorseArgs {
     pub out: OutputArgs,
 }
 
+/// `lgmesh revoke`.
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// The compromised key, did:key:z6Mk… (this node's own, or another organisation's).
+    pub publisher: String,
+    /// Why (shown to everyone).
+    #[arg(long)]
+    pub reason: String,
+    /// From when it is compromised, Unix milliseconds (default: now). Everything the key
+    /// signed from then on is refused.
+    #[arg(long)]
+    pub since_ms: Option<u64>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `lgmesh keys`.
+#[derive(clap::Subcommand)]
+pub enum KeysCommand {
+    /// Replace the organisation's publisher key with a new one (the node must be
+    /// stopped). Every current manifest is re-signed by the new key, the old names are
+    /// retracted, and a key rotation signed by both keys tells other nodes to trust the
+    /// new key as they trusted the old one.
+    Rotate,
+}
+
 /// `lgmesh adopt`.
 #[derive(Args)]
 pub struct AdoptArgs {
@@ -902,7 +928,7 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
                 "gossipPublished": s.gossip_published,
                 "expiredHeads": s.expired_heads,
                 "publishers": { "verified": s.publishers_verified, "unverified": s.publishers_unverified,
-                                "conflicting": s.publishers_conflicting },
+                                "conflicting": s.publishers_conflicting, "revoked": s.publishers_revoked },
             }))?
         );
     } else {
@@ -911,8 +937,11 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             s.manifests, s.heads, s.expired_heads, s.accepted
         );
         println!(
-            "publishers verified {}  unverified {}  conflicting {}",
-            s.publishers_verified, s.publishers_unverified, s.publishers_conflicting
+            "publishers verified {}  unverified {}  conflicting {}  revoked {}",
+            s.publishers_verified,
+            s.publishers_unverified,
+            s.publishers_conflicting,
+            s.publishers_revoked
         );
         for r in s.rejected.iter().filter(|r| r.count > 0) {
             println!("  rejected {:<13} {}", r.reason, r.count);
@@ -948,7 +977,10 @@ fn state_arg(s: Option<&str>) -> Result<v1::Verification> {
         Some("verified") => v1::Verification::Verified,
         Some("unverified") => v1::Verification::Unverified,
         Some("conflicting") => v1::Verification::Conflicting,
-        Some(other) => bail!("--state: {other:?} is not verified, unverified or conflicting"),
+        Some("revoked") => v1::Verification::Revoked,
+        Some(other) => {
+            bail!("--state: {other:?} is not verified, unverified, conflicting or revoked")
+        }
     })
 }
 
@@ -1135,4 +1167,72 @@ pub async fn need(dir: &DataDir, a: NeedArgs) -> Result<()> {
         contact: None,
     });
     publish_content(dir, &a.out, a.name.unwrap_or_default(), content).await
+}
+
+/// `lgmesh revoke`.
+pub async fn revoke(dir: &DataDir, a: RevokeArgs) -> Result<()> {
+    let subject = key_arg("publisher", &a.publisher)?;
+    if a.reason.trim().is_empty() {
+        bail!("--reason: say why the key is revoked");
+    }
+    let content = v1::publish_request::Content::Revocation(v1::Revocation {
+        subject: subject.as_bytes().to_vec(),
+        revoked_at_ms: a.since_ms.unwrap_or(0),
+        reason: a.reason,
+    });
+    publish_content(dir, &a.out, String::new(), content).await
+}
+
+/// `lgmesh keys rotate`: offline, on the store itself.
+pub async fn keys(dir: &DataDir, c: KeysCommand) -> Result<()> {
+    match c {
+        KeysCommand::Rotate => rotate(dir).await,
+    }
+}
+
+async fn rotate(dir: &DataDir) -> Result<()> {
+    let c = dir.load_config()?;
+    let old = dir.load_publisher_key()?;
+    let node_id = config::peer_id(&dir.load_node_key()?);
+    let store = dir.store();
+    let limits = c.limits();
+    let reg = tokio::task::spawn_blocking(move || lgmesh_registry::Registry::open(&store, limits))
+        .await?
+        .map_err(|e| {
+            anyhow!("cannot open the store ({e}); stop the node first: keys rotate works on a stopped node")
+        })?;
+    let reg = std::sync::Arc::new(reg);
+    let new = lgmesh_protocol::identity::SecretKey::generate()
+        .map_err(|e| anyhow!("no randomness for a new key: {e}"))?;
+    let new_seed = new.to_seed();
+    let app_old = crate::app::App::new(reg.clone(), old, c.clone());
+    let app_new = crate::app::App::new(
+        reg.clone(),
+        lgmesh_protocol::identity::SecretKey::from_seed(&new_seed),
+        c,
+    );
+    let moved = app_old
+        .rotate_to(&app_new, &node_id)
+        .await
+        .map_err(|e| anyhow!("rotation: {e}"))?;
+    reg.flush()?;
+    // Keep the old key (renamed) until the operator has checked the rotation spread.
+    let retired = dir.0.join(format!(
+        "publisher.key.retired-{}",
+        lgmesh_protocol::now_ms()
+    ));
+    std::fs::rename(dir.publisher_key(), &retired)
+        .with_context(|| format!("cannot move the old key to {}", retired.display()))?;
+    config::write_secret(&dir.publisher_key(), &hex::encode(*new_seed))?;
+    println!("Rotated the publisher key.");
+    println!(
+        "  old        {} (kept as {})",
+        app_old.publisher(),
+        retired.display()
+    );
+    println!("  new        {}", app_new.publisher());
+    println!("  moved      {moved} manifest(s) to the new key; the old names are retracted");
+    println!();
+    println!("Start the node again: other nodes learn of the rotation by sync.");
+    Ok(())
 }

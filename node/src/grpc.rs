@@ -78,6 +78,7 @@ pub fn verification(v: Verification) -> v1::Verification {
         Verification::Unverified => v1::Verification::Unverified,
         Verification::Verified => v1::Verification::Verified,
         Verification::Conflicting => v1::Verification::Conflicting,
+        Verification::Revoked => v1::Verification::Revoked,
     }
 }
 
@@ -283,6 +284,7 @@ impl RegistryApi for RegistryService {
                 Some(Content::Endorsement(e)) => self.app.endorse(e).await,
                 Some(Content::Adoption(a)) => self.app.adopt(a).await,
                 Some(Content::Need(n)) => self.app.need(name, n).await,
+                Some(Content::Revocation(r)) => self.app.revoke(r).await,
                 None => Err(AppError::Invalid(
                     "content: one of document, service, dataset, org, endorsement, adoption or need is required".into(),
                 )),
@@ -679,6 +681,7 @@ impl Node for NodeService {
             publishers_verified: counts.publishers[0].1,
             publishers_unverified: counts.publishers[1].1,
             publishers_conflicting: counts.publishers[2].1,
+            publishers_revoked: counts.publishers[3].1,
         }))
     }
 }

@@ -70,6 +70,11 @@ enum Command {
     Adopt(cli::AdoptArgs),
     /// Publish a need: a problem you want solved, by LGSL code and text.
     Need(cli::NeedArgs),
+    /// Publish a revocation: a key (yours or another's) is compromised.
+    Revoke(cli::RevokeArgs),
+    /// Manage this organisation's publisher key.
+    #[command(subcommand)]
+    Keys(cli::KeysCommand),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(lgmesh::demo::DemoArgs),
 }
@@ -135,6 +140,8 @@ fn main() -> ExitCode {
             Command::Endorse(a) => cli::endorse(&dir, a).await,
             Command::Adopt(a) => cli::adopt(&dir, a).await,
             Command::Need(a) => cli::need(&dir, a).await,
+            Command::Revoke(a) => cli::revoke(&dir, a).await,
+            Command::Keys(c) => cli::keys(&dir, c).await,
             Command::Demo(a) => lgmesh::demo::run(a).await,
         }
     });

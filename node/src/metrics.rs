@@ -201,7 +201,7 @@ pub struct StoreGauges {
     /// Heads past their expiry.
     pub expired: u64,
     /// Publisher keys by judgement: verified, unverified, conflicting.
-    pub publishers: [(&'static str, u64); 3],
+    pub publishers: [(&'static str, u64); 4],
 }
 
 impl StoreGauges {
@@ -210,12 +210,18 @@ impl StoreGauges {
         use lgmesh_registry::Verification as V;
         let c = reg.counts()?;
         let trust = reg.trust()?;
-        let mut by = [("verified", 0), ("unverified", 0), ("conflicting", 0)];
+        let mut by = [
+            ("verified", 0),
+            ("unverified", 0),
+            ("conflicting", 0),
+            ("revoked", 0),
+        ];
         for t in trust.all() {
             let i = match t.state {
                 V::Verified => 0,
                 V::Unverified => 1,
                 V::Conflicting => 2,
+                V::Revoked => 3,
             };
             by[i].1 += 1;
         }

@@ -209,6 +209,12 @@ pub fn record(body: &v1::ManifestBody) -> Value {
             put(&mut m, "serviceVersion", json!(a.version));
             put(&mut m, "note", json!(a.note));
         }
+        Some(Kind::KeyRotation(r)) => put(&mut m, "newKey", json!(did(&r.new_key))),
+        Some(Kind::Revocation(r)) => {
+            put(&mut m, "subject", json!(did(&r.subject)));
+            put(&mut m, "revokedAt", json!(rfc3339(r.revoked_at_ms)));
+            put(&mut m, "reason", json!(r.reason));
+        }
         Some(Kind::Need(n)) => {
             put(&mut m, "title", json!(n.title));
             put(&mut m, "description", json!(n.description));
@@ -235,6 +241,7 @@ pub fn verification_word(v: i32) -> &'static str {
     match v1::Verification::try_from(v) {
         Ok(v1::Verification::Verified) => "verified",
         Ok(v1::Verification::Conflicting) => "conflicting",
+        Ok(v1::Verification::Revoked) => "revoked",
         _ => "unverified",
     }
 }
@@ -286,6 +293,8 @@ pub fn title(b: &v1::ManifestBody) -> String {
         Some(Kind::Endorsement(e)) => format!("Endorses {} as {}", did(&e.subject), e.org_id),
         Some(Kind::Adoption(a)) => format!("Uses {}/{}", did(&a.publisher), a.name),
         Some(Kind::Need(n)) => format!("Needed: {}", n.title),
+        Some(Kind::KeyRotation(r)) => format!("Key rotated to {}", did(&r.new_key)),
+        Some(Kind::Revocation(r)) => format!("Revokes {}: {}", did(&r.subject), r.reason),
         None => String::new(),
     }
 }
@@ -305,6 +314,7 @@ pub fn flags(m: &v1::Manifest) -> String {
     match v1::Verification::try_from(m.verification) {
         Ok(v1::Verification::Verified) => f.push("verified"),
         Ok(v1::Verification::Conflicting) => f.push("CONFLICTING ORG CLAIM"),
+        Ok(v1::Verification::Revoked) => f.push("REVOKED KEY"),
         _ => f.push("unverified"),
     }
     if !m.is_head && !m.retracted {

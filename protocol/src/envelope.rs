@@ -100,6 +100,33 @@ impl SignedManifest {
     }
 }
 
+/// The domain of the new key's signature in a key rotation.
+pub const ROTATION_DOMAIN: &[u8] = b"lgmesh/key-rotation/v1\0";
+
+fn rotation_message(old: &[u8], new: &[u8]) -> Vec<u8> {
+    let mut msg = ROTATION_DOMAIN.to_vec();
+    msg.extend_from_slice(old);
+    msg.extend_from_slice(new);
+    msg
+}
+
+/// The new key's half of a key rotation: its signature over the old and new keys.
+pub fn sign_rotation(new: &SecretKey, old: &PublisherKey) -> [u8; 64] {
+    new.sign(&rotation_message(old.as_bytes(), new.public().as_bytes()))
+}
+
+/// Checks the new key's half of a key rotation (strict verification).
+pub fn verify_rotation(old: &[u8], new: &[u8], signature: &[u8]) -> bool {
+    let (Ok(new_arr), Ok(sig)) = (<[u8; 32]>::try_from(new), Signature::from_slice(signature))
+    else {
+        return false;
+    };
+    match ed25519_dalek::VerifyingKey::from_bytes(&new_arr) {
+        Ok(vk) => vk.verify_strict(&rotation_message(old, new), &sig).is_ok(),
+        Err(_) => false,
+    }
+}
+
 pub(crate) fn signing_message(body: &[u8]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(SIGNING_DOMAIN.len() + body.len());
     msg.extend_from_slice(SIGNING_DOMAIN);

@@ -518,7 +518,7 @@ fn check_org(e: &mut Errors, o: &v1::OrgCard) {
 }
 
 /// Every kind's name, as [`kind_name`] gives them.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 9] = [
     "org",
     "service",
     "dataset",
@@ -526,7 +526,12 @@ pub const KINDS: [&str; 7] = [
     "endorsement",
     "adoption",
     "need",
+    "key-rotation",
+    "revocation",
 ];
+
+/// The name every key rotation is published under.
+pub const ROTATION_NAME: &str = "key-rotation";
 
 /// The name every org card is published under.
 pub const ORG_CARD_NAME: &str = "org";
@@ -554,11 +559,19 @@ pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
             ),
         );
     }
-    let reserved = [("endorse-", "endorsement"), ("adopt-", "adoption")];
+    let reserved = [
+        ("endorse-", "endorsement"),
+        ("adopt-", "adoption"),
+        ("revoke-", "revocation"),
+        (ROTATION_NAME, "key-rotation"),
+    ];
     for (prefix, kind) in reserved {
-        if b.name.starts_with(prefix)
-            && !matches!(kind_name(b.kind.as_ref()), k if k == kind || k == "retraction")
-        {
+        let taken = if prefix == ROTATION_NAME {
+            b.name == prefix
+        } else {
+            b.name.starts_with(prefix)
+        };
+        if taken && !matches!(kind_name(b.kind.as_ref()), k if k == kind || k == "retraction") {
             e.push(
                 "name",
                 format!("names starting {prefix:?} are kept for the {kind} kind"),
@@ -594,6 +607,8 @@ pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
         Some(Kind::Endorsement(x)) => check_endorsement(&mut e, b, x),
         Some(Kind::Adoption(a)) => check_adoption(&mut e, b, a),
         Some(Kind::Need(n)) => check_need(&mut e, n),
+        Some(Kind::KeyRotation(r)) => check_rotation(&mut e, b, r),
+        Some(Kind::Revocation(r)) => check_revocation(&mut e, b, r),
     }
     if e.0.is_empty() { Ok(()) } else { Err(e.0) }
 }
@@ -617,6 +632,56 @@ pub fn adoption_name(publisher: &[u8], name: &str) -> String {
 
 fn hex16(b: &[u8]) -> String {
     b.iter().take(16).map(|x| format!("{x:02x}")).collect()
+}
+
+/// The name a revocation of `subject` is published under.
+pub fn revocation_name(subject: &[u8]) -> String {
+    format!("revoke-{}", hex16(subject))
+}
+
+fn check_rotation(e: &mut Errors, b: &ManifestBody, r: &v1::KeyRotation) {
+    if b.name != ROTATION_NAME {
+        e.push(
+            "name",
+            format!("a key rotation is always named {ROTATION_NAME:?}"),
+        );
+    }
+    if r.new_key.len() != 32 {
+        e.push(
+            "newKey",
+            format!("an ed25519 public key is 32 bytes, got {}", r.new_key.len()),
+        );
+        return;
+    }
+    if r.new_key == b.publisher {
+        e.push("newKey", "the new key must differ from the old one");
+    } else if !crate::envelope::verify_rotation(&b.publisher, &r.new_key, &r.new_key_signature) {
+        e.push(
+            "newKeySignature",
+            "not the new key's signature over the old and new keys",
+        );
+    }
+}
+
+fn check_revocation(e: &mut Errors, b: &ManifestBody, r: &v1::Revocation) {
+    if r.subject.len() != 32 {
+        e.push(
+            "subject",
+            format!("an ed25519 public key is 32 bytes, got {}", r.subject.len()),
+        );
+    } else {
+        let want = revocation_name(&r.subject);
+        if b.name != want {
+            e.push(
+                "name",
+                format!("a revocation of this key is named {want:?}"),
+            );
+        }
+    }
+    if r.revoked_at_ms == 0 || r.revoked_at_ms > b.issued_at_ms {
+        e.push("revokedAt", "required, and not after issuedAt");
+    }
+    text(e, "reason", &r.reason, false, 1000);
 }
 
 fn check_endorsement(e: &mut Errors, b: &ManifestBody, x: &v1::Endorsement) {
@@ -700,6 +765,8 @@ pub fn kind_name(k: Option<&Kind>) -> &'static str {
         Some(Kind::Endorsement(_)) => "endorsement",
         Some(Kind::Adoption(_)) => "adoption",
         Some(Kind::Need(_)) => "need",
+        Some(Kind::KeyRotation(_)) => "key-rotation",
+        Some(Kind::Revocation(_)) => "revocation",
         None => "unknown",
     }
 }

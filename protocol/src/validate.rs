@@ -56,11 +56,13 @@ pub enum Reason {
     /// Policy: the publisher is not verified here and has used its quota of manifests
     /// or bytes on this node.
     Quota,
+    /// The key was revoked (or rotated away from) before this was signed.
+    Revoked,
 }
 
 impl Reason {
     /// Every reason, for metrics.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Size,
         Reason::Decode,
         Reason::Schema,
@@ -70,6 +72,7 @@ impl Reason {
         Reason::Equivocation,
         Reason::Retracted,
         Reason::Quota,
+        Reason::Revoked,
     ];
 
     /// The metric label.
@@ -84,6 +87,7 @@ impl Reason {
             Reason::Equivocation => "equivocation",
             Reason::Retracted => "retracted",
             Reason::Quota => "quota",
+            Reason::Revoked => "revoked",
         }
     }
 

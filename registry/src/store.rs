@@ -60,6 +60,11 @@ mod prefix {
     /// `U | publisher` → manifests (8) | bytes (8) accepted from it while it was not
     /// verified here: what its quota is measured against.
     pub const USAGE: u8 = b'U';
+    /// `R | subject | revoker` → revoked_at (8): revocations. Kept after they expire:
+    /// a compromised key stays revoked.
+    pub const REVOCATION: u8 = b'R';
+    /// `K | old key` → new key (32) | rotated_at (8): key rotations, never undone.
+    pub const ROTATION: u8 = b'K';
 }
 
 const COUNT_MANIFESTS: &[u8] = b"manifests";
@@ -389,12 +394,17 @@ impl<'a> Pending<'a> {
 
     /// Charges `m` to its publisher's quota if this node does not verify it; a
     /// rejection when that would go over. Nothing is charged for verified publishers.
-    fn charge(&mut self, m: &VerifiedManifest) -> Result<Option<Rejection>> {
-        let pk = *m.publisher();
-        let trust = match &self.trust {
+    /// The trust judgement this batch places under (fetched once, cached).
+    fn trust(&mut self) -> Result<std::sync::Arc<TrustView>> {
+        Ok(match &self.trust {
             Some(t) => t.clone(),
             None => self.trust.insert(self.reg.trust()?).clone(),
-        };
+        })
+    }
+
+    fn charge(&mut self, m: &VerifiedManifest) -> Result<Option<Rejection>> {
+        let pk = *m.publisher();
+        let trust = self.trust()?;
         if trust.of(&pk) == crate::trust::Verification::Verified {
             return Ok(None);
         }
@@ -471,6 +481,24 @@ impl<'a> Pending<'a> {
                 self.batch
                     .insert(adoption_key(&a.publisher, &a.name, m.publisher()), v);
             }
+            Some(Kind::Revocation(r)) => {
+                self.batch.insert(
+                    key(prefix::REVOCATION, &[&r.subject, m.publisher().as_bytes()]),
+                    &r.revoked_at_ms.to_be_bytes()[..],
+                );
+                self.trust_changed = true;
+            }
+            Some(Kind::KeyRotation(r)) => {
+                let k = key(prefix::ROTATION, &[m.publisher().as_bytes()]);
+                // The first rotation stands: a later one would be signed by a key that
+                // the first already retired.
+                if self.reg.tree.get(&k).ok().flatten().is_none() {
+                    let mut v = r.new_key.clone();
+                    v.extend_from_slice(&b.issued_at_ms.to_be_bytes());
+                    self.batch.insert(k, v);
+                    self.trust_changed = true;
+                }
+            }
             _ => {}
         }
     }
@@ -496,6 +524,13 @@ impl<'a> Pending<'a> {
                 self.batch
                     .remove(adoption_key(&a.publisher, &a.name, &publisher));
             }
+            // Another organisation may withdraw its revocation; a key's own revocation
+            // cannot be undone (whoever holds the key now may be the thief).
+            Some(Kind::Revocation(r)) if r.subject != publisher.as_bytes() => {
+                self.batch
+                    .remove(key(prefix::REVOCATION, &[&r.subject, publisher.as_bytes()]));
+                self.trust_changed = true;
+            }
             _ => {}
         }
         Ok(())
@@ -511,6 +546,19 @@ impl<'a> Pending<'a> {
 
     /// Places one verified manifest and stages its writes.
     fn add(&mut self, m: VerifiedManifest) -> Result<PutOutcome> {
+        // A revoked or rotated-away key signs nothing new (its own revocation aside).
+        if !matches!(m.body().kind, Some(Kind::Revocation(_)))
+            && let Some(at) = self.trust()?.cutoff(m.publisher())
+            && m.body().issued_at_ms >= at
+        {
+            return Ok(PutOutcome::Rejected(Rejection::new(
+                Reason::Revoked,
+                format!(
+                    "publisher: {} was revoked or rotated at {at} (Unix ms); this was signed after",
+                    m.publisher()
+                ),
+            )));
+        }
         let pn = pn(m.publisher(), m.name());
         let old = self.head(&pn)?;
         match validate::place(&m, old.as_ref().map(|h| &h.head)) {
@@ -551,7 +599,9 @@ impl<'a> Pending<'a> {
                 // Only endorsements and adoptions carry records to undo, and their
                 // names say so: a plain update reads nothing more.
                 if let Some(old) = old
-                    && (m.name().starts_with("endorse-") || m.name().starts_with("adopt-"))
+                    && (m.name().starts_with("endorse-")
+                        || m.name().starts_with("adopt-")
+                        || m.name().starts_with("revoke-"))
                 {
                     self.unindex_relation(&old.head.id)?;
                 }
@@ -1151,6 +1201,30 @@ impl Registry {
                     subject,
                     String::from_utf8_lossy(&v[8..]).into_owned(),
                 ));
+            }
+        }
+        for kv in self.tree.scan_prefix([prefix::REVOCATION]) {
+            let (k, v) = kv?;
+            if k.len() != 65 || v.len() != 8 {
+                continue;
+            }
+            if let (Ok(subject), Ok(revoker)) = (
+                PublisherKey::from_bytes(&k[1..33]),
+                PublisherKey::from_bytes(&k[33..65]),
+            ) {
+                i.revocations.push((revoker, subject, read_u64(&v)));
+            }
+        }
+        for kv in self.tree.scan_prefix([prefix::ROTATION]) {
+            let (k, v) = kv?;
+            if k.len() != 33 || v.len() != 40 {
+                continue;
+            }
+            if let (Ok(old), Ok(new)) = (
+                PublisherKey::from_bytes(&k[1..33]),
+                PublisherKey::from_bytes(&v[..32]),
+            ) {
+                i.rotations.push((old, new, read_u64(&v[32..])));
             }
         }
         let view = std::sync::Arc::new(TrustView::compute(&i));

@@ -30,6 +30,8 @@ pub enum Verification {
     /// Its org card claims an organisation that another key claims too, or that differs
     /// from the one it was verified for.
     Conflicting,
+    /// Declared compromised: by itself, or by *k* verified organisations.
+    Revoked,
 }
 
 impl Verification {
@@ -39,6 +41,7 @@ impl Verification {
             Verification::Unverified => "unverified",
             Verification::Verified => "verified",
             Verification::Conflicting => "conflicting",
+            Verification::Revoked => "revoked",
         }
     }
 }
@@ -50,6 +53,8 @@ pub enum Basis {
     Operator,
     /// Endorsed by these verified keys (at least *k* organisations).
     Endorsed(Vec<PublisherKey>),
+    /// The successor of this verified key (a key rotation signed by both).
+    Rotation(PublisherKey),
 }
 
 /// One publisher key as this node judges it.
@@ -68,8 +73,13 @@ pub struct PublisherTrust {
     /// Every key whose current endorsement names this key (verified or not), with the
     /// organisation each endorsement says it belongs to.
     pub endorsed_by: Vec<(PublisherKey, String)>,
-    /// Other keys whose org cards claim the same organisation.
+    /// Other keys whose org cards claim the same organisation (its rotation
+    /// predecessor and successor excluded).
     pub rivals: Vec<PublisherKey>,
+    /// Revoked from this time (Unix ms), by itself or by *k* verified organisations.
+    pub revoked_at: Option<u64>,
+    /// The key it rotated to, and when.
+    pub rotated_to: Option<(PublisherKey, u64)>,
 }
 
 impl PublisherTrust {
@@ -83,6 +93,10 @@ impl PublisherTrust {
             (Verification::Verified, Some(Basis::Endorsed(by))) => {
                 format!("endorsed by {} verified organisations", by.len())
             }
+            (Verification::Verified, Some(Basis::Rotation(old))) => {
+                format!("the successor of verified key {old}")
+            }
+            (Verification::Revoked, _) => "revoked: declared compromised".into(),
             (Verification::Conflicting, _) if !self.rivals.is_empty() => format!(
                 "{} other key(s) claim {}",
                 self.rivals.len(),
@@ -113,6 +127,10 @@ pub struct TrustInputs {
     pub endorsements: Vec<(PublisherKey, PublisherKey, String)>,
     /// Endorsements from verified organisations a key needs (*k*, at least 1).
     pub required: usize,
+    /// Revocations: (revoker, subject, revoked from).
+    pub revocations: Vec<(PublisherKey, PublisherKey, u64)>,
+    /// Key rotations: (old, new, when).
+    pub rotations: Vec<(PublisherKey, PublisherKey, u64)>,
 }
 
 /// Every known publisher key, judged. Cheap to clone behind an `Arc`.
@@ -125,15 +143,71 @@ impl TrustView {
     /// Judges every key the inputs mention.
     pub fn compute(i: &TrustInputs) -> TrustView {
         let k = i.required.max(1);
+        // Verify, then find revocations (k of them must come from verified
+        // organisations), then verify again without the revoked keys' say.
+        let first = Self::verify(i, k, &HashMap::new());
+        let revoked = Self::revocations(i, k, &first);
+        let verified = if revoked.is_empty() {
+            first
+        } else {
+            Self::verify(i, k, &revoked)
+        };
+        Self::judge(i, verified, revoked)
+    }
+
+    /// When each key was revoked: by itself, or at the time the k-th verified
+    /// organisation (other than its own) says.
+    fn revocations(
+        i: &TrustInputs,
+        k: usize,
+        verified: &HashMap<PublisherKey, (String, Basis)>,
+    ) -> HashMap<PublisherKey, u64> {
+        let mut out: HashMap<PublisherKey, u64> = HashMap::new();
+        let mut by_others: BTreeMap<PublisherKey, BTreeMap<&str, u64>> = BTreeMap::new();
+        for (revoker, subject, at) in &i.revocations {
+            if revoker == subject {
+                let e = out.entry(*subject).or_insert(*at);
+                *e = (*e).min(*at);
+            } else if let Some((org, _)) = verified.get(revoker)
+                && i.claims.get(subject) != Some(org)
+            {
+                let e = by_others
+                    .entry(*subject)
+                    .or_default()
+                    .entry(org.as_str())
+                    .or_insert(*at);
+                *e = (*e).min(*at);
+            }
+        }
+        for (subject, orgs) in by_others {
+            if orgs.len() >= k {
+                let mut times: Vec<u64> = orgs.into_values().collect();
+                times.sort_unstable();
+                let at = times[k - 1];
+                let e = out.entry(subject).or_insert(at);
+                *e = (*e).min(at);
+            }
+        }
+        out
+    }
+
+    /// The verified keys and why, grown outwards from the operator's list; keys in
+    /// `revoked` neither count nor vouch.
+    fn verify(
+        i: &TrustInputs,
+        k: usize,
+        revoked: &HashMap<PublisherKey, u64>,
+    ) -> HashMap<PublisherKey, (String, Basis)> {
         // key → (organisation, basis), grown outwards from the operator's list.
         let mut verified: HashMap<PublisherKey, (String, Basis)> = i
             .operator
             .iter()
+            .filter(|(pk, _)| !revoked.contains_key(pk))
             .map(|(pk, org)| (*pk, (org.clone(), Basis::Operator)))
             .collect();
         let mut by_subject: BTreeMap<PublisherKey, Vec<(PublisherKey, &str)>> = BTreeMap::new();
         for (endorser, subject, org) in &i.endorsements {
-            if endorser != subject {
+            if endorser != subject && !revoked.contains_key(endorser) {
                 by_subject
                     .entry(*subject)
                     .or_default()
@@ -145,7 +219,7 @@ impl TrustView {
         loop {
             let mut newly = vec![];
             for (subject, list) in &by_subject {
-                if verified.contains_key(subject) {
+                if verified.contains_key(subject) || revoked.contains_key(subject) {
                     continue;
                 }
                 let Some(claim) = i.claims.get(subject) else {
@@ -169,13 +243,53 @@ impl TrustView {
                     newly.push((*subject, claim.clone(), endorsers));
                 }
             }
-            if newly.is_empty() {
+            let mut successors = vec![];
+            for (old, new, _) in &i.rotations {
+                if verified.contains_key(new) || revoked.contains_key(new) {
+                    continue;
+                }
+                if let Some((org, _)) = verified.get(old)
+                    && i.claims.get(new).is_none_or(|c| c == org)
+                {
+                    successors.push((*new, org.clone(), *old));
+                }
+            }
+            if newly.is_empty() && successors.is_empty() {
                 break;
             }
             for (subject, org, by) in newly {
                 verified.insert(subject, (org, Basis::Endorsed(by)));
             }
+            for (new, org, old) in successors {
+                verified.insert(new, (org, Basis::Rotation(old)));
+            }
         }
+        verified
+    }
+
+    fn judge(
+        i: &TrustInputs,
+        verified: HashMap<PublisherKey, (String, Basis)>,
+        revoked: HashMap<PublisherKey, u64>,
+    ) -> TrustView {
+        let mut by_subject: BTreeMap<PublisherKey, Vec<(PublisherKey, &str)>> = BTreeMap::new();
+        for (endorser, subject, org) in &i.endorsements {
+            if endorser != subject {
+                by_subject
+                    .entry(*subject)
+                    .or_default()
+                    .push((*endorser, org.as_str()));
+            }
+        }
+        let rotated: HashMap<PublisherKey, (PublisherKey, u64)> = i
+            .rotations
+            .iter()
+            .map(|(old, new, at)| (*old, (*new, *at)))
+            .collect();
+        let linked = |a: &PublisherKey, b: &PublisherKey| {
+            rotated.get(a).is_some_and(|(n, _)| n == b)
+                || rotated.get(b).is_some_and(|(n, _)| n == a)
+        };
 
         let mut claimants: HashMap<&str, Vec<PublisherKey>> = HashMap::new();
         for (pk, org) in &i.claims {
@@ -187,6 +301,7 @@ impl TrustView {
             .keys()
             .chain(i.operator.keys())
             .chain(by_subject.keys())
+            .chain(revoked.keys())
             .copied()
             .collect::<BTreeSet<_>>();
         for pk in all {
@@ -194,11 +309,17 @@ impl TrustView {
             let mut rivals: Vec<PublisherKey> = claimed_org
                 .as_deref()
                 .and_then(|c| claimants.get(c))
-                .map(|v| v.iter().filter(|o| **o != pk).copied().collect())
+                .map(|v| {
+                    v.iter()
+                        .filter(|o| **o != pk && !linked(o, &pk))
+                        .copied()
+                        .collect()
+                })
                 .unwrap_or_default();
             rivals.sort();
             let v = verified.get(&pk);
             let state = match (v, &claimed_org) {
+                _ if revoked.contains_key(&pk) => Verification::Revoked,
                 (Some((org, _)), Some(claim)) if org != claim => Verification::Conflicting,
                 (Some(_), _) => Verification::Verified,
                 (None, _) if !rivals.is_empty() => Verification::Conflicting,
@@ -219,6 +340,8 @@ impl TrustView {
                     basis: v.map(|(_, b)| b.clone()),
                     endorsed_by,
                     rivals,
+                    revoked_at: revoked.get(&pk).copied(),
+                    rotated_to: rotated.get(&pk).copied(),
                 },
             );
         }
@@ -235,6 +358,16 @@ impl TrustView {
     /// The whole record of `key`, when this node knows anything of it.
     pub fn get(&self, key: &PublisherKey) -> Option<&PublisherTrust> {
         self.keys.get(key)
+    }
+
+    /// From when nothing `key` signs is accepted: its revocation, or its rotation to a
+    /// successor, whichever is earlier.
+    pub fn cutoff(&self, key: &PublisherKey) -> Option<u64> {
+        let t = self.keys.get(key)?;
+        match (t.revoked_at, t.rotated_to.map(|(_, at)| at)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Every verified key.

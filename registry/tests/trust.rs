@@ -342,3 +342,147 @@ fn an_unverified_publisher_is_held_to_its_quota_and_a_verified_one_is_not() {
         ));
     }
 }
+
+fn revocation(subject: &PublisherKey, at: u64, issued: u64) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: lgmesh_protocol::schema::revocation_name(subject.as_bytes()),
+        version: 1,
+        issued_at_ms: issued,
+        expires_at_ms: issued + lgmesh_protocol::YEAR_MS,
+        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::Revocation(
+            lgmesh_protocol::v1::Revocation {
+                subject: subject.as_bytes().to_vec(),
+                revoked_at_ms: at,
+                reason: "key leaked".into(),
+            },
+        )),
+    }
+}
+
+fn put_at(reg: &Registry, key: &SecretKey, body: ManifestBody) -> PutOutcome {
+    reg.put(&UnsignedManifest(body).sign(key).to_bytes(), NOW)
+        .expect("put")
+}
+
+fn at(name: &str, t: u64) -> ManifestBody {
+    sample::service(
+        name,
+        1,
+        "Bin collection days",
+        "By postcode.",
+        &[524],
+        &[],
+        t,
+    )
+}
+
+#[test]
+fn a_revoked_key_still_publishing_is_refused_and_what_it_signed_before_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let c = councils(&reg);
+    let [a, b, x] = [0, 1, 2].map(|i| c[i].public());
+    reg.trust_add(&a, "gss:E07000209").expect("trust");
+    reg.trust_add(&b, "gss:E07000210").expect("trust");
+    reg.trust_add(&x, "gss:E07000211").expect("trust");
+    let t0 = NOW - 10_000;
+    assert!(matches!(
+        put_at(&reg, &c[2], at("before", t0)),
+        PutOutcome::Stored(_)
+    ));
+    // One other organisation's revocation is not enough (k = 2).
+    assert!(matches!(
+        put_at(&reg, &c[0], revocation(&x, t0 + 1, NOW)),
+        PutOutcome::Stored(_)
+    ));
+    assert_eq!(reg.trust().expect("trust").of(&x), Verification::Verified);
+    assert!(matches!(
+        put_at(&reg, &c[2], at("still-fine", NOW)),
+        PutOutcome::Stored(_)
+    ));
+    // A second verified organisation: revoked from the later of the two times.
+    assert!(matches!(
+        put_at(&reg, &c[1], revocation(&x, t0 + 5, NOW)),
+        PutOutcome::Stored(_)
+    ));
+    let t = reg.trust().expect("trust");
+    assert_eq!(t.of(&x), Verification::Revoked);
+    assert_eq!(t.cutoff(&x), Some(t0 + 5));
+    match put_at(&reg, &c[2], at("after", NOW)) {
+        PutOutcome::Rejected(r) => assert_eq!(r.reason, lgmesh_protocol::validate::Reason::Revoked),
+        other => panic!("expected revoked, got {other:?}"),
+    }
+    // What it signed before stays (flagged by its state).
+    assert!(reg.resolve(&x, "before").expect("resolve").is_some());
+    // A key can revoke itself, and that cannot be taken back by retracting it.
+    let y = &c[3];
+    assert!(matches!(
+        put_at(&reg, y, revocation(&y.public(), NOW - 1, NOW)),
+        PutOutcome::Stored(_)
+    ));
+    assert_eq!(
+        reg.trust().expect("trust").of(&y.public()),
+        Verification::Revoked
+    );
+    let name = lgmesh_protocol::schema::revocation_name(y.public().as_bytes());
+    let undo = put_at(&reg, y, sample::retraction(&name, 2, NOW));
+    assert!(
+        matches!(undo, PutOutcome::Rejected(_)),
+        "signed after its own revocation: {undo:?}"
+    );
+    assert_eq!(
+        reg.trust().expect("trust").of(&y.public()),
+        Verification::Revoked
+    );
+}
+
+#[test]
+fn a_key_rotation_passes_verification_to_the_successor_and_retires_the_old_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let c = councils(&reg);
+    let old = &c[0];
+    reg.trust_add(&old.public(), "gss:E07000209")
+        .expect("trust");
+    let new = SecretKey::from_seed(&[99; 32]);
+    let rotation = |sig: [u8; 64]| ManifestBody {
+        publisher: vec![],
+        name: lgmesh_protocol::schema::ROTATION_NAME.into(),
+        version: 1,
+        issued_at_ms: NOW - 1000,
+        expires_at_ms: NOW + lgmesh_protocol::YEAR_MS,
+        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::KeyRotation(
+            lgmesh_protocol::v1::KeyRotation {
+                new_key: new.public().as_bytes().to_vec(),
+                new_key_signature: sig.to_vec(),
+            },
+        )),
+    };
+    // Without the new key's signature it is refused, naming the field.
+    match put_at(&reg, old, rotation([7; 64])) {
+        PutOutcome::Rejected(r) => {
+            assert!(r.fields.iter().any(|f| f.field == "newKeySignature"), "{r}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let sig = lgmesh_protocol::envelope::sign_rotation(&new, &old.public());
+    assert!(matches!(
+        put_at(&reg, old, rotation(sig)),
+        PutOutcome::Stored(_)
+    ));
+    // The successor's card claims the same organisation: verified, not conflicting.
+    put(
+        &reg,
+        &new,
+        sample::org("gss:E07000209", "Guildford Borough Council", 1, NOW),
+    );
+    let t = reg.trust().expect("trust");
+    assert_eq!(t.of(&new.public()), Verification::Verified);
+    assert!(t.get(&new.public()).is_some_and(|t| t.rivals.is_empty()));
+    // The old key can sign nothing new.
+    match put_at(&reg, old, at("after-rotation", NOW)) {
+        PutOutcome::Rejected(r) => assert_eq!(r.reason, lgmesh_protocol::validate::Reason::Revoked),
+        other => panic!("expected the old key to be retired, got {other:?}"),
+    }
+}
