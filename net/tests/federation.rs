@@ -256,3 +256,26 @@ async fn a_node_over_max_peers_trims_the_newest_and_keeps_its_bootstrap_peer() {
         assert!(left.contains(&id), "an old peer was trimmed: {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_of_different_networks_never_exchange_manifests() {
+    let a = Node::start(config("t-net-one")).await;
+    let b = Node::start(config("t-net-two")).await;
+    let key = SecretKey::from_seed(&fresh_seed());
+    let before = a.publish(sign(&key, service("bin-collection", 1)));
+    // The dial itself may succeed (the transports match); nothing else may.
+    let _ = b.net.dial(a.addr.clone()).await;
+    let after = a.publish(sign(&key, service("address-lookup", 1)));
+    eventually_async(
+        "the foreign peer is dropped",
+        Duration::from_secs(20),
+        async || b.net.info().await.is_ok_and(|i| i.peers == 0),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !b.has(&before) && !b.has(&after),
+        "b took manifests from another network"
+    );
+    assert_eq!(b.registry.counts().expect("counts").manifests, 0);
+}
