@@ -21,6 +21,8 @@ mod event_loop;
 mod handle;
 pub mod stats;
 mod sync;
+#[doc(hidden)]
+pub use sync::fuzzing;
 
 use std::time::Duration;
 
