@@ -131,6 +131,33 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         nodes.push((c.name.clone(), dir, started));
     }
 
+    // A web of trust, as operators would build it: every council trusts the first two
+    // directly (they checked their keys by phone), and those two endorse the others,
+    // so every key ends up verified on every node without anyone trusting everyone.
+    let anchors: Vec<_> = nodes
+        .iter()
+        .take(2)
+        .map(|(_, _, s)| (s.app.publisher(), s.app.config.org.id.clone()))
+        .collect();
+    for (_, _, s) in &nodes {
+        for (pk, org) in &anchors {
+            let (reg, pk, org) = (s.app.registry.clone(), *pk, org.clone());
+            tokio::task::spawn_blocking(move || reg.trust_add(&pk, &org)).await??;
+        }
+    }
+    for (name, _, s) in nodes.iter().take(2) {
+        for (_, _, other) in nodes.iter().skip(2) {
+            s.app
+                .endorse(lgmesh_proto::v1::Endorsement {
+                    subject: other.app.publisher().as_bytes().to_vec(),
+                    org_id: other.app.config.org.id.clone(),
+                    note: "demo: checked with their digital team".into(),
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{name}: endorsement: {e}"))?;
+        }
+    }
+
     // Wait until every council holds every council's manifests.
     let union = union_size(&nodes)?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -177,7 +204,8 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     println!();
     println!("From another terminal (prefix with `cargo run --` if lgmesh is not installed):");
     println!("  lgmesh search \"bin collection\" --data-dir {last}");
-    println!("  lgmesh search --lgsl 524 --data-dir {last}");
+    println!("  lgmesh search --lgsl 524 --verified-only --data-dir {last}");
+    println!("  lgmesh trust list --data-dir {last}");
     println!("  lgmesh peers --data-dir {d}");
     println!("  lgmesh watch --data-dir {last}");
     println!("  lgmesh publish examples/manifests/guildford-bin-collection.toml --data-dir {d}");
