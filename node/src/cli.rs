@@ -94,7 +94,8 @@ pub struct SearchArgs {
     /// GSS area code, e.g. E07000209.
     #[arg(long)]
     pub area: Option<String>,
-    /// service, dataset, org or retraction.
+    /// service, dataset, org, need or retraction; endorsement, adoption, key-rotation or
+    /// revocation (records of trust and reuse, listed only when asked for).
     #[arg(long)]
     pub kind: Option<String>,
     /// Publisher's organisation id, e.g. gss:E07000209.
@@ -142,7 +143,8 @@ pub struct WatchArgs {
     /// GSS area code, e.g. E07000209.
     #[arg(long)]
     pub area: Option<String>,
-    /// service, dataset, org or retraction.
+    /// service, dataset, org, need or retraction; endorsement, adoption, key-rotation or
+    /// revocation (records of trust and reuse, listed only when asked for).
     #[arg(long)]
     pub kind: Option<String>,
     /// Publisher's organisation id, e.g. gss:E07000209.

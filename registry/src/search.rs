@@ -37,6 +37,9 @@ pub const MAX_PAGE: usize = 100;
 pub const MAX_QUERY: usize = 1000;
 /// Deepest result reachable by paging.
 pub const MAX_OFFSET: usize = 10_000;
+/// Kinds that record trust and reuse rather than describe something: listed only when
+/// a search or watch names the kind.
+pub const TRUST_KINDS: [&str; 4] = ["endorsement", "adoption", "key-rotation", "revocation"];
 /// Field boosts: a title word counts three times, a keyword twice.
 const BOOST_TITLE: f32 = 3.0;
 const BOOST_KEYWORD: f32 = 2.0;
@@ -197,10 +200,6 @@ impl Doc {
                 d.area = n.coverage.clone();
                 (None, None)
             }
-            Some(Kind::Endorsement(e)) => {
-                d.keyword.push(e.org_id.clone());
-                (None, None)
-            }
             _ => (None, None),
         };
         if let Some(c) = common {
@@ -243,6 +242,9 @@ impl Query {
             && !self.include_retracted
             && self.kind.as_deref() != Some("retraction")
         {
+            return false;
+        }
+        if self.kind.is_none() && TRUST_KINDS.contains(&d.kind) {
             return false;
         }
         let fail = self.kind.as_deref().is_some_and(|k| k != d.kind)
@@ -810,6 +812,12 @@ impl Registry {
         // leaving text queries free of exclusions lets tantivy prune with block-WAND.
         if terms.is_empty() && !q.include_retracted && q.kind.as_deref() != Some("retraction") {
             clauses.push((Occur::MustNot, term_query(f.kind, "retraction")));
+        }
+        // Records of trust and reuse carry no text either: listed only when asked for.
+        if terms.is_empty() && q.kind.is_none() {
+            for k in TRUST_KINDS {
+                clauses.push((Occur::MustNot, term_query(f.kind, k)));
+            }
         }
         let searcher = t.reader.searcher();
         // Expired heads are rare: pay for excluding them only when there are some.

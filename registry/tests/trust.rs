@@ -486,3 +486,71 @@ fn a_key_rotation_passes_verification_to_the_successor_and_retires_the_old_key()
         other => panic!("expected the old key to be retired, got {other:?}"),
     }
 }
+
+#[test]
+fn records_of_trust_and_reuse_are_listed_only_when_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+    let c = councils(&reg);
+    service(&reg, &c[0], "bin-collection");
+    put(
+        &reg,
+        &c[0],
+        sample::endorsement(&c[1].public(), "gss:E07000210", 1, NOW),
+    );
+    put(
+        &reg,
+        &c[1],
+        sample::adoption(&c[0].public(), "bin-collection", 1, NOW),
+    );
+    reg.wait_indexed().expect("indexed");
+    let kinds = |q: Query| -> Vec<String> {
+        let page = reg
+            .search(&Query {
+                page_size: 100,
+                ..q
+            })
+            .expect("search");
+        let mut k: Vec<String> = page
+            .hits
+            .iter()
+            .map(|h| {
+                reg.get(&h.id)
+                    .expect("get")
+                    .expect("stored")
+                    .kind()
+                    .to_owned()
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    let all = kinds(Query::default());
+    assert!(
+        !all.iter().any(|k| k == "endorsement" || k == "adoption"),
+        "{all:?}"
+    );
+    assert_eq!(
+        kinds(Query {
+            kind: Some("endorsement".into()),
+            ..Default::default()
+        }),
+        vec!["endorsement"]
+    );
+    assert_eq!(
+        kinds(Query {
+            kind: Some("adoption".into()),
+            ..Default::default()
+        }),
+        vec!["adoption"]
+    );
+    // Text never matches them either (they carry none).
+    let text = kinds(Query {
+        text: "gss:E07000210".into(),
+        ..Default::default()
+    });
+    assert!(
+        !text.is_empty() && text.iter().all(|k| k == "org"),
+        "{text:?}"
+    );
+}
