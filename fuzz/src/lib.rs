@@ -60,21 +60,9 @@ pub struct Report {
     pub crash: Option<(Vec<u8>, String)>,
 }
 
+/// A sync frame: an unsigned LEB128 length, then the message (prost's length-delimited form).
 fn frame(msg: &impl Message) -> Vec<u8> {
-    let body = msg.encode_to_vec();
-    let mut out = vec![];
-    let mut n = body.len() as u64;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
-    }
-    out.extend_from_slice(&body);
-    out
+    msg.encode_length_delimited_to_vec()
 }
 
 fn envelopes() -> Vec<Vec<u8>> {

@@ -1207,6 +1207,15 @@ async fn rotate(dir: &DataDir) -> Result<()> {
     let new = lgmesh_protocol::identity::SecretKey::generate()
         .map_err(|e| anyhow!("no randomness for a new key: {e}"))?;
     let new_seed = new.to_seed();
+    // On disk before the store names it, so a failure part-way never loses the key
+    // that other nodes are about to be told to trust.
+    let pending = dir.0.join("publisher.key.new");
+    config::write_secret(&pending, &hex::encode(*new_seed)).with_context(|| {
+        format!(
+            "a previous rotation stopped part-way: inspect {}",
+            pending.display()
+        )
+    })?;
     let app_old = crate::app::App::new(reg.clone(), old, c.clone());
     let app_new = crate::app::App::new(
         reg.clone(),
@@ -1225,7 +1234,12 @@ async fn rotate(dir: &DataDir) -> Result<()> {
     ));
     std::fs::rename(dir.publisher_key(), &retired)
         .with_context(|| format!("cannot move the old key to {}", retired.display()))?;
-    config::write_secret(&dir.publisher_key(), &hex::encode(*new_seed))?;
+    std::fs::rename(&pending, dir.publisher_key()).with_context(|| {
+        format!(
+            "the new key is in {}; move it to publisher.key",
+            pending.display()
+        )
+    })?;
     println!("Rotated the publisher key.");
     println!(
         "  old        {} (kept as {})",

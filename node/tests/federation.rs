@@ -4,7 +4,7 @@ mod common;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -13,17 +13,6 @@ fn init(dir: &std::path::Path, org: &str, name: &str) {
         dir,
         &["init", "--org", org, "--name", name, "--type", "district"],
     );
-}
-
-fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

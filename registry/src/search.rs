@@ -694,6 +694,30 @@ fn commit(writer: &mut IndexWriter, reader: &IndexReader, seq: u64) -> tantivy::
     Ok(())
 }
 
+/// Documents whose head expired by `now_ms`.
+fn expired_by(f: &Fields, now_ms: u64) -> RangeQuery {
+    RangeQuery::new(
+        Bound::Unbounded,
+        Bound::Included(Term::from_field_u64(f.expires, now_ms)),
+    )
+}
+
+/// Documents by any of `keys`; `None` when there are none (nothing can match).
+fn any_publisher<'a>(
+    f: &Fields,
+    keys: impl Iterator<Item = &'a PublisherKey>,
+) -> Option<Box<dyn TQuery>> {
+    let pubs: Vec<(Occur, Box<dyn TQuery>)> = keys
+        .map(|pk| {
+            (
+                Occur::Should,
+                term_query(f.publisher, &hex::encode(pk.as_bytes())),
+            )
+        })
+        .collect();
+    (!pubs.is_empty()).then(|| Box::new(BooleanQuery::new(pubs)) as Box<dyn TQuery>)
+}
+
 fn term_query(field: Field, value: &str) -> Box<dyn TQuery> {
     Box::new(TermQuery::new(
         Term::from_field_text(field, value),
@@ -777,36 +801,16 @@ impl Registry {
             clauses.push((Occur::Must, term_query(f.status, status)));
         }
         if let Some(org) = &q.org {
-            let pubs: Vec<(Occur, Box<dyn TQuery>)> = self
-                .publishers_of_org(org)?
-                .iter()
-                .map(|pk| {
-                    (
-                        Occur::Should,
-                        term_query(f.publisher, &hex::encode(pk.as_bytes())),
-                    )
-                })
-                .collect();
-            if pubs.is_empty() {
-                return Ok(Page::default());
+            match any_publisher(f, self.publishers_of_org(org)?.iter()) {
+                Some(q) => clauses.push((Occur::Must, q)),
+                None => return Ok(Page::default()),
             }
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(pubs))));
         }
         if q.verified_only {
-            let trust = self.trust()?;
-            let pubs: Vec<(Occur, Box<dyn TQuery>)> = trust
-                .verified()
-                .map(|pk| {
-                    (
-                        Occur::Should,
-                        term_query(f.publisher, &hex::encode(pk.as_bytes())),
-                    )
-                })
-                .collect();
-            if pubs.is_empty() {
-                return Ok(Page::default());
+            match any_publisher(f, self.trust()?.verified()) {
+                Some(q) => clauses.push((Occur::Must, q)),
+                None => return Ok(Page::default()),
             }
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(pubs))));
         }
         // Tombstones carry no text, so only listings without text need to exclude them;
         // leaving text queries free of exclusions lets tantivy prune with block-WAND.
@@ -822,10 +826,7 @@ impl Registry {
         let searcher = t.reader.searcher();
         // Expired heads are rare: pay for excluding them only when there are some.
         if !q.include_expired {
-            let expired = RangeQuery::new(
-                Bound::Unbounded,
-                Bound::Included(Term::from_field_u64(f.expires, q.now())),
-            );
+            let expired = expired_by(f, q.now());
             if searcher.search(&expired, &Count)? > 0 {
                 clauses.push((Occur::MustNot, Box::new(expired)));
             }
@@ -874,11 +875,7 @@ impl Registry {
     /// How many heads (tombstones included) have expired by `now_ms`: a count over the
     /// index's expiry column, for the observer.
     pub fn expired_heads(&self, now_ms: u64) -> Result<u64, SearchError> {
-        let f = &self.text.f;
-        let expired = RangeQuery::new(
-            Bound::Unbounded,
-            Bound::Included(Term::from_field_u64(f.expires, now_ms)),
-        );
+        let expired = expired_by(&self.text.f, now_ms);
         Ok(self.text.reader.searcher().search(&expired, &Count)? as u64)
     }
 }
