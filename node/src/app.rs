@@ -75,6 +75,8 @@ pub struct App {
     pub net: std::sync::OnceLock<lgmesh_net::Network>,
     /// Every manifest stored, by any path, by id (for Watch).
     pub arrivals: tokio::sync::broadcast::Sender<ManifestId>,
+    /// The domain proof checker, once the node runs.
+    pub domain: std::sync::OnceLock<Arc<crate::domain::Checker>>,
 }
 
 impl App {
@@ -88,6 +90,7 @@ impl App {
             publish_lock: tokio::sync::Mutex::new(()),
             net: std::sync::OnceLock::new(),
             arrivals: tokio::sync::broadcast::channel(1024).0,
+            domain: std::sync::OnceLock::new(),
         }
     }
 

@@ -190,6 +190,14 @@ pub enum TrustCommand {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Check a key's domain proof now: fetch /.well-known/lgmesh.json from the website
+    /// on its org card and say what other nodes will find. Defaults to this node's key.
+    Check {
+        /// The key, did:key:z6Mk… (default: this node's own).
+        publisher: Option<String>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
     /// Every key this node knows, with its state.
     List {
         /// Only keys in this state: verified, unverified or conflicting.
@@ -361,6 +369,7 @@ pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
                 &json!({ "org": c.org.id, "publishers": [key.public().to_string()] })
             )?
         );
+        println!("Then, with the node running, check it with: lgmesh trust check");
     }
     Ok(())
 }
@@ -996,6 +1005,13 @@ fn trust_json(t: &v1::PublisherTrust) -> serde_json::Value {
             "verification": view::verification_word(e.verification),
         })).collect::<Vec<_>>(),
         "rivals": t.rivals,
+        "domainProof": t.domain_proof.as_ref().map(|d| json!({
+            "website": d.website, "proven": d.proven, "host": d.host,
+            "checkedAt": view::rfc3339(d.checked_at_ms),
+            "provenAt": (d.proven_at_ms > 0).then(|| view::rfc3339(d.proven_at_ms)),
+            "validUntil": (d.valid_until_ms > 0).then(|| view::rfc3339(d.valid_until_ms)),
+            "result": d.result, "detail": d.detail,
+        })),
     })
 }
 
@@ -1029,11 +1045,31 @@ fn print_trust(t: &v1::PublisherTrust) {
     for r in &t.rivals {
         println!("  also claims {}: {r}", t.claimed_org_id);
     }
+    if let Some(d) = &t.domain_proof {
+        if d.proven {
+            println!(
+                "  domain proof  holds: {} (checked {}, counts until {})",
+                d.host,
+                view::rfc3339(d.checked_at_ms),
+                view::rfc3339(d.valid_until_ms)
+            );
+        } else {
+            println!(
+                "  domain proof  none: {} (checked {})",
+                d.result,
+                view::rfc3339(d.checked_at_ms)
+            );
+        }
+        if d.result != "proven" {
+            println!("                {}", d.detail);
+        }
+    }
 }
 
 /// `lgmesh trust …`.
 pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
     use v1::trust_client::TrustClient;
+    let checking = matches!(c, TrustCommand::Check { .. });
     let (out, r) = match c {
         TrustCommand::Add {
             publisher,
@@ -1054,6 +1090,22 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
             let mut client = TrustClient::new(connect(dir, &out).await?);
             let req = with_token(dir, v1::TrustRemoveRequest { publisher })?;
             (out, client.remove(req).await?.into_inner())
+        }
+        TrustCommand::Check { publisher, out } => {
+            let channel = connect(dir, &out).await?;
+            let publisher = match publisher {
+                Some(p) => p,
+                None => {
+                    v1::node_client::NodeClient::new(channel.clone())
+                        .info(v1::InfoRequest {})
+                        .await?
+                        .into_inner()
+                        .publisher
+                }
+            };
+            let mut client = TrustClient::new(channel);
+            let req = with_token(dir, v1::TrustGetRequest { publisher })?;
+            (out, client.check_domain(req).await?.into_inner())
         }
         TrustCommand::Show { publisher, out } => {
             let mut client = TrustClient::new(connect(dir, &out).await?);
@@ -1099,6 +1151,13 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&trust_json(&r))?);
     } else {
         print_trust(&r);
+    }
+    if checking && !r.domain_proof.as_ref().is_some_and(|d| d.proven) {
+        let why = r
+            .domain_proof
+            .as_ref()
+            .map_or("not checked".to_owned(), |d| d.detail.clone());
+        bail!("domain proof does not hold: {why}");
     }
     Ok(())
 }

@@ -61,7 +61,33 @@ pub struct TrustConfig {
     pub unverified_max_kb: u64,
     /// MiB all unverified publishers together may store here.
     pub unverified_total_mb: u64,
+    /// Domain proof is checked only for websites under these domains; empty turns it off.
+    pub domain_suffixes: Vec<String>,
+    /// Hours between checks of one website.
+    pub domain_recheck_hours: u64,
+    /// Hours a proof outlives a re-check that cannot reach the website.
+    pub domain_grace_hours: u64,
+    /// Seconds one check may take.
+    pub domain_timeout_secs: u64,
+    /// Check `http://` websites too. Development only: a proof over plain HTTP proves
+    /// nothing on a real network.
+    pub domain_allow_http: bool,
+    /// PEM certificates trusted besides the system's (e.g. a TLS-inspecting proxy's).
+    pub domain_ca_file: String,
 }
+
+/// The public-sector domains domain proof is checked under by default: the UK, Scottish
+/// and Welsh government domains, and the Northern Ireland councils that use their own.
+pub const DEFAULT_DOMAIN_SUFFIXES: &[&str] = &[
+    "gov.uk",
+    "gov.scot",
+    "gov.wales",
+    "llyw.cymru",
+    "derrystrabane.com",
+    "fermanaghomagh.com",
+    "midulstercouncil.org",
+    "newrymournedown.org",
+];
 
 impl Default for TrustConfig {
     fn default() -> Self {
@@ -71,6 +97,15 @@ impl Default for TrustConfig {
             unverified_max_manifests: q.max_manifests,
             unverified_max_kb: q.max_bytes / 1024,
             unverified_total_mb: q.max_total_bytes / (1024 * 1024),
+            domain_suffixes: DEFAULT_DOMAIN_SUFFIXES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            domain_recheck_hours: 24,
+            domain_grace_hours: 7 * 24,
+            domain_timeout_secs: 10,
+            domain_allow_http: false,
+            domain_ca_file: String::new(),
         }
     }
 }
@@ -93,7 +128,46 @@ impl TrustConfig {
                 bail!("trust.{field}: must be at least 1");
             }
         }
+        if !(1..=24 * 365).contains(&self.domain_recheck_hours) {
+            bail!(
+                "trust.domain_recheck_hours: {} is not between 1 and 8760",
+                self.domain_recheck_hours
+            );
+        }
+        if self.domain_grace_hours > 24 * 365 {
+            bail!(
+                "trust.domain_grace_hours: {} is more than a year (8760)",
+                self.domain_grace_hours
+            );
+        }
+        if !(1..=120).contains(&self.domain_timeout_secs) {
+            bail!(
+                "trust.domain_timeout_secs: {} is not between 1 and 120",
+                self.domain_timeout_secs
+            );
+        }
+        for s in &self.domain_suffixes {
+            let d = s.trim().trim_start_matches('.');
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !ok {
+                bail!("trust.domain_suffixes: {s:?} is not a domain name (e.g. \"gov.uk\")");
+            }
+        }
         Ok(())
+    }
+
+    /// The suffixes, lower-case, without a leading dot.
+    pub fn domain_suffixes(&self) -> Vec<String> {
+        self.domain_suffixes
+            .iter()
+            .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
+            .collect()
     }
 
     /// The store's quota for unverified publishers.
@@ -769,6 +843,19 @@ endorsements_required = {k}
 unverified_max_manifests = {qm}
 unverified_max_kb = {qkb}
 unverified_total_mb = {qtot}
+# Domain proof: a key is verified too when the website on its org card serves
+# /.well-known/lgmesh.json listing it (`lgmesh init` prints the file). Checked over
+# HTTPS, only for websites under these domains; [] turns domain proof off.
+domain_suffixes = {dsuf}
+# Hours between checks of each website, and hours a proof outlives re-checks that
+# cannot reach the website (a 404 or a file without the key ends it at once).
+domain_recheck_hours = {drecheck}
+domain_grace_hours = {dgrace}
+domain_timeout_secs = {dtimeout}
+# Development only: check http:// websites too.
+domain_allow_http = {dhttp}
+# PEM certificates to trust besides the system's (e.g. your TLS-inspecting proxy).
+domain_ca_file = {dca}
 "#,
         id = q(&c.org.id),
         name = q(&c.org.name),
@@ -810,6 +897,12 @@ unverified_total_mb = {qtot}
         qm = c.trust.unverified_max_manifests,
         qkb = c.trust.unverified_max_kb,
         qtot = c.trust.unverified_total_mb,
+        dsuf = list(&c.trust.domain_suffixes),
+        drecheck = c.trust.domain_recheck_hours,
+        dgrace = c.trust.domain_grace_hours,
+        dtimeout = c.trust.domain_timeout_secs,
+        dhttp = c.trust.domain_allow_http,
+        dca = q(&c.trust.domain_ca_file),
     )
 }
 

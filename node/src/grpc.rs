@@ -734,6 +734,16 @@ impl TrustService {
                     }
                     let t = trust.get(&pk);
                     let org = reg.org_of(&pk)?;
+                    let domain_proof = reg.domain_proof(&pk)?.map(|p| v1::DomainProof {
+                        proven: p.valid_until > lgmesh_protocol::now_ms(),
+                        website: p.website,
+                        host: p.host,
+                        checked_at_ms: p.checked_at,
+                        proven_at_ms: p.proven_at,
+                        valid_until_ms: p.valid_until,
+                        result: p.result,
+                        detail: p.detail,
+                    });
                     out.push(v1::PublisherTrust {
                         publisher: pk.to_string(),
                         verification: v as i32,
@@ -757,6 +767,7 @@ impl TrustService {
                         rivals: t
                             .map(|t| t.rivals.iter().map(ToString::to_string).collect())
                             .unwrap_or_default(),
+                        domain_proof,
                     });
                     if out.len() >= MAX_TRUST_LIST {
                         break;
@@ -863,6 +874,50 @@ impl v1::trust_server::Trust for TrustService {
             Ok(v1::TrustListResponse {
                 publishers: self.judge_all(None, state).await?,
             })
+        }
+        .await;
+        self.done(r)
+    }
+
+    async fn check_domain(
+        &self,
+        req: Request<v1::TrustGetRequest>,
+    ) -> Result<Response<v1::PublisherTrust>, Status> {
+        let r = async {
+            authorise(&self.app, &self.token, &req)?;
+            let pk = publisher_arg(&req.into_inner().publisher)?;
+            let checker = self
+                .app
+                .domain
+                .get()
+                .filter(|c| c.enabled())
+                .ok_or_else(|| {
+                    AppError::Conflict(
+                        "domain proof is off on this node (trust.domain_suffixes is empty)".into(),
+                    )
+                })?
+                .clone();
+            let reg = self.app.registry.clone();
+            let card = self
+                .app
+                .blocking(move || reg.org_card(&pk))
+                .await?
+                .map_err(AppError::from)?
+                .ok_or_else(|| {
+                    AppError::Conflict(format!(
+                        "publisher: this node has no org card for {pk}, so no website to check"
+                    ))
+                })?;
+            if card.website.trim().is_empty() {
+                return Err(AppError::Conflict(format!(
+                    "publisher: the org card of {pk} names no website"
+                ))
+                .into());
+            }
+            crate::domain::check_card(&self.app, &checker, &card)
+                .await
+                .map_err(|e| AppError::Internal(format!("{e:#}")))?;
+            self.judge(pk).await
         }
         .await;
         self.done(r)

@@ -32,6 +32,9 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         .ok()
         .and_then(Result::ok);
     let mut text = app.metrics.render(gauges.as_ref());
+    if let Some(d) = app.domain.get() {
+        text.push_str(&crate::metrics::render_domain(&d.metrics.snapshot()));
+    }
     if let Some(net) = app.net.get() {
         let info = net.info().await.ok();
         text.push_str(&crate::metrics::render_net(

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`config`] | `lgmesh.toml`, the data directory, key files, `init` |
 //! | [`app`] | signing and storing this organisation's manifests; reads |
+//! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`server`] | start-up, serving and ordered shutdown |
@@ -18,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

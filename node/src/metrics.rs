@@ -191,6 +191,21 @@ impl Metrics {
     }
 }
 
+/// Domain checks by outcome, in the Prometheus text format.
+pub fn render_domain(checks: &[(crate::domain::Code, u64)]) -> String {
+    let mut s = String::from(
+        "# HELP lgmesh_domain_checks_total Domain proof checks (/.well-known/lgmesh.json), by result.\n# TYPE lgmesh_domain_checks_total counter\n",
+    );
+    for (c, n) in checks {
+        let _ = writeln!(
+            s,
+            "lgmesh_domain_checks_total{{result=\"{}\"}} {n}",
+            c.as_str()
+        );
+    }
+    s
+}
+
 /// Gauges read from the store for `/metrics` and Stats.
 #[derive(Debug, Clone, Default)]
 pub struct StoreGauges {

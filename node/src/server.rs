@@ -81,6 +81,8 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             .await?
             .context("cannot record this node's own key as trusted")?;
     let app = Arc::new(App::new(Arc::new(registry), key, config.clone()));
+    let checker = Arc::new(crate::domain::Checker::new(&config.trust)?);
+    let _ = app.domain.set(checker.clone());
     let node_id = peer_id(&node_key);
     let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
     let keypair = lgmesh_net::keypair_from_seed(*node_key.to_seed())?;
@@ -191,6 +193,8 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             }
         });
     }
+
+    tokio::spawn(crate::domain::run(app.clone(), checker, shutdown.clone()));
 
     let running = Running {
         grpc,

@@ -303,3 +303,104 @@ fn nb_addr(dir: &Path) -> String {
         .expect("listen address")
         .to_owned()
 }
+
+#[test]
+fn a_website_listing_the_key_verifies_it_on_another_node() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let web = WellKnown::start();
+    let website = format!("http://localhost:{}", web.port);
+    let init = ok(
+        &a,
+        &[
+            "init",
+            "--org",
+            "gss:E07000209",
+            "--name",
+            "Guildford Borough Council",
+            "--website",
+            &website,
+        ],
+    );
+    // init says what to publish, and where.
+    assert!(
+        init.contains(&format!("{website}/.well-known/lgmesh.json")),
+        "{init}"
+    );
+    ok(
+        &b,
+        &[
+            "init",
+            "--org",
+            "gss:E08000035",
+            "--name",
+            "Leeds City Council",
+        ],
+    );
+    // The test website is plain HTTP on localhost: development settings on both nodes.
+    for dir in [&a, &b] {
+        set_config(dir, "domain_suffixes", "[\"localhost\"]");
+        set_config(dir, "domain_allow_http", "true");
+    }
+    let na = Node::start(&a);
+    let boot = json(&ok(&a, &["info", "--json"]))["listenAddrs"][0]
+        .as_str()
+        .expect("listen address")
+        .to_owned();
+    let _nb = Node::start_with(&b, &["--bootstrap", &boot]);
+    let pa = publisher(&a);
+    let file = examples().join("manifests/guildford-bin-collection.toml");
+    ok(&a, &["publish", file.to_str().expect("path")]);
+
+    // Before the file is published, a's operator sees why there is no proof.
+    let err = fails(&a, &["trust", "check"]);
+    assert!(
+        err.contains("domain proof does not hold") && err.contains("404"),
+        "{err}"
+    );
+    web.serve("gss:E07000209", &[&pa]);
+    let text = ok(&a, &["trust", "check"]);
+    assert!(text.contains("domain proof  holds: localhost"), "{text}");
+
+    // b has never been told about a, but a's website vouches for its key.
+    until("b has a's org card and service", || {
+        lgmesh(&b, &["show", &format!("{pa}/bin-collection-days")])
+            .status
+            .success()
+            .then_some(())
+    });
+    assert_eq!(state(&b, &pa), "unverified");
+    let t = json(&ok(&b, &["trust", "check", &pa, "--json"]));
+    assert_eq!(t["verification"], "verified", "{t}");
+    assert_eq!(t["domainProof"]["result"], "proven", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("website localhost")),
+        "{t}"
+    );
+    until("b's verified-only search finds a's service", || {
+        let hits = json(&ok(
+            &b,
+            &["search", "bin collection", "--verified-only", "--json"],
+        ));
+        hits["hits"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|x| x["publisher"] == pa.as_str()))
+            .then_some(())
+    });
+
+    // The website stops listing the key: the next check ends the proof, and says why.
+    web.serve("gss:E07000209", &[]);
+    let err = fails(&b, &["trust", "check", &pa]);
+    assert!(err.contains("not this one"), "{err}");
+    assert_eq!(state(&b, &pa), "unverified");
+    // Checks are counted by result in /metrics.
+    let (_, metrics) = _nb.http_get("/metrics");
+    assert!(
+        metrics.contains("lgmesh_domain_checks_total{result=\"proven\"} 1")
+            && metrics.contains("lgmesh_domain_checks_total{result=\"not_listed\"} 1"),
+        "{metrics}"
+    );
+    drop(na);
+}

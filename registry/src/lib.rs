@@ -31,5 +31,5 @@ pub mod store;
 pub mod trust;
 
 pub use search::{Hit, Page, Query, QueryError, SearchError};
-pub use store::{Counts, OrgInfo, PutOutcome, Quota, Registry, StoreError, Stored};
-pub use trust::{PublisherTrust, TrustView, Verification};
+pub use store::{Counts, OrgCard, OrgInfo, PutOutcome, Quota, Registry, StoreError, Stored};
+pub use trust::{DomainProof, PublisherTrust, TrustView, Verification};

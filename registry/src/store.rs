@@ -20,7 +20,7 @@ use lgmesh_protocol::validate::{self, Head, Limits, Placement, Reason, Rejection
 use prost::Message;
 
 use crate::search::TextIndex;
-use crate::trust::{TrustInputs, TrustView};
+use crate::trust::{DomainProof, TrustInputs, TrustView};
 
 /// The default bound of sled's page cache. Large enough that bulk ingest of 100k
 /// manifests stays in memory (ingest ran 0.45 → 0.58 of raw verification speed going
@@ -65,6 +65,9 @@ mod prefix {
     pub const REVOCATION: u8 = b'R';
     /// `K | old key` → new key (32) | rotated_at (8): key rotations, never undone.
     pub const ROTATION: u8 = b'K';
+    /// `D | publisher` → a [`crate::trust::DomainProof`]: what this node last found at
+    /// the key's organisation's website (local, never gossiped).
+    pub const DOMAIN: u8 = b'D';
 }
 
 const COUNT_MANIFESTS: &[u8] = b"manifests";
@@ -151,6 +154,17 @@ pub struct OrgInfo {
     pub org_id: String,
     /// The organisation's name.
     pub name: String,
+}
+
+/// One org card, as the domain check needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgCard {
+    /// The key that signed it.
+    pub publisher: PublisherKey,
+    /// The organisation it claims.
+    pub org_id: String,
+    /// Its website; empty when it names none.
+    pub website: String,
 }
 
 /// Counters kept with the data.
@@ -1157,6 +1171,89 @@ impl Registry {
         Ok(out)
     }
 
+    /// Every org card this store holds: its publisher, the organisation it claims and
+    /// its website (empty when it names none). One read per publisher.
+    pub fn org_cards(&self) -> Result<Vec<OrgCard>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix([prefix::ORG]) {
+            let (k, _) = kv?;
+            if let Ok(pk) = PublisherKey::from_bytes(&k[1..]) {
+                out.extend(self.org_card(&pk)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `publisher`'s current org card, if this store has one.
+    pub fn org_card(&self, publisher: &PublisherKey) -> Result<Option<OrgCard>> {
+        Ok(
+            match self.resolve(publisher, lgmesh_protocol::schema::ORG_CARD_NAME)? {
+                Some(Stored {
+                    body:
+                        ManifestBody {
+                            kind: Some(Kind::Org(o)),
+                            ..
+                        },
+                    ..
+                }) => Some(OrgCard {
+                    publisher: *publisher,
+                    org_id: o.org_id,
+                    website: o.website,
+                }),
+                _ => None,
+            },
+        )
+    }
+
+    /// What this node last found at `publisher`'s website (domain proof).
+    pub fn domain_proof(&self, publisher: &PublisherKey) -> Result<Option<DomainProof>> {
+        match self
+            .tree
+            .get(key(prefix::DOMAIN, &[publisher.as_bytes()]))?
+        {
+            Some(v) => Ok(Some(DomainProof::decode(&v).ok_or_else(|| {
+                StoreError::Corrupt(format!("domain proof of {publisher}"))
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every domain proof record, in key order.
+    pub fn domain_proofs(&self) -> Result<Vec<(PublisherKey, DomainProof)>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix([prefix::DOMAIN]) {
+            let (k, v) = kv?;
+            if let (Ok(pk), Some(p)) = (PublisherKey::from_bytes(&k[1..]), DomainProof::decode(&v))
+            {
+                out.push((pk, p));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the outcome of a domain check of `publisher`. Derived data (the next
+    /// check finds it again), so it is not flushed at once.
+    pub fn set_domain_proof(&self, publisher: &PublisherKey, p: &DomainProof) -> Result<()> {
+        self.tree
+            .insert(key(prefix::DOMAIN, &[publisher.as_bytes()]), p.encode())?;
+        self.trust_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Forgets the domain check of `publisher` (its org card is gone).
+    pub fn remove_domain_proof(&self, publisher: &PublisherKey) -> Result<()> {
+        if self
+            .tree
+            .remove(key(prefix::DOMAIN, &[publisher.as_bytes()]))?
+            .is_some()
+        {
+            self.trust_gen
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// How this node judges every publisher key it knows (see [`crate::trust`]).
     /// Computed from the org cards, live endorsements and the operator's list, and
     /// reused until one of them changes (or a minute has passed, as endorsements expire).
@@ -1187,6 +1284,13 @@ impl Registry {
             }
         }
         i.operator.extend(self.trusted()?);
+        for (pk, p) in self.domain_proofs()? {
+            // A proof counts while it is fresh, and only for the organisation the key's
+            // card claims now (a changed card is checked again).
+            if p.valid_until > now && i.claims.get(&pk) == Some(&p.org_id) {
+                i.domains.insert(pk, (p.org_id, p.host));
+            }
+        }
         for kv in self.tree.scan_prefix([prefix::ENDORSEMENT]) {
             let (k, v) = kv?;
             if k.len() != 65 || v.len() < 8 || read_u64(&v[..8]) <= now {

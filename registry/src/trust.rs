@@ -3,7 +3,10 @@
 //! A key is **verified** on this node when any of these holds:
 //! 1. the operator trusts it directly (`lgmesh trust add`), for an organisation;
 //! 2. it carries endorsements from at least *k* verified organisations other than its
-//!    own, each saying it belongs to the organisation its own org card claims.
+//!    own, each saying it belongs to the organisation its own org card claims;
+//! 3. its organisation's website, under a public-sector domain, lists it (domain proof:
+//!    the node checks it and records a [`DomainProof`]);
+//! 4. it is the successor, by a key rotation both keys signed, of a verified key.
 //!
 //! Verification by endorsement grows only outwards from the operator's own choices, so
 //! keys that endorse each other (a loop) with no verified key among them count for
@@ -55,6 +58,8 @@ pub enum Basis {
     Endorsed(Vec<PublisherKey>),
     /// The successor of this verified key (a key rotation signed by both).
     Rotation(PublisherKey),
+    /// Listed at `/.well-known/lgmesh.json` on this host, its org card's website.
+    Domain(String),
 }
 
 /// One publisher key as this node judges it.
@@ -96,6 +101,9 @@ impl PublisherTrust {
             (Verification::Verified, Some(Basis::Rotation(old))) => {
                 format!("the successor of verified key {old}")
             }
+            (Verification::Verified, Some(Basis::Domain(host))) => {
+                format!("listed by its organisation's website {host}")
+            }
             (Verification::Revoked, _) => "revoked: declared compromised".into(),
             (Verification::Conflicting, _) if !self.rivals.is_empty() => format!(
                 "{} other key(s) claim {}",
@@ -116,6 +124,79 @@ impl PublisherTrust {
     }
 }
 
+/// What this node last found at a key's organisation's website: the record of its
+/// domain checks. Local to the node, never gossiped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainProof {
+    /// The website checked, from the key's org card.
+    pub website: String,
+    /// The organisation the card claimed when it was checked.
+    pub org_id: String,
+    /// The host whose `/.well-known/lgmesh.json` listed the key, when it did.
+    pub host: String,
+    /// When it was last checked (Unix ms).
+    pub checked_at: u64,
+    /// When the website last listed the key (Unix ms); 0 if never.
+    pub proven_at: u64,
+    /// The proof counts until this time (Unix ms); 0 when it does not count.
+    pub valid_until: u64,
+    /// What the last check found, as a short code: `proven`, `not_listed`, `unreachable`…
+    pub result: String,
+    /// What the last check found, for people.
+    pub detail: String,
+}
+
+impl DomainProof {
+    /// Bytes for the store: three u64s, then five length-prefixed strings.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(64 + self.website.len() + self.detail.len());
+        for n in [self.valid_until, self.checked_at, self.proven_at] {
+            v.extend_from_slice(&n.to_be_bytes());
+        }
+        for s in [
+            &self.website,
+            &self.org_id,
+            &self.host,
+            &self.result,
+            &self.detail,
+        ] {
+            let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+            v.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            v.extend_from_slice(b);
+        }
+        v
+    }
+
+    /// Reads [`DomainProof::encode`]'s bytes; `None` when they are not that.
+    pub fn decode(mut v: &[u8]) -> Option<DomainProof> {
+        let mut u64s = [0u64; 3];
+        for n in &mut u64s {
+            let (head, rest) = v.split_first_chunk::<8>()?;
+            *n = u64::from_be_bytes(*head);
+            v = rest;
+        }
+        let mut strs: [String; 5] = Default::default();
+        for s in &mut strs {
+            let (len, rest) = v.split_first_chunk::<2>()?;
+            let len = u16::from_be_bytes(*len) as usize;
+            let b = rest.get(..len)?;
+            *s = String::from_utf8_lossy(b).into_owned();
+            v = &rest[len..];
+        }
+        let [website, org_id, host, result, detail] = strs;
+        Some(DomainProof {
+            website,
+            org_id,
+            host,
+            valid_until: u64s[0],
+            checked_at: u64s[1],
+            proven_at: u64s[2],
+            result,
+            detail,
+        })
+    }
+}
+
 /// What the judgement is computed from.
 #[derive(Debug, Default, Clone)]
 pub struct TrustInputs {
@@ -123,6 +204,8 @@ pub struct TrustInputs {
     pub claims: HashMap<PublisherKey, String>,
     /// The operator's list: key → organisation.
     pub operator: HashMap<PublisherKey, String>,
+    /// Keys proven by their organisation's website: key → (organisation, host).
+    pub domains: HashMap<PublisherKey, (String, String)>,
     /// Live endorsements: (endorser, subject, organisation).
     pub endorsements: Vec<(PublisherKey, PublisherKey, String)>,
     /// Endorsements from verified organisations a key needs (*k*, at least 1).
@@ -205,6 +288,11 @@ impl TrustView {
             .filter(|(pk, _)| !revoked.contains_key(pk))
             .map(|(pk, org)| (*pk, (org.clone(), Basis::Operator)))
             .collect();
+        for (pk, (org, host)) in &i.domains {
+            if !revoked.contains_key(pk) && !verified.contains_key(pk) {
+                verified.insert(*pk, (org.clone(), Basis::Domain(host.clone())));
+            }
+        }
         let mut by_subject: BTreeMap<PublisherKey, Vec<(PublisherKey, &str)>> = BTreeMap::new();
         for (endorser, subject, org) in &i.endorsements {
             if endorser != subject && !revoked.contains_key(endorser) {
@@ -300,6 +388,7 @@ impl TrustView {
             .claims
             .keys()
             .chain(i.operator.keys())
+            .chain(i.domains.keys())
             .chain(by_subject.keys())
             .chain(revoked.keys())
             .copied()
@@ -514,5 +603,52 @@ mod tests {
         let k = claim(&mut i, 1, "gss:E07000209");
         i.operator.insert(k, "gss:E07000210".into());
         assert_eq!(TrustView::compute(&i).of(&k), Verification::Conflicting);
+    }
+
+    #[test]
+    fn a_domain_proof_verifies_and_its_key_can_endorse() {
+        let mut i = inputs(1);
+        let a = claim(&mut i, 1, "gss:E07000209");
+        let c = claim(&mut i, 3, "gss:E07000211");
+        i.domains
+            .insert(a, ("gss:E07000209".into(), "www.guildford.gov.uk".into()));
+        i.endorsements.push((a, c, "gss:E07000211".into()));
+        let v = TrustView::compute(&i);
+        assert_eq!(v.of(&a), Verification::Verified);
+        assert_eq!(
+            v.get(&a).and_then(|t| t.basis.clone()),
+            Some(Basis::Domain("www.guildford.gov.uk".into()))
+        );
+        assert_eq!(v.of(&c), Verification::Verified);
+        // The operator's own word comes first.
+        i.operator.insert(a, "gss:E07000209".into());
+        let v = TrustView::compute(&i);
+        assert_eq!(
+            v.get(&a).and_then(|t| t.basis.clone()),
+            Some(Basis::Operator)
+        );
+        // A revoked key stays revoked whatever its website says.
+        i.operator.clear();
+        i.revocations.push((a, a, 1));
+        assert_eq!(TrustView::compute(&i).of(&a), Verification::Revoked);
+    }
+
+    #[test]
+    fn domain_proof_records_round_trip_and_garbage_is_refused() {
+        let p = DomainProof {
+            website: "https://www.guildford.gov.uk/".into(),
+            org_id: "gss:E07000209".into(),
+            host: "www.guildford.gov.uk".into(),
+            checked_at: 5,
+            proven_at: 4,
+            valid_until: 9,
+            result: "proven".into(),
+            detail: "listed\0 here".into(),
+        };
+        assert_eq!(DomainProof::decode(&p.encode()), Some(p.clone()));
+        let bytes = p.encode();
+        for cut in 0..bytes.len() {
+            assert_eq!(DomainProof::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
     }
 }

@@ -185,3 +185,74 @@ pub fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Sets `key = value` (a TOML value) in `dir/lgmesh.toml`, where the line for `key` is.
+pub fn set_config(dir: &Path, key: &str, value: &str) {
+    let toml = dir.join("lgmesh.toml");
+    let text = std::fs::read_to_string(&toml).expect("config");
+    let prefix = format!("{key} =");
+    assert!(
+        text.lines().any(|l| l.starts_with(&prefix)),
+        "no {key} in {}",
+        toml.display()
+    );
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{key} = {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&toml, text.join("\n")).expect("write config");
+}
+
+/// A tiny web server on 127.0.0.1 for `/.well-known/lgmesh.json`: answers every request
+/// with the body set (404 while it is empty). Runs until the test process ends.
+pub struct WellKnown {
+    pub port: u16,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl WellKnown {
+    pub fn start() -> WellKnown {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let b = body.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = b.lock().expect("lock").clone();
+                let status = if body.is_empty() {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        WellKnown { port, body }
+    }
+
+    /// Serves `{"org": org, "publishers": keys}` from now on.
+    pub fn serve(&self, org: &str, keys: &[&str]) {
+        *self.body.lock().expect("lock") =
+            serde_json::json!({ "org": org, "publishers": keys }).to_string();
+    }
+}

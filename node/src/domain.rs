@@ -1,0 +1,629 @@
+//! Domain proof: an organisation shows that a publisher key is its own by listing the
+//! key at `/.well-known/lgmesh.json` on the website its org card names.
+//!
+//! ```json
+//! { "org": "gss:E07000209", "publishers": ["did:key:z6Mk…"] }
+//! ```
+//!
+//! Every node checks for itself, over HTTPS, only for websites under the configured
+//! public-sector suffixes (`gov.uk`, `gov.scot`, `gov.wales`, `llyw.cymru` and the
+//! Northern Ireland councils' own domains by default): whoever controls such a domain is
+//! a public body, so its word about its own key is worth as much as an endorsement.
+//!
+//! A [`Checker`] fetches and judges one file; [`check_due`] walks the org cards and
+//! checks those whose last check is old, recording each outcome in the store (a
+//! [`DomainProof`]) where the trust judgement reads it. A proof holds for
+//! `domain_recheck_hours` plus `domain_grace_hours`: a website that is down for a day
+//! does not unverify a council (X-Road's lesson), but one that stops listing the key, or
+//! answers 404, ends the proof at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use lgmesh_protocol::identity::PublisherKey;
+use lgmesh_protocol::now_ms;
+use lgmesh_registry::{DomainProof, OrgCard};
+use reqwest::Url;
+
+use crate::app::App;
+use crate::config::TrustConfig;
+
+/// The path every organisation serves its keys at.
+pub const WELL_KNOWN: &str = "/.well-known/lgmesh.json";
+
+/// The largest `lgmesh.json` read.
+const MAX_FILE_BYTES: usize = 64 * 1024;
+/// Most keys one file may list.
+const MAX_LISTED: usize = 1000;
+/// Redirects followed, each to a host under the suffixes.
+const MAX_REDIRECTS: usize = 3;
+/// Checks run at once.
+const CONCURRENT_CHECKS: usize = 8;
+/// Checks started per round; the rest wait for the next round.
+const CHECKS_PER_ROUND: usize = 256;
+/// How soon a check that could not reach the website is tried again (at most
+/// `domain_recheck_hours`).
+const RETRY_UNREACHABLE: Duration = Duration::from_secs(3600);
+/// How often [`run`] looks for cards due a check.
+pub const ROUND: Duration = Duration::from_secs(60);
+
+/// What one check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// The file lists the key, for the organisation the card claims.
+    Proven,
+    /// The card's website is not a usable `https://` URL with a host name.
+    BadWebsite,
+    /// The website's host is not under a configured suffix.
+    OutsideSuffixes,
+    /// `http://` while plain HTTP is not allowed (it is only for development).
+    Insecure,
+    /// A redirect left the suffixes, or went to plain HTTP, or there were too many.
+    BadRedirect,
+    /// 404 or 410: the website has no `lgmesh.json`.
+    NotFound,
+    /// The file is not the expected JSON.
+    BadFile,
+    /// The file is larger than 64 KiB.
+    TooLarge,
+    /// The file is for another organisation than the card claims.
+    WrongOrg,
+    /// The file does not list the key.
+    NotListed,
+    /// No answer: DNS, connection or TLS failure.
+    Unreachable,
+    /// No answer in time.
+    Timeout,
+    /// Another HTTP status (5xx, 403, 429…).
+    HttpError,
+}
+
+impl Code {
+    /// Every code, in metrics order.
+    pub const ALL: [Code; 13] = [
+        Code::Proven,
+        Code::BadWebsite,
+        Code::OutsideSuffixes,
+        Code::Insecure,
+        Code::BadRedirect,
+        Code::NotFound,
+        Code::BadFile,
+        Code::TooLarge,
+        Code::WrongOrg,
+        Code::NotListed,
+        Code::Unreachable,
+        Code::Timeout,
+        Code::HttpError,
+    ];
+
+    /// The label in metrics and in the stored record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Proven => "proven",
+            Code::BadWebsite => "bad_website",
+            Code::OutsideSuffixes => "outside_suffixes",
+            Code::Insecure => "insecure",
+            Code::BadRedirect => "bad_redirect",
+            Code::NotFound => "not_found",
+            Code::BadFile => "bad_file",
+            Code::TooLarge => "too_large",
+            Code::WrongOrg => "wrong_org",
+            Code::NotListed => "not_listed",
+            Code::Unreachable => "unreachable",
+            Code::Timeout => "timeout",
+            Code::HttpError => "http_error",
+        }
+    }
+
+    /// Whether the website may just be down for a while: the proof it had stands (for
+    /// the grace period) and the check is retried sooner.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Code::Unreachable | Code::Timeout | Code::HttpError)
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What it found.
+    pub code: Code,
+    /// The host checked (empty when the website had none).
+    pub host: String,
+    /// For people: what was fetched and what was wrong.
+    pub detail: String,
+}
+
+/// Counts of checks by outcome, for `/metrics`.
+#[derive(Default)]
+pub struct DomainMetrics {
+    checks: [AtomicU64; Code::ALL.len()],
+}
+
+impl DomainMetrics {
+    fn count(&self, c: Code) {
+        if let Some(i) = Code::ALL.iter().position(|x| *x == c) {
+            self.checks[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Checks by outcome.
+    pub fn snapshot(&self) -> Vec<(Code, u64)> {
+        Code::ALL
+            .iter()
+            .zip(&self.checks)
+            .map(|(c, n)| (*c, n.load(Relaxed)))
+            .collect()
+    }
+}
+
+/// The file an organisation serves.
+#[derive(serde::Deserialize)]
+struct WellKnown {
+    org: String,
+    publishers: Vec<String>,
+}
+
+/// Fetches and judges `lgmesh.json` files. Cheap to share.
+pub struct Checker {
+    client: reqwest::Client,
+    suffixes: Arc<[String]>,
+    allow_http: bool,
+    recheck: Duration,
+    grace: Duration,
+    /// Checks by outcome.
+    pub metrics: DomainMetrics,
+}
+
+impl Checker {
+    /// A checker for `[trust]`'s settings. Fails on an unreadable `domain_ca_file`.
+    pub fn new(c: &TrustConfig) -> Result<Checker> {
+        let suffixes: Arc<[String]> = c.domain_suffixes().into();
+        let allow_http = c.domain_allow_http;
+        let policy = {
+            let suffixes = suffixes.clone();
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                }
+                match allowed(attempt.url(), &suffixes, allow_http) {
+                    Ok(_) => attempt.follow(),
+                    Err((_, why)) => {
+                        let why = format!("redirected to {}: {why}", attempt.url());
+                        attempt.error(RedirectRefused(why))
+                    }
+                }
+            })
+        };
+        let timeout = Duration::from_secs(c.domain_timeout_secs);
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!(
+                "lgmesh/",
+                env!("CARGO_PKG_VERSION"),
+                " (domain proof)"
+            ))
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(policy)
+            .https_only(!allow_http);
+        if !c.domain_ca_file.is_empty() {
+            let pem = std::fs::read(&c.domain_ca_file).with_context(|| {
+                format!("trust.domain_ca_file: cannot read {}", c.domain_ca_file)
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!(
+                    "trust.domain_ca_file: {} is not PEM certificates",
+                    c.domain_ca_file
+                )
+            })?;
+            if certs.is_empty() {
+                bail!(
+                    "trust.domain_ca_file: {} holds no certificate",
+                    c.domain_ca_file
+                );
+            }
+            b = b.tls_certs_merge(certs);
+        }
+        Ok(Checker {
+            client: b.build().context("the HTTPS client for domain proof")?,
+            suffixes,
+            allow_http,
+            recheck: Duration::from_secs(c.domain_recheck_hours.saturating_mul(3600)),
+            grace: Duration::from_secs(c.domain_grace_hours.saturating_mul(3600)),
+            metrics: DomainMetrics::default(),
+        })
+    }
+
+    /// Whether domain proof is on (some suffix is configured).
+    pub fn enabled(&self) -> bool {
+        !self.suffixes.is_empty()
+    }
+
+    /// Fetches `website`'s `lgmesh.json` and says whether it lists `key` for `org_id`.
+    pub async fn fetch(&self, website: &str, org_id: &str, key: &PublisherKey) -> Finding {
+        let f = self.fetch_inner(website, org_id, key).await;
+        self.metrics.count(f.code);
+        f
+    }
+
+    async fn fetch_inner(&self, website: &str, org_id: &str, key: &PublisherKey) -> Finding {
+        let refuse = |code, host: &str, detail: String| Finding {
+            code,
+            host: host.to_owned(),
+            detail,
+        };
+        let url = match Url::parse(website.trim()) {
+            Ok(u) => u,
+            Err(e) => return refuse(Code::BadWebsite, "", format!("website {website:?}: {e}")),
+        };
+        let host = match allowed(&url, &self.suffixes, self.allow_http) {
+            Ok(h) => h,
+            Err((code, why)) => return refuse(code, url.host_str().unwrap_or(""), why),
+        };
+        // An org id of scheme `domain:` names the domain itself: the website must be it.
+        if let Some(d) = org_id.strip_prefix("domain:")
+            && !under(&host, &d.to_ascii_lowercase())
+        {
+            return refuse(
+                Code::OutsideSuffixes,
+                &host,
+                format!("{host} is not under {d}, the domain the organisation id names"),
+            );
+        }
+        let mut file = url.clone();
+        file.set_path(WELL_KNOWN);
+        file.set_query(None);
+        file.set_fragment(None);
+        let mut resp = match self.client.get(file.clone()).send().await {
+            Ok(r) => r,
+            Err(e) => return self.failed(&host, &file, e),
+        };
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+            return refuse(Code::NotFound, &host, format!("{file}: HTTP {status}"));
+        }
+        if !status.is_success() {
+            return refuse(Code::HttpError, &host, format!("{file}: HTTP {status}"));
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > MAX_FILE_BYTES {
+                        return refuse(
+                            Code::TooLarge,
+                            &host,
+                            format!("{file}: larger than {} KiB", MAX_FILE_BYTES / 1024),
+                        );
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) => return self.failed(&host, &file, e),
+            }
+        }
+        let wk: WellKnown = match serde_json::from_slice(&body) {
+            Ok(w) => w,
+            Err(e) => {
+                return refuse(
+                    Code::BadFile,
+                    &host,
+                    format!(
+                        "{file}: not {{\"org\": \"scheme:value\", \"publishers\": [\"did:key:…\"]}}: {e}"
+                    ),
+                );
+            }
+        };
+        if wk.publishers.len() > MAX_LISTED {
+            return refuse(
+                Code::BadFile,
+                &host,
+                format!("{file}: publishers: more than {MAX_LISTED} keys"),
+            );
+        }
+        if wk.org.trim() != org_id {
+            return refuse(
+                Code::WrongOrg,
+                &host,
+                format!(
+                    "{file}: org is {:?}, but the org card claims {org_id}",
+                    wk.org.trim()
+                ),
+            );
+        }
+        let listed = wk
+            .publishers
+            .iter()
+            .any(|p| p.trim().parse::<PublisherKey>().is_ok_and(|pk| pk == *key));
+        if !listed {
+            return refuse(
+                Code::NotListed,
+                &host,
+                format!(
+                    "{file}: publishers lists {} key(s), not this one",
+                    wk.publishers.len()
+                ),
+            );
+        }
+        Finding {
+            code: Code::Proven,
+            host,
+            detail: format!("{file} lists this key for {org_id}"),
+        }
+    }
+
+    fn failed(&self, host: &str, file: &Url, e: reqwest::Error) -> Finding {
+        let code = if e.is_timeout() {
+            Code::Timeout
+        } else if e.is_redirect() {
+            Code::BadRedirect
+        } else {
+            Code::Unreachable
+        };
+        // reqwest's Display stops at the outermost layer; the cause says what failed.
+        let mut detail = format!("{file}: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        Finding {
+            code,
+            host: host.to_owned(),
+            detail,
+        }
+    }
+
+    /// The record after `finding`, given the last one.
+    pub fn record(
+        &self,
+        card: &OrgCard,
+        prev: Option<&DomainProof>,
+        finding: &Finding,
+        now: u64,
+    ) -> DomainProof {
+        let same = prev.filter(|p| p.website == card.website && p.org_id == card.org_id);
+        let (valid_until, proven_at, host) = match finding.code {
+            Code::Proven => (
+                now.saturating_add(ms(self.recheck + self.grace)),
+                now,
+                finding.host.clone(),
+            ),
+            c if c.is_transient() => same
+                .map(|p| (p.valid_until, p.proven_at, p.host.clone()))
+                .unwrap_or_default(),
+            _ => (0, same.map_or(0, |p| p.proven_at), String::new()),
+        };
+        DomainProof {
+            website: card.website.clone(),
+            org_id: card.org_id.clone(),
+            host,
+            checked_at: now,
+            proven_at,
+            valid_until,
+            result: finding.code.as_str().to_owned(),
+            detail: finding.detail.clone(),
+        }
+    }
+
+    /// Whether `card` is due a check, given its last record.
+    pub fn due(&self, card: &OrgCard, rec: Option<&DomainProof>, now: u64) -> bool {
+        let Some(r) = rec else { return true };
+        if r.website != card.website || r.org_id != card.org_id {
+            return true;
+        }
+        let transient = Code::ALL
+            .iter()
+            .find(|c| c.as_str() == r.result)
+            .is_none_or(|c| c.is_transient());
+        let wait = if transient {
+            self.recheck.min(RETRY_UNREACHABLE)
+        } else {
+            self.recheck
+        };
+        now >= r.checked_at.saturating_add(ms(wait))
+    }
+}
+
+/// The error a refused redirect carries, so its message reaches the record.
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `host` is `suffix` or a subdomain of it.
+fn under(host: &str, suffix: &str) -> bool {
+    host == suffix
+        || host
+            .strip_suffix(suffix)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// The host of `url` when a proof may be fetched from it; otherwise why not.
+fn allowed(url: &Url, suffixes: &[String], allow_http: bool) -> Result<String, (Code, String)> {
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err((
+                Code::Insecure,
+                format!(
+                    "{url}: plain http:// is not checked (only https://, unless trust.domain_allow_http is set for development)"
+                ),
+            ));
+        }
+        s => return Err((Code::BadWebsite, format!("{url}: scheme {s}: is not https"))),
+    }
+    let Some(host) = url.domain() else {
+        return Err((
+            Code::BadWebsite,
+            format!("{url}: no host name (an IP address cannot prove a domain)"),
+        ));
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if !suffixes.iter().any(|s| under(&host, s)) {
+        return Err((
+            Code::OutsideSuffixes,
+            format!(
+                "{host} is not under {} (trust.domain_suffixes)",
+                suffixes.join(", ")
+            ),
+        ));
+    }
+    Ok(host)
+}
+
+/// Checks one card now and records the outcome. `None` when the card names no website.
+pub async fn check_card(
+    app: &App,
+    checker: &Checker,
+    card: &OrgCard,
+) -> Result<Option<DomainProof>> {
+    let reg = app.registry.clone();
+    let pk = card.publisher;
+    if card.website.trim().is_empty() {
+        app.blocking(move || reg.remove_domain_proof(&pk)).await??;
+        return Ok(None);
+    }
+    let prev = {
+        let reg = reg.clone();
+        app.blocking(move || reg.domain_proof(&pk)).await??
+    };
+    let finding = checker.fetch(&card.website, &card.org_id, &pk).await;
+    let rec = checker.record(card, prev.as_ref(), &finding, now_ms());
+    if finding.code == Code::Proven {
+        tracing::info!(publisher = %pk, org = %card.org_id, host = %finding.host, "domain proof holds");
+    } else if prev.as_ref().is_some_and(|p| p.valid_until > 0) && rec.valid_until == 0 {
+        tracing::warn!(publisher = %pk, org = %card.org_id, result = finding.code.as_str(), "domain proof ended: {}", finding.detail);
+    } else {
+        tracing::debug!(publisher = %pk, org = %card.org_id, result = finding.code.as_str(), "no domain proof: {}", finding.detail);
+    }
+    let stored = rec.clone();
+    app.blocking(move || reg.set_domain_proof(&pk, &stored))
+        .await??;
+    Ok(Some(rec))
+}
+
+/// Checks every card that is due (at most 256 per call, 8 at once) and forgets records
+/// whose card is gone. Returns how many it checked.
+pub async fn check_due(app: &Arc<App>, checker: &Arc<Checker>) -> Result<usize> {
+    if !checker.enabled() {
+        return Ok(0);
+    }
+    let reg = app.registry.clone();
+    let (cards, recs) = app
+        .blocking(move || -> Result<_, lgmesh_registry::StoreError> {
+            Ok((reg.org_cards()?, reg.domain_proofs()?))
+        })
+        .await??;
+    let recs: std::collections::HashMap<PublisherKey, DomainProof> = recs.into_iter().collect();
+    let now = now_ms();
+    let mut due: Vec<OrgCard> = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for card in cards {
+        seen.insert(card.publisher);
+        let has_site = !card.website.trim().is_empty();
+        if (has_site && checker.due(&card, recs.get(&card.publisher), now))
+            || (!has_site && recs.contains_key(&card.publisher))
+        {
+            due.push(card);
+        }
+    }
+    let gone: Vec<PublisherKey> = recs.keys().filter(|k| !seen.contains(k)).copied().collect();
+    if !gone.is_empty() {
+        let reg = app.registry.clone();
+        app.blocking(move || gone.iter().try_for_each(|pk| reg.remove_domain_proof(pk)))
+            .await??;
+    }
+    due.truncate(CHECKS_PER_ROUND);
+    let n = due.len();
+    let mut set = tokio::task::JoinSet::new();
+    let mut cards = due.into_iter();
+    loop {
+        while set.len() < CONCURRENT_CHECKS {
+            let Some(card) = cards.next() else { break };
+            let (app, checker) = (app.clone(), checker.clone());
+            set.spawn(async move { check_card(&app, &checker, &card).await });
+        }
+        match set.join_next().await {
+            Some(Ok(Err(e))) => tracing::warn!("domain check: {e:#}"),
+            Some(Err(e)) => tracing::warn!("domain check task: {e}"),
+            Some(Ok(Ok(_))) => {}
+            None => break,
+        }
+    }
+    Ok(n)
+}
+
+/// Checks due cards every [`ROUND`] until `stop`.
+pub async fn run(app: Arc<App>, checker: Arc<Checker>, stop: tokio_util::sync::CancellationToken) {
+    if !checker.enabled() {
+        return;
+    }
+    let mut every = tokio::time::interval(ROUND);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        tokio::select! {
+            r = check_due(&app, &checker) => {
+                if let Err(e) = r {
+                    tracing::warn!("domain checks failed (will retry): {e:#}");
+                }
+            }
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suffixes() -> Vec<String> {
+        vec!["gov.uk".into(), "llyw.cymru".into()]
+    }
+
+    #[test]
+    fn only_hosts_under_a_suffix_over_https_may_prove() {
+        let ok = |u: &str| allowed(&Url::parse(u).expect("url"), &suffixes(), false);
+        assert_eq!(
+            ok("https://www.guildford.gov.uk/").as_deref(),
+            Ok("www.guildford.gov.uk")
+        );
+        assert_eq!(
+            ok("https://WWW.Gwynedd.LLYW.cymru./x").as_deref(),
+            Ok("www.gwynedd.llyw.cymru")
+        );
+        assert_eq!(ok("https://gov.uk").as_deref(), Ok("gov.uk"));
+        for (u, code) in [
+            ("https://evilgov.uk/", Code::OutsideSuffixes),
+            ("https://gov.uk.evil.com/", Code::OutsideSuffixes),
+            ("http://www.guildford.gov.uk/", Code::Insecure),
+            ("ftp://www.guildford.gov.uk/", Code::BadWebsite),
+            ("https://10.0.0.1/", Code::BadWebsite),
+        ] {
+            assert_eq!(ok(u).map_err(|e| e.0), Err(code), "{u}");
+        }
+        let dev = allowed(
+            &Url::parse("http://council.localhost:8080/").expect("url"),
+            &["localhost".into()],
+            true,
+        );
+        assert_eq!(dev.as_deref(), Ok("council.localhost"));
+    }
+}
