@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lgmesh_proto::v1::{SyncRequest, SyncResponse, sync_response};
+use lgmesh_proto::v1::{SyncRequest, SyncResponse, sync_request, sync_response};
 use lgmesh_protocol::{envelope::ManifestId, validate::Reason};
 use lgmesh_registry::{PutOutcome, Registry};
 use libp2p::{
@@ -73,6 +73,8 @@ struct Peer {
     identified: bool,
     /// When the first of its connections opened.
     since: Instant,
+    /// When it last nudged this node into a round (at most one per sync interval).
+    nudged_at: Option<Instant>,
 }
 
 pub(crate) struct EventLoop {
@@ -611,6 +613,7 @@ impl EventLoop {
                     },
                     identified: false,
                     since: Instant::now(),
+                    nudged_at: None,
                 });
                 p.conns.insert(connection_id, (addr, outbound));
             }
@@ -864,6 +867,31 @@ impl EventLoop {
                 .behaviour_mut()
                 .sync
                 .send_response(channel, refuse("busy"));
+            return;
+        }
+        if let Some(sync_request::Kind::Nudge(n)) = &request.kind {
+            let interval = self.cfg.sync.interval;
+            let accept = self.peers.get_mut(&peer).is_some_and(|p| {
+                let due = p.nudged_at.is_none_or(|t| t.elapsed() >= interval);
+                if due {
+                    p.nudged_at = Some(Instant::now());
+                }
+                due
+            });
+            if accept {
+                tracing::debug!(%peer, missing = n.missing, "nudged: syncing with it now");
+                self.net
+                    .stats
+                    .syncs_nudged
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.queue_sync(peer);
+            }
+            let _ = self.swarm.behaviour_mut().sync.send_response(
+                channel,
+                SyncResponse {
+                    kind: Some(sync_response::Kind::Nudged(accept)),
+                },
+            );
             return;
         }
         self.inbound += 1;

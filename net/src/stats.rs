@@ -77,6 +77,8 @@ pub struct NetStats {
     pub syncs_failed: AtomicU64,
     /// New connections not reconciled at once: over the on-connect budget.
     pub syncs_deferred: AtomicU64,
+    /// Rounds started because a peer found this node lacked manifests it holds.
+    pub syncs_nudged: AtomicU64,
     /// Negentropy round trips, all rounds together.
     pub sync_round_trips: AtomicU64,
     /// Bytes of sync responses read (encoded messages).
@@ -124,6 +126,8 @@ pub struct StatsSnapshot {
     pub syncs_failed: u64,
     /// New connections left to the periodic round.
     pub syncs_deferred: u64,
+    /// Rounds started on a peer's nudge.
+    pub syncs_nudged: u64,
     /// Negentropy round trips in all.
     pub sync_round_trips: u64,
     /// Sync response bytes read.
@@ -184,6 +188,7 @@ impl NetStats {
         s.syncs_completed = self.syncs_completed.load(Relaxed);
         s.syncs_failed = self.syncs_failed.load(Relaxed);
         s.syncs_deferred = self.syncs_deferred.load(Relaxed);
+        s.syncs_nudged = self.syncs_nudged.load(Relaxed);
         s.sync_round_trips = self.sync_round_trips.load(Relaxed);
         s.sync_bytes_in = self.sync_bytes_in.load(Relaxed);
         s.sync_bytes_out = self.sync_bytes_out.load(Relaxed);

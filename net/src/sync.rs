@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use lgmesh_proto::v1::{
-    FetchRequest, Manifests, StreamRequest, SyncRequest, SyncResponse, sync_request, sync_response,
+    FetchRequest, Manifests, Nudge, StreamRequest, SyncRequest, SyncResponse, sync_request,
+    sync_response,
 };
 use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
 use lgmesh_protocol::validate::Rejection;
@@ -198,6 +199,8 @@ impl SyncShared {
                 }
                 Ok(kind(sync_response::Kind::Manifests(m)))
             }
+            // Answered by the event loop, which owns the per-peer state it needs.
+            Some(sync_request::Kind::Nudge(_)) => Ok(kind(sync_response::Kind::Nudged(false))),
             None => Err(Refusal::BadRequest),
         }
     }
@@ -274,6 +277,8 @@ pub struct RoundReport {
     pub fetched: u64,
     /// Bytes of responses.
     pub bytes_in: u64,
+    /// Manifests this node holds that the peer lacks (found by reconciliation).
+    pub they_lack: u64,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -379,6 +384,17 @@ pub(crate) async fn run_round(
             if strikes > 0 {
                 net.send(crate::handle::Command::Strike { peer, n: strikes });
             }
+            if report.they_lack > 0 {
+                // Tell the peer, so it pulls now rather than at its next periodic round.
+                let nudge = SyncRequest {
+                    kind: Some(sync_request::Kind::Nudge(Nudge {
+                        missing: report.they_lack,
+                    })),
+                };
+                if let Err(e) = net.request(peer, nudge).await {
+                    tracing::debug!(%peer, error = %e, "nudge not delivered");
+                }
+            }
             shared.stats.syncs_completed.fetch_add(1, Relaxed);
             Ok(report)
         }
@@ -468,10 +484,11 @@ async fn reconcile(
             return Err(unexpected(peer, &resp));
         };
         let mut have = vec![];
-        match neg
+        let next = neg
             .reconcile_with_ids(&reply, &mut have, &mut need)
-            .map_err(neg_err)?
-        {
+            .map_err(neg_err)?;
+        report.they_lack += have.len() as u64;
+        match next {
             Some(next) => frame = next,
             None => break,
         }
@@ -582,6 +599,7 @@ pub mod fuzzing {
                 Some(sync_request::Kind::Reconcile(_)) => ["reconcile-refused", "reconcile"],
                 Some(sync_request::Kind::Fetch(_)) => ["fetch-refused", "fetch"],
                 Some(sync_request::Kind::Stream(_)) => ["stream-refused", "stream"],
+                Some(sync_request::Kind::Nudge(_)) => ["nudge-refused", "nudge"],
                 None => ["empty-refused", "empty"],
             };
             match self.0.respond(req) {
@@ -632,6 +650,7 @@ pub mod fuzzing {
                     }
                 }
                 Some(sync_response::Kind::Refused(_)) => "refused",
+                Some(sync_response::Kind::Nudged(_)) => "nudged",
                 None => "empty",
             }
         }

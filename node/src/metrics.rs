@@ -320,6 +320,12 @@ pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetIn
         ],
     );
     family(
+        "lgmesh_sync_nudged_total",
+        "counter",
+        "Rounds started because a peer found this node lacked manifests it holds.",
+        vec![(String::new(), n.syncs_nudged)],
+    );
+    family(
         "lgmesh_sync_round_trips_total",
         "counter",
         "Negentropy round trips in all rounds.",
