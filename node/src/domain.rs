@@ -361,14 +361,20 @@ impl Checker {
         } else {
             Code::Unreachable
         };
-        // reqwest's Display stops at the outermost layer; the cause says what failed.
-        let mut detail = format!("{file}: {e}");
+        // reqwest's message repeats the URL; the innermost cause says what failed.
+        let mut cause = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
+            cause = s.to_string();
             source = s.source();
         }
+        let what = match code {
+            Code::Timeout => "no answer in time",
+            Code::BadRedirect => "redirect refused",
+            _ if e.is_connect() => "cannot connect",
+            _ => "request failed",
+        };
+        let detail = format!("{file}: {what}: {cause}");
         Finding {
             code,
             host: host.to_owned(),
