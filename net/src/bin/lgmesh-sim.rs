@@ -99,6 +99,8 @@ fn main() -> Result<()> {
                 Ok(())
             }
             "catchup" => catchup(&scratch, a.manifests).await,
+            "catchup-loopback" => catchup_loopback(&scratch, a.manifests).await,
+            "serve" => serve(&scratch, a.manifests).await,
             "reconcile" => reconcile(&scratch, a.manifests, a.missing).await,
             _ => usage(),
         }
@@ -685,6 +687,113 @@ async fn catchup(dir: &Path, count: usize) -> Result<()> {
         wire,
         s.sync_bytes_in,
         s.sync_bytes_out,
+        raw,
+        wire as f64 / raw as f64
+    );
+    Ok(())
+}
+
+/// A node over real TCP on 127.0.0.1 (as `lgmesh run` has), for the two-process runs.
+fn loopback_config() -> NetConfig {
+    let mut c = quiet_config();
+    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("tcp address")];
+    c
+}
+
+/// The child of `catchup-loopback`: fills a node with `count` manifests, serves it over
+/// TCP on 127.0.0.1, prints `listening ADDR`, and runs until its stdin closes.
+async fn serve(dir: &Path, count: usize) -> Result<()> {
+    let (batches, raw) = make_manifests(count);
+    let d = dir.join("served");
+    let registry = Arc::new(Registry::open(&d, Limits::default())?);
+    let t = Instant::now();
+    fill(&registry, batches).await?;
+    let (arrivals, _) = broadcast::channel(16);
+    let net = Network::start(
+        keypair_from_seed(seed(0, 1))?,
+        loopback_config(),
+        TransportKind::Real,
+        registry,
+        arrivals,
+    )
+    .await?;
+    let info = net.info().await?;
+    let addr = info.listen.first().ok_or("no listen address")?;
+    println!(
+        "listening {addr} raw {raw} filled {:.1}",
+        t.elapsed().as_secs_f64()
+    );
+    tokio::task::spawn_blocking(|| {
+        let mut buf = String::new();
+        let _ = std::io::stdin().read_line(&mut buf);
+    })
+    .await?;
+    Ok(())
+}
+
+/// Catch-up as on two machines: the full node is another process (`serve`), reached
+/// over TCP on 127.0.0.1 with Noise and Yamux, so the two stores share no lock.
+async fn catchup_loopback(dir: &Path, count: usize) -> Result<()> {
+    use std::io::BufRead;
+    println!(
+        "catchup-loopback: a new node joins another process that holds {count} manifests (TCP on 127.0.0.1)"
+    );
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--manifests", &count.to_string(), "--dir"])
+        .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let line = {
+        let out = child.stdout.take().ok_or("child stdout")?;
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(out)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await??
+    };
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let (Some(addr), Some(raw), Some(filled)) = (parts.get(1), parts.get(3), parts.get(5)) else {
+        let _ = child.kill();
+        return Err(format!("serve said {line:?}").into());
+    };
+    let raw: u64 = raw.parse()?;
+    println!("  the other process filled its node in {filled} s");
+    let addr: Multiaddr = addr.parse()?;
+    let d = dir.join("joiner");
+    let registry = Arc::new(Registry::open(&d, Limits::default())?);
+    let (arrivals, _) = broadcast::channel(4096);
+    let net = Network::start(
+        keypair_from_seed(seed(1, 1))?,
+        loopback_config(),
+        TransportKind::Real,
+        registry.clone(),
+        arrivals,
+    )
+    .await?;
+    let t0 = Instant::now();
+    net.dial(addr).await?;
+    let result = loop {
+        if registry.counts()?.heads as usize >= count {
+            break Ok(t0.elapsed());
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            break Err("catch-up did not finish in 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let took = result?;
+    let s = net.stats().snapshot();
+    let wire = s.sync_bytes_in + s.sync_bytes_out;
+    println!(
+        "  caught up {count} manifests in {:.2} s ({:.0}/s); sync bytes {} vs raw manifests {} = {:.3} x",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64(),
+        wire,
         raw,
         wire as f64 / raw as f64
     );
