@@ -7,7 +7,7 @@
 use std::{fmt, str::FromStr};
 
 use ed25519_dalek::Signature;
-use lgmesh_proto::v1::{Envelope, ManifestBody};
+use lgmesh_proto::v1::ManifestBody;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
@@ -85,13 +85,26 @@ pub struct SignedManifest {
 }
 
 impl SignedManifest {
-    /// The wire and storage form: an encoded [`Envelope`].
+    /// The wire and storage form: an encoded [`Envelope`](lgmesh_proto::v1::Envelope).
     pub fn to_bytes(&self) -> Vec<u8> {
-        Envelope {
-            body: self.body.clone(),
-            signature: self.signature.to_vec(),
+        // The same bytes as encoding an `Envelope`, without copying the body into one.
+        use prost::encoding::{
+            WireType, bytes, encode_key, encode_varint, encoded_len_varint, key_len,
+        };
+        let len = key_len(1)
+            + encoded_len_varint(self.body.len() as u64)
+            + self.body.len()
+            + key_len(2)
+            + encoded_len_varint(64)
+            + 64;
+        let mut out = Vec::with_capacity(len);
+        if !self.body.is_empty() {
+            bytes::encode(1, &self.body, &mut out);
         }
-        .encode_to_vec()
+        encode_key(2, WireType::LengthDelimited, &mut out);
+        encode_varint(64, &mut out);
+        out.extend_from_slice(&self.signature);
+        out
     }
 
     /// The id.

@@ -146,7 +146,14 @@ proptest! {
     fn round_trip(seed in any::<[u8; 32]>(), version in 1u64..u64::MAX, title in "[A-Za-z][A-Za-z ]{0,59}") {
         let key = SecretKey::from_seed(&seed);
         let signed = UnsignedManifest(body("svc", version, &title)).sign(&key);
-        let m = validate::verify_bytes(&signed.to_bytes(), &limits(), NOW).expect("valid");
+        let bytes = signed.to_bytes();
+        // The hand-written encoding is exactly prost's.
+        let via_prost = prost::Message::encode_to_vec(&lgmesh_proto::v1::Envelope {
+            body: signed.body.clone(),
+            signature: signed.signature.to_vec(),
+        });
+        prop_assert_eq!(&bytes, &via_prost);
+        let m = validate::verify_bytes(&bytes, &limits(), NOW).expect("valid");
         prop_assert_eq!(m.version(), version);
         prop_assert_eq!(m.publisher(), &key.public());
     }

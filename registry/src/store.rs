@@ -591,11 +591,13 @@ impl<'a> Pending<'a> {
                 );
                 self.batch
                     .insert(key(prefix::HEAD, &[&pn]), &rec.encode()[..]);
-                self.batch.insert(
-                    key(prefix::HISTORY, &[&version_suffix(&pn, m.version())]),
-                    &id.as_bytes()[..],
-                );
                 if let Some(old) = old {
+                    // The head is its own history entry; the one it replaces joins the
+                    // history index now (a new node catching up writes none).
+                    self.batch.insert(
+                        key(prefix::HISTORY, &[&version_suffix(&pn, old.head.version)]),
+                        &old.head.id.as_bytes()[..],
+                    );
                     self.batch.remove(key(
                         prefix::SYNC,
                         &[&old.issued_at_ms.to_be_bytes(), old.head.id.as_bytes()],
@@ -1053,11 +1055,17 @@ impl Registry {
         self.head_of_pn(&pn(publisher, name))
     }
 
-    /// Every stored version of `(publisher, name)`, newest first.
+    /// Every stored version of `(publisher, name)`, newest first: the head, then the
+    /// heads it replaced (the history index holds those; stores written before
+    /// 2026-11-30 hold the head there too).
     pub fn history(&self, publisher: &PublisherKey, name: &str) -> Result<Vec<Stored>> {
-        let mut p = key(prefix::HISTORY, &[&pn(publisher, name)]);
+        let pn = pn(publisher, name);
+        let mut p = key(prefix::HISTORY, &[&pn]);
         p.push(0);
         let mut out = vec![];
+        let head = self.head_of_pn(&pn)?;
+        let head_id = head.as_ref().map(|h| h.id);
+        out.extend(head);
         for kv in self.tree.scan_prefix(&p).rev() {
             let (_, id) = kv?;
             let id = ManifestId(
@@ -1065,7 +1073,9 @@ impl Registry {
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("history id".into()))?,
             );
-            out.extend(self.get(&id)?);
+            if Some(id) != head_id {
+                out.extend(self.get(&id)?);
+            }
         }
         Ok(out)
     }
