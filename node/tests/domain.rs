@@ -137,6 +137,19 @@ fn judged(app: &App, pk: &PublisherKey) -> (Verification, Option<Basis>) {
     (view.of(pk), view.get(pk).and_then(|t| t.basis.clone()))
 }
 
+/// One round of the checker; how many cards it checked.
+async fn round(app: &Arc<App>, checker: &Arc<Checker>) -> usize {
+    domain::check_due(app, checker).await.expect("round")
+}
+
+/// What `app` last found for `pk`.
+fn record(app: &App, pk: &PublisherKey) -> lgmesh_registry::DomainProof {
+    app.registry
+        .domain_proof(pk)
+        .expect("read")
+        .expect("record")
+}
+
 async fn check(
     app: &Arc<App>,
     checker: &Checker,
@@ -162,26 +175,12 @@ async fn a_website_listing_the_key_verifies_it_until_it_stops() {
     let checker = Arc::new(Checker::new(&dev_trust(2)).expect("checker"));
 
     // No file yet: 404 is a definite no.
-    assert_eq!(
-        domain::check_due(&guildford, &checker)
-            .await
-            .expect("round"),
-        1
-    );
-    let rec = guildford
-        .registry
-        .domain_proof(&pk)
-        .expect("read")
-        .expect("record");
+    assert_eq!(round(&guildford, &checker).await, 1);
+    let rec = record(&guildford, &pk);
     assert_eq!(rec.result, "not_found", "{rec:?}");
     assert_eq!(judged(&guildford, &pk).0, Verification::Unverified);
     // Checked once: not due again within the re-check interval.
-    assert_eq!(
-        domain::check_due(&guildford, &checker)
-            .await
-            .expect("round"),
-        0
-    );
+    assert_eq!(round(&guildford, &checker).await, 0);
 
     // The website lists the key: verified, by domain.
     web.set(file("gss:E08000035", &[&pk]));
@@ -292,12 +291,7 @@ async fn a_changed_card_is_checked_again_at_once() {
     let checker = Arc::new(Checker::new(&dev_trust(5)).expect("checker"));
 
     // A card without a website has nothing to check.
-    assert_eq!(
-        domain::check_due(&guildford, &checker)
-            .await
-            .expect("round"),
-        0
-    );
+    assert_eq!(round(&guildford, &checker).await, 0);
     web.set(file("gss:E08000035", &[&pk]));
 
     // The card gains a website: due at once.
@@ -319,12 +313,7 @@ async fn a_changed_card_is_checked_again_at_once() {
     drop(leeds);
     let leeds = republish(format!("http://localhost:{port}/")).await;
     carry_card(&leeds, &guildford);
-    assert_eq!(
-        domain::check_due(&guildford, &checker)
-            .await
-            .expect("round"),
-        1
-    );
+    assert_eq!(round(&guildford, &checker).await, 1);
     assert_eq!(judged(&guildford, &pk).0, Verification::Verified);
 
     // It moves to another website, which does not list the key: checked at once, and
@@ -333,17 +322,8 @@ async fn a_changed_card_is_checked_again_at_once() {
     drop(leeds);
     let leeds = republish(format!("http://localhost:{elsewhere}/")).await;
     carry_card(&leeds, &guildford);
-    assert_eq!(
-        domain::check_due(&guildford, &checker)
-            .await
-            .expect("round"),
-        1
-    );
-    let rec = guildford
-        .registry
-        .domain_proof(&pk)
-        .expect("read")
-        .expect("record");
+    assert_eq!(round(&guildford, &checker).await, 1);
+    let rec = record(&guildford, &pk);
     assert_eq!(rec.result, "not_found");
     assert_eq!(rec.proven_at, 0, "the new website never listed it");
     assert_eq!(judged(&guildford, &pk).0, Verification::Unverified);
@@ -352,9 +332,7 @@ async fn a_changed_card_is_checked_again_at_once() {
     drop(leeds);
     let leeds = republish(String::new()).await;
     carry_card(&leeds, &guildford);
-    domain::check_due(&guildford, &checker)
-        .await
-        .expect("round");
+    round(&guildford, &checker).await;
     assert_eq!(guildford.registry.domain_proof(&pk).expect("read"), None);
     assert_eq!(judged(&guildford, &pk).0, Verification::Unverified);
 }

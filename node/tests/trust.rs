@@ -40,10 +40,7 @@ fn trust_endorsements_impostors_and_adoptions_across_real_nodes() {
         ok(dir, &["init", "--org", org, "--name", name]);
     }
     let na = Node::start(a);
-    let boot = json(&ok(a, &["info", "--json"]))["listenAddrs"][0]
-        .as_str()
-        .expect("listen address")
-        .to_owned();
+    let boot = listen_addr(a);
     let nodes: Vec<Node> = [b, c, d, e]
         .iter()
         .map(|dir| Node::start_with(dir, &["--bootstrap", &boot]))
@@ -227,10 +224,7 @@ fn a_rotated_key_passes_trust_on_and_a_revoked_key_signs_nothing_more() {
     set_config(&b, "sync_interval_secs", "3600");
     set_config(&a, "sync_interval_secs", "3600");
     let na = Node::start(&a);
-    let boot = json(&ok(&a, &["info", "--json"]))["listenAddrs"][0]
-        .as_str()
-        .expect("listen address")
-        .to_owned();
+    let boot = listen_addr(&a);
     let nb = Node::start_with(&b, &["--bootstrap", &boot]);
     let old = publisher(&a);
     let file = examples().join("manifests/guildford-bin-collection.toml");
@@ -249,7 +243,7 @@ fn a_rotated_key_passes_trust_on_and_a_revoked_key_signs_nothing_more() {
     na.kill();
     let out = ok(&a, &["keys", "rotate"]);
     assert!(out.contains("moved      1 manifest(s)"), "{out}");
-    let _na = Node::start_with(&a, &["--bootstrap", &nb_addr(&b)]);
+    let _na = Node::start_with(&a, &["--bootstrap", &listen_addr(&b)]);
     let new = publisher(&a);
     assert_ne!(new, old);
 
@@ -284,13 +278,6 @@ fn a_rotated_key_passes_trust_on_and_a_revoked_key_signs_nothing_more() {
         (state(&b, &new) == "revoked").then_some(())
     });
     drop(nb);
-}
-
-fn nb_addr(dir: &Path) -> String {
-    json(&ok(dir, &["info", "--json"]))["listenAddrs"][0]
-        .as_str()
-        .expect("listen address")
-        .to_owned()
 }
 
 #[test]
@@ -332,10 +319,7 @@ fn a_website_listing_the_key_verifies_it_on_another_node() {
         set_config(dir, "domain_allow_http", "true");
     }
     let na = Node::start(&a);
-    let boot = json(&ok(&a, &["info", "--json"]))["listenAddrs"][0]
-        .as_str()
-        .expect("listen address")
-        .to_owned();
+    let boot = listen_addr(&a);
     let _nb = Node::start_with(&b, &["--bootstrap", &boot]);
     let pa = publisher(&a);
     let file = examples().join("manifests/guildford-bin-collection.toml");

@@ -170,6 +170,14 @@ pub fn init_guildford() -> tempfile::TempDir {
     tmp
 }
 
+/// The first full multiaddr (with `/p2p/`) the node in `dir` listens on.
+pub fn listen_addr(dir: &Path) -> String {
+    json(&ok(dir, &["info", "--json"]))["listenAddrs"][0]
+        .as_str()
+        .expect("listen address")
+        .to_owned()
+}
+
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
