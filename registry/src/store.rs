@@ -1244,10 +1244,18 @@ impl Registry {
     /// Records the outcome of a domain check of `publisher`. Derived data (the next
     /// check finds it again), so it is not flushed at once.
     pub fn set_domain_proof(&self, publisher: &PublisherKey, p: &DomainProof) -> Result<()> {
-        self.tree
-            .insert(key(prefix::DOMAIN, &[publisher.as_bytes()]), p.encode())?;
-        self.trust_gen
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        let old = self
+            .tree
+            .insert(key(prefix::DOMAIN, &[publisher.as_bytes()]), p.encode())?
+            .and_then(|v| DomainProof::decode(&v));
+        // Only what the judgement reads makes it stale: a re-check that finds the same
+        // leaves the cached judgement alone (it is recomputed each minute regardless, as
+        // proofs lapse with time).
+        let says = |d: &DomainProof| (d.valid_until > 0, d.org_id.clone(), d.host.clone());
+        if old.as_ref().map(says) != Some(says(p)) {
+            self.trust_gen
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         Ok(())
     }
 
