@@ -162,9 +162,21 @@ pub(crate) struct Doc {
     title: Vec<String>,
     keyword: Vec<String>,
     body: Vec<String>,
+    /// The store had no head of this name before: the index holds no document to
+    /// replace, and the delete (which tantivy applies to every segment at the next
+    /// commit) is skipped.
+    new_name: bool,
 }
 
 impl Doc {
+    /// Marks the document as the first head of its name (see `new_name`).
+    pub(crate) fn new_name(self) -> Doc {
+        Doc {
+            new_name: true,
+            ..self
+        }
+    }
+
     pub(crate) fn of(publisher: &PublisherKey, body: &ManifestBody, id: &ManifestId) -> Doc {
         let mut d = Doc {
             pn: hex::encode(crate::store::pn(publisher, &body.name)),
@@ -178,6 +190,7 @@ impl Doc {
             title: vec![],
             keyword: vec![],
             body: vec![],
+            new_name: false,
         };
         let (common, local) = match &body.kind {
             Some(Kind::Service(s)) => {
@@ -679,7 +692,9 @@ fn add_jobs(writer: &mut IndexWriter, f: &Fields, jobs: Vec<Job>) -> tantivy::Re
             }
         };
         for d in &docs {
-            writer.delete_term(Term::from_field_text(f.pn, &d.pn));
+            if !d.new_name {
+                writer.delete_term(Term::from_field_text(f.pn, &d.pn));
+            }
             writer.add_document(document(f, d))?;
         }
     }

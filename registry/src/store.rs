@@ -342,8 +342,9 @@ struct Pending<'a> {
     batch: sled::Batch,
     heads: HashMap<Vec<u8>, Option<HeadRecord>>,
     counters: HashMap<&'static [u8], u64>,
-    /// Heads changed, for the text index.
-    indexed: Vec<VerifiedManifest>,
+    /// Heads changed, for the text index, each with whether its name had no head
+    /// before (then the index cannot hold a document for it: nothing to delete).
+    indexed: Vec<(VerifiedManifest, bool)>,
     evidence: HashMap<Vec<u8>, Vec<u8>>,
     manifests: std::collections::HashSet<ManifestId>,
     /// An org card or endorsement changed: the trust judgement must be redone.
@@ -459,7 +460,7 @@ impl<'a> Pending<'a> {
 
     /// The body of a manifest stored earlier or staged in this batch.
     fn body_of(&self, id: &ManifestId) -> Result<Option<ManifestBody>> {
-        if let Some(m) = self.indexed.iter().find(|m| m.id() == *id) {
+        if let Some((m, _)) = self.indexed.iter().find(|(m, _)| m.id() == *id) {
             return Ok(Some(m.body().clone()));
         }
         match self.reg.tree.get(key(prefix::MANIFEST, &[id.as_bytes()]))? {
@@ -625,7 +626,7 @@ impl<'a> Pending<'a> {
                 *self.counter(COUNT_MANIFESTS)? += 1;
                 self.heads.insert(pn, Some(rec));
                 self.manifests.insert(id);
-                self.indexed.push(m);
+                self.indexed.push((m, old.is_none()));
                 Ok(PutOutcome::Stored(id))
             }
             Err(r) if r.reason == Reason::Equivocation => {
@@ -682,7 +683,7 @@ impl<'a> Pending<'a> {
                 *s
             };
             let mut log = Vec::new();
-            for m in &self.indexed {
+            for (m, _) in &self.indexed {
                 let k = pn(m.publisher(), m.name());
                 log.push(
                     u8::try_from(k.len())
@@ -725,7 +726,10 @@ impl<'a> Pending<'a> {
             let docs = self
                 .indexed
                 .iter()
-                .map(|m| crate::search::Doc::of(m.publisher(), m.body(), &m.id()))
+                .map(|(m, new_name)| {
+                    let d = crate::search::Doc::of(m.publisher(), m.body(), &m.id());
+                    if *new_name { d.new_name() } else { d }
+                })
                 .collect();
             self.reg.text.submit(docs, seq, flush_index)?;
         }
@@ -1019,7 +1023,39 @@ impl Registry {
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
         let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = Pending::new(self, &mut writer)?;
+        self.store_under(&mut writer, verified, flush, placed)
+    }
+
+    /// As [`Registry::put_batch_relay`], but only if no other write is under way;
+    /// `None` if one is (a page of a catch-up can hold the writer for a few hundred
+    /// milliseconds). For a caller on an async runtime thread, which must not wait
+    /// for that: it can retry on a blocking thread. A few manifests at most.
+    pub fn try_put_batch_relay(
+        &self,
+        items: &[Vec<u8>],
+        now_ms: u64,
+        placed: impl FnOnce(&[PutOutcome]),
+    ) -> Option<Result<Vec<PutOutcome>>> {
+        let mut writer = match self.write.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let verified = items
+            .iter()
+            .map(|b| validate::verify_bytes(b, &self.limits, now_ms))
+            .collect();
+        Some(self.store_under(&mut writer, verified, false, placed))
+    }
+
+    fn store_under(
+        &self,
+        writer: &mut Writer,
+        verified: Vec<std::result::Result<VerifiedManifest, Rejection>>,
+        flush: bool,
+        placed: impl FnOnce(&[PutOutcome]),
+    ) -> Result<Vec<PutOutcome>> {
+        let mut pending = Pending::new(self, writer)?;
         let mut out = Vec::with_capacity(verified.len());
         for v in verified {
             out.push(match v {

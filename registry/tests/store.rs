@@ -447,6 +447,60 @@ fn an_update_replaces_the_indexed_text() {
     assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![v2]);
 }
 
+/// A name's first head is indexed without deleting anything first (there is nothing to
+/// delete); a later version of it, in the same batch or the next, still replaces it.
+#[test]
+fn a_new_name_and_its_update_in_one_batch_leave_one_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[5; 32]);
+    let svc = |v: u64, title: &str| {
+        sign(
+            &key,
+            sample::service("x", v, title, "Report it.", &[], &[], NOW),
+        )
+    };
+    let hits = |text: &str| {
+        reg.wait_indexed().expect("indexed");
+        reg.search(&Query {
+            text: text.into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search")
+        .hits
+        .iter()
+        .map(|h| h.id)
+        .collect::<Vec<_>>()
+    };
+    let out = reg
+        .put_batch(
+            &[
+                svc(1, "Pothole reporting"),
+                svc(2, "Street lighting faults"),
+            ],
+            NOW,
+        )
+        .expect("batch");
+    let v2 = stored(out[1].clone());
+    assert!(
+        hits("pothole").is_empty(),
+        "v1 was replaced within the batch"
+    );
+    assert_eq!(hits("lighting"), vec![v2]);
+    let v3 = stored(
+        reg.put_batch(&[svc(3, "Graffiti removal")], NOW)
+            .expect("batch")[0]
+            .clone(),
+    );
+    assert!(
+        hits("lighting").is_empty(),
+        "v2 was replaced by the next batch"
+    );
+    assert_eq!(hits("graffiti"), vec![v3]);
+    assert_eq!(reg.counts().expect("counts").heads, 1);
+}
+
 #[test]
 fn a_lost_text_index_is_rebuilt_from_sled() {
     let dir = tempfile::tempdir().expect("tempdir");
