@@ -950,30 +950,31 @@ async fn ingest_worker(
             .collect();
         let arrived: Vec<std::time::Instant> = jobs.iter().map(|j| j.arrived).collect();
         let keys: Vec<(MessageId, PeerId)> = jobs.into_iter().map(|j| (j.id, j.source)).collect();
-        let (reg, n2) = (registry.clone(), net.clone());
-        let stored = tokio::task::spawn_blocking(move || {
-            let mut reported = false;
-            let r = reg.put_batch_relay(&data, sync::now_ms(), |outcomes| {
-                let (verdicts, strikes) = verdicts_of(&keys, outcomes);
-                // From a blocking thread: waits only if the event loop is far behind.
-                let _ = n2.tx.blocking_send(Command::Validated(verdicts));
-                let held: u128 = arrived.iter().map(|t| t.elapsed().as_micros()).sum();
-                let stats = &n2.stats;
-                stats.gossip_validation_us.fetch_add(
-                    u64::try_from(held).unwrap_or(u64::MAX),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                stats
-                    .gossip_validated
-                    .fetch_add(arrived.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                for (peer, n) in strikes {
-                    n2.send(Command::Strike { peer, n });
-                }
-                reported = true;
-            });
-            (r, keys, reported)
-        })
-        .await;
+        // One or a few messages (the usual case) are checked right here, unless another
+        // write (a sync page) holds the store: a signature and a placement take a
+        // fraction of a millisecond, less than the hand-over to a blocking thread and
+        // back costs on a busy machine. A burst goes to a blocking thread, where its
+        // signatures are checked on every core.
+        let mut reported = false;
+        let inline = if data.len() <= INLINE_BATCH {
+            let report = reporter(&keys, &arrived, &net, Mode::Try, &mut reported);
+            registry.try_put_batch_relay(&data, sync::now_ms(), report)
+        } else {
+            None
+        };
+        let stored = match inline {
+            Some(r) => Ok((r, keys, reported)),
+            None => {
+                let (reg, n2) = (registry.clone(), net.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut reported = false;
+                    let report = reporter(&keys, &arrived, &n2, Mode::Blocking, &mut reported);
+                    let r = reg.put_batch_relay(&data, sync::now_ms(), report);
+                    (r, keys, reported)
+                })
+                .await
+            }
+        };
         let outcomes = match stored {
             Ok((Ok(o), _, _)) => o,
             Ok((Err(e), keys, reported)) => {
@@ -1010,6 +1011,54 @@ async fn ingest_worker(
     dirty.notify_one();
     drop(dirty);
     let _ = flusher.await;
+}
+
+/// At most this many gossip messages are validated on the ingest task itself (a
+/// runtime thread) instead of a blocking thread.
+const INLINE_BATCH: usize = 4;
+
+/// Where a gossip batch is validated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// On a runtime thread: only if the store is free at once; verdicts are sent
+    /// without waiting.
+    Try,
+    /// On a blocking thread: waits for the store, and for room in the command queue.
+    Blocking,
+}
+
+/// What reports a gossip batch's verdicts to the event loop, as soon as the batch is
+/// placed (before it is written), and counts how long they were held; sets `reported`.
+fn reporter<'a>(
+    keys: &'a [(MessageId, PeerId)],
+    arrived: &'a [std::time::Instant],
+    net: &'a Network,
+    mode: Mode,
+    reported: &'a mut bool,
+) -> impl FnOnce(&[PutOutcome]) + 'a {
+    move |outcomes| {
+        let (verdicts, strikes) = verdicts_of(keys, outcomes);
+        match mode {
+            // Waits only if the event loop is far behind.
+            Mode::Blocking => {
+                let _ = net.tx.blocking_send(Command::Validated(verdicts));
+            }
+            Mode::Try => net.send(Command::Validated(verdicts)),
+        }
+        let held: u128 = arrived.iter().map(|t| t.elapsed().as_micros()).sum();
+        let stats = &net.stats;
+        stats.gossip_validation_us.fetch_add(
+            u64::try_from(held).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        stats
+            .gossip_validated
+            .fetch_add(arrived.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        for (peer, n) in strikes {
+            net.send(Command::Strike { peer, n });
+        }
+        *reported = true;
+    }
 }
 
 /// Gossipsub's verdict on one message.
