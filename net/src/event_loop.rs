@@ -1018,7 +1018,7 @@ async fn ingest_worker(
 const INLINE_BATCH: usize = 4;
 
 /// Where a gossip batch is validated.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Mode {
     /// On a runtime thread: only if the store is free at once; verdicts are sent
     /// without waiting.

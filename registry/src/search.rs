@@ -169,12 +169,9 @@ pub(crate) struct Doc {
 }
 
 impl Doc {
-    /// Marks the document as the first head of its name (see `new_name`).
-    pub(crate) fn new_name(self) -> Doc {
-        Doc {
-            new_name: true,
-            ..self
-        }
+    /// Whether the document is the first head of its name (see `new_name`).
+    pub(crate) fn with_new_name(self, new_name: bool) -> Doc {
+        Doc { new_name, ..self }
     }
 
     pub(crate) fn of(publisher: &PublisherKey, body: &ManifestBody, id: &ManifestId) -> Doc {

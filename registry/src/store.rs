@@ -727,8 +727,8 @@ impl<'a> Pending<'a> {
                 .indexed
                 .iter()
                 .map(|(m, new_name)| {
-                    let d = crate::search::Doc::of(m.publisher(), m.body(), &m.id());
-                    if *new_name { d.new_name() } else { d }
+                    crate::search::Doc::of(m.publisher(), m.body(), &m.id())
+                        .with_new_name(*new_name)
                 })
                 .collect();
             self.reg.text.submit(docs, seq, flush_index)?;
@@ -1041,10 +1041,7 @@ impl Registry {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        let verified = items
-            .iter()
-            .map(|b| validate::verify_bytes(b, &self.limits, now_ms))
-            .collect();
+        let verified = verify_parallel(items, &self.limits, now_ms);
         Some(self.store_under(&mut writer, verified, false, placed))
     }
 
@@ -1584,4 +1581,47 @@ fn decode_stored(id: ManifestId, bytes: &[u8]) -> Result<Stored> {
         body,
         publisher,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lgmesh_protocol::envelope::UnsignedManifest;
+    use lgmesh_protocol::identity::SecretKey;
+
+    /// A relay write from a runtime thread never waits for another write: it says so,
+    /// and the caller moves it to a blocking thread.
+    #[test]
+    fn a_relay_write_is_not_tried_while_another_write_holds_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+        let now = 1_790_000_000_000;
+        let body = lgmesh_protocol::sample::service(
+            "x",
+            1,
+            "Pothole reporting",
+            "Report a pothole.",
+            &[],
+            &[],
+            now,
+        );
+        let env = UnsignedManifest(body)
+            .sign(&SecretKey::from_seed(&[3; 32]))
+            .to_bytes();
+        let placed = std::cell::Cell::new(false);
+        {
+            let _busy = reg.write.lock().expect("writer");
+            let tried =
+                reg.try_put_batch_relay(std::slice::from_ref(&env), now, |_| placed.set(true));
+            assert!(tried.is_none(), "the store was busy");
+            assert!(!placed.get(), "nothing was placed");
+        }
+        let out = reg
+            .try_put_batch_relay(&[env], now, |_| placed.set(true))
+            .expect("the store is free")
+            .expect("stored");
+        assert!(matches!(out[..], [PutOutcome::Stored(_)]), "{out:?}");
+        assert!(placed.get(), "the verdict was reported");
+        assert_eq!(reg.counts().expect("counts").heads, 1);
+    }
 }

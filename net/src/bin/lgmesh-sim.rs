@@ -668,17 +668,26 @@ async fn catchup(dir: &Path, count: usize) -> Result<()> {
     let b = start_node(dir, 1, quiet_config(), true).await?;
     let t0 = Instant::now();
     b.net.dial(a.addr.clone()).await?;
+    let took = caught_up(&b.registry, count, t0).await?;
+    report_catchup(count, took, &b.net, raw);
+    Ok(())
+}
+
+/// How long after `t0` `registry` held `count` heads (at most 300 s).
+async fn caught_up(registry: &Registry, count: usize, t0: Instant) -> Result<Duration> {
     loop {
-        if b.registry.counts()?.heads as usize >= count {
-            break;
+        if registry.counts()?.heads as usize >= count {
+            return Ok(t0.elapsed());
         }
         if t0.elapsed() > Duration::from_secs(300) {
             return Err("catch-up did not finish in 300 s".into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let took = t0.elapsed();
-    let s = b.net.stats().snapshot();
+}
+
+fn report_catchup(count: usize, took: Duration, net: &Network, raw: u64) {
+    let s = net.stats().snapshot();
     let wire = s.sync_bytes_in + s.sync_bytes_out;
     println!(
         "  caught up {count} manifests in {:.2} s ({:.0}/s); sync bytes {} (in {} + out {}) vs raw manifests {} = {:.3} x",
@@ -690,7 +699,6 @@ async fn catchup(dir: &Path, count: usize) -> Result<()> {
         raw,
         wire as f64 / raw as f64
     );
-    Ok(())
 }
 
 /// A node over real TCP on 127.0.0.1 (as `lgmesh run` has), for the two-process runs.
@@ -775,28 +783,11 @@ async fn catchup_loopback(dir: &Path, count: usize) -> Result<()> {
     .await?;
     let t0 = Instant::now();
     net.dial(addr).await?;
-    let result = loop {
-        if registry.counts()?.heads as usize >= count {
-            break Ok(t0.elapsed());
-        }
-        if t0.elapsed() > Duration::from_secs(300) {
-            break Err("catch-up did not finish in 300 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let result = caught_up(&registry, count, t0).await;
+    // The child stops when its stdin closes, whether or not the catch-up finished.
     drop(child.stdin.take());
     let _ = child.wait();
-    let took = result?;
-    let s = net.stats().snapshot();
-    let wire = s.sync_bytes_in + s.sync_bytes_out;
-    println!(
-        "  caught up {count} manifests in {:.2} s ({:.0}/s); sync bytes {} vs raw manifests {} = {:.3} x",
-        took.as_secs_f64(),
-        count as f64 / took.as_secs_f64(),
-        wire,
-        raw,
-        wire as f64 / raw as f64
-    );
+    report_catchup(count, result?, &net, raw);
     Ok(())
 }
 
