@@ -112,8 +112,7 @@ impl SyncShared {
             return Ok(snap.clone());
         }
         let mut v = NegentropyStorageVector::new();
-        for item in self.registry.sync_items() {
-            let (at, id) = item.map_err(storage_err)?;
+        for (at, id) in self.registry.sync_items() {
             v.insert(at, Id::from_byte_array(id.0))
                 .map_err(storage_err)?;
         }
@@ -180,16 +179,17 @@ impl SyncShared {
                     ..Default::default()
                 };
                 let mut bytes = 0;
-                let mut items = self.registry.sync_items_after(after);
+                // One more than a page: if it is there, there is more to come.
+                let items = self.registry.sync_items_after(after, max + 1);
+                let mut rest = items.iter();
                 loop {
                     if m.envelopes.len() >= max || bytes >= self.limits.max_response_bytes {
                         break;
                     }
-                    let Some(item) = items.next() else {
-                        m.more = false;
+                    let Some(&(at, id)) = rest.next() else {
+                        m.more = items.len() > max;
                         break;
                     };
-                    let (at, id) = item.map_err(|_| Refusal::Busy)?;
                     if let Ok(Some(env)) = self.registry.envelope_bytes(&id) {
                         bytes += env.len();
                         m.envelopes.push(env);

@@ -238,7 +238,7 @@ fn union_size(nodes: &[(String, DataDir, Started)]) -> Result<u64> {
             .app
             .registry
             .sync_items()
-            .filter_map(|i| i.ok())
+            .into_iter()
             .filter(|(_, id)| {
                 s.app
                     .registry

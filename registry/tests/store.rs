@@ -584,7 +584,7 @@ fn a_batch_may_hold_several_versions_of_one_name() {
         .expect("search");
     assert_eq!(p.total, 0, "replaced versions are not indexed");
     assert_eq!(
-        reg.sync_items().count(),
+        reg.sync_items().len(),
         2,
         "the sync set holds live heads only"
     );
@@ -763,4 +763,71 @@ fn heads_written_before_a_reopen_or_by_any_path_are_found_when_placing() {
     );
     assert!(matches!(&out[3], PutOutcome::Stored(_)), "{reasons:?}");
     assert_eq!(reg.counts().expect("counts").heads, 4);
+}
+
+/// The sync set is exactly the live heads (a retraction included, replaced versions
+/// and evidence not), in `(issued_at, id)` order, whichever way they came; it is the
+/// same after a reopen, and paging through it gives the whole of it once.
+#[test]
+fn the_sync_set_is_the_live_heads_in_order_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(&[21; 32]);
+    let other = SecretKey::from_seed(&[22; 32]);
+    let service = |name: &str, version, at| {
+        sample::service(name, version, "Parking permits", "Apply.", &[], &[], at)
+    };
+    let expected;
+    let before;
+    {
+        let reg = open(&dir);
+        let mut want = std::collections::BTreeSet::new();
+        // One per batch, then batches of several, updates and a retraction.
+        for i in 0..5u64 {
+            let id = stored(
+                reg.put(&sign(&key, service(&format!("s{i}"), 1, NOW - i)), NOW)
+                    .expect("put"),
+            );
+            want.insert((NOW - i, id));
+        }
+        let out = reg
+            .put_batch(
+                &[
+                    sign(&key, service("s0", 2, NOW + 1)),
+                    sign(&key, service("s0", 3, NOW + 2)),
+                    sign(&key, sample::retraction("s1", 2, NOW + 3)),
+                    sign(&key, service("s2", 2, NOW + 4)),
+                    sign(&key, service("s2", 2, NOW + 5)), // equivocates: evidence only
+                    sign(&other, service("s0", 1, NOW)),
+                ],
+                NOW,
+            )
+            .expect("batch");
+        want.retain(|(at, _)| ![NOW, NOW - 1, NOW - 2].contains(at));
+        want.insert((NOW + 2, stored(out[1].clone())));
+        want.insert((NOW + 3, stored(out[2].clone())));
+        want.insert((NOW + 4, stored(out[3].clone())));
+        assert_eq!(rejected(out[4].clone()), Reason::Equivocation);
+        want.insert((NOW, stored(out[5].clone())));
+        expected = want.into_iter().collect::<Vec<_>>();
+        before = reg.sync_items();
+        assert_eq!(before, expected, "the live heads, in order");
+        assert_eq!(reg.sync_len(), expected.len());
+        assert_eq!(
+            reg.counts().expect("counts").heads as usize,
+            expected.len(),
+            "one item per head"
+        );
+    }
+    let reg = open(&dir);
+    assert_eq!(reg.sync_items(), before, "the same after a reopen");
+    let mut paged = vec![];
+    let mut after = None;
+    loop {
+        let page = reg.sync_items_after(after, 2);
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(*last);
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected, "paging gives every item once, in order");
 }

@@ -666,10 +666,10 @@ async fn catchup(dir: &Path, count: usize) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     let b = start_node(dir, 1, quiet_config(), true).await?;
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_secs());
     b.net.dial(a.addr.clone()).await?;
     let took = caught_up(&b.registry, count, t0).await?;
-    report_catchup(count, took, &b.net, raw);
+    report_catchup(count, took, cpu_secs() - cpu0, &b.net, raw);
     Ok(())
 }
 
@@ -686,7 +686,9 @@ async fn caught_up(registry: &Registry, count: usize, t0: Instant) -> Result<Dur
     }
 }
 
-fn report_catchup(count: usize, took: Duration, net: &Network, raw: u64) {
+/// `cpu`: CPU seconds this process used meanwhile (both nodes in `catchup`, the new
+/// one alone in `catchup-loopback`).
+fn report_catchup(count: usize, took: Duration, cpu: f64, net: &Network, raw: u64) {
     let s = net.stats().snapshot();
     let wire = s.sync_bytes_in + s.sync_bytes_out;
     println!(
@@ -698,6 +700,11 @@ fn report_catchup(count: usize, took: Duration, net: &Network, raw: u64) {
         s.sync_bytes_out,
         raw,
         wire as f64 / raw as f64
+    );
+    println!(
+        "  this process used {cpu:.1} CPU seconds meanwhile ({:.2} cores), {:.0} µs a manifest",
+        cpu / took.as_secs_f64(),
+        cpu * 1e6 / count as f64
     );
 }
 
@@ -781,13 +788,14 @@ async fn catchup_loopback(dir: &Path, count: usize) -> Result<()> {
         arrivals,
     )
     .await?;
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_secs());
     net.dial(addr).await?;
     let result = caught_up(&registry, count, t0).await;
+    let cpu = cpu_secs() - cpu0;
     // The child stops when its stdin closes, whether or not the catch-up finished.
     drop(child.stdin.take());
     let _ = child.wait();
-    report_catchup(count, result?, &net, raw);
+    report_catchup(count, result?, cpu, &net, raw);
     Ok(())
 }
 

@@ -100,8 +100,7 @@ impl Node {
     pub fn digest(&self) -> ([u8; 32], usize) {
         let mut h = Sha256::new();
         let mut n = 0;
-        for item in self.registry.sync_items() {
-            let (at, id) = item.expect("sync item");
+        for (at, id) in self.registry.sync_items() {
             h.update(at.to_be_bytes());
             h.update(id.as_bytes());
             n += 1;
