@@ -140,6 +140,7 @@ impl Target {
                 let target = lgmesh_net::fuzzing::SyncTarget::new(reg.clone());
                 let ids: Vec<Vec<u8>> = reg
                     .sync_items()
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|(_, id)| id.0.to_vec())
                     .collect();

@@ -112,7 +112,7 @@ impl SyncShared {
             return Ok(snap.clone());
         }
         let mut v = NegentropyStorageVector::new();
-        for (at, id) in self.registry.sync_items() {
+        for (at, id) in self.registry.sync_items().map_err(storage_err)? {
             v.insert(at, Id::from_byte_array(id.0))
                 .map_err(storage_err)?;
         }
@@ -180,7 +180,10 @@ impl SyncShared {
                 };
                 let mut bytes = 0;
                 // One more than a page: if it is there, there is more to come.
-                let items = self.registry.sync_items_after(after, max + 1);
+                let items = self
+                    .registry
+                    .sync_items_after(after, max + 1)
+                    .map_err(|_| Refusal::Busy)?;
                 let mut rest = items.iter();
                 loop {
                     if m.envelopes.len() >= max || bytes >= self.limits.max_response_bytes {

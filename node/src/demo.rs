@@ -237,7 +237,7 @@ fn union_size(nodes: &[(String, DataDir, Started)]) -> Result<u64> {
         n += s
             .app
             .registry
-            .sync_items()
+            .sync_items()?
             .into_iter()
             .filter(|(_, id)| {
                 s.app

@@ -185,10 +185,13 @@ pub struct Registry {
     limits: Limits,
     /// One writer at a time: validation against the head and the write must not interleave.
     write: Mutex<Writer>,
-    /// The live heads in `(issued_at, id)` order, for set reconciliation. Changed only
-    /// by a commit, under the writer, and held for writing across the sled batch so a
-    /// reader never sees the new change sequence with the old set.
-    sync: RwLock<SyncSet>,
+    /// The live heads in `(issued_at, id)` order, for set reconciliation: loaded at
+    /// the first sync, then changed only by a commit, which holds it for writing
+    /// across the sled batch so a reader never sees the new change sequence with the
+    /// old set.
+    sync: RwLock<SyncState>,
+    /// Held by the one thread loading the sync set (others wait for it here).
+    sync_loading: Mutex<()>,
     /// Bumped whenever an input of the trust judgement changes.
     trust_gen: std::sync::atomic::AtomicU64,
     /// Endorsements from verified organisations that verify a key (*k*).
@@ -207,8 +210,10 @@ pub const DEFAULT_ENDORSEMENTS_REQUIRED: usize = 2;
 const TRUST_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What only the writer keeps, behind the write lock.
+#[derive(Default)]
 struct Writer {
-    known: KnownHeads,
+    /// Loaded at the first write.
+    known: Option<KnownHeads>,
     /// The counters as last committed, read from sled once: every batch updates them,
     /// and reading them back each time would take sled's global lock on the relay path.
     counters: HashMap<&'static [u8], u64>,
@@ -221,15 +226,24 @@ struct Writer {
 /// A name whose hash is not here has no head, so a new name, the common case in a
 /// catch-up or a burst of new publishes, is placed without reading. A hash that is here
 /// still reads the head (a collision only costs that read). Heads are never removed, so
-/// the set only grows; it is filled by the scan of the head keys at open, and kept up
-/// to date by every commit under the write lock.
-#[derive(Default)]
+/// the set only grows; it is filled by one scan of the head keys at the first write,
+/// and kept up to date by every commit under the write lock.
 struct KnownHeads {
     hasher: std::hash::RandomState,
     set: std::collections::HashSet<u64>,
 }
 
 impl KnownHeads {
+    fn load(tree: &sled::Tree) -> Result<Self> {
+        let mut k = Self {
+            hasher: std::hash::RandomState::new(),
+            set: Default::default(),
+        };
+        for kv in tree.scan_prefix([prefix::HEAD]).keys() {
+            k.insert(&kv?[1..]);
+        }
+        Ok(k)
+    }
     fn hash(&self, pn: &[u8]) -> u64 {
         std::hash::BuildHasher::hash_one(&self.hasher, pn)
     }
@@ -254,17 +268,45 @@ impl KnownHeads {
 /// took a tenth off the CPU of a new node's catch-up, a third of which is sled inserts.
 type SyncSet = std::collections::BTreeSet<(u64, ManifestId)>;
 
-/// One scan of the head records at open: the known-head hashes and the sync set.
-fn load_heads(tree: &sled::Tree) -> Result<(KnownHeads, SyncSet)> {
-    let mut known = KnownHeads::default();
+/// Where the sync set is.
+#[derive(Default)]
+enum SyncState {
+    /// No sync has needed it yet: a commit leaves it be (the load reads what it wrote).
+    #[default]
+    Unloaded,
+    /// Being read from the head records, without a lock (a few hundred ms at 100,000
+    /// heads, which a commit on a runtime thread must not wait for). Commits meanwhile
+    /// log their changes here, to be replayed over what the scan found.
+    Loading(Vec<SyncChanges>),
+    Loaded(SyncSet),
+}
+
+/// One commit's changes to the sync set: added, removed.
+type SyncChanges = (Vec<(u64, ManifestId)>, Vec<(u64, ManifestId)>);
+
+/// Applies one commit's changes: adds first, since a head that came and was replaced
+/// within one batch is in both lists and must end up out (no id is ever a head
+/// twice). Replayed over a scan that may have seen any part of them, the result is
+/// the same: each item is added at most once and removed at most once, in that order.
+fn apply_sync_changes(
+    set: &mut SyncSet,
+    added: &[(u64, ManifestId)],
+    removed: &[(u64, ManifestId)],
+) {
+    set.extend(added.iter().copied());
+    for item in removed {
+        set.remove(item);
+    }
+}
+
+/// The sync set, from one scan of the head records.
+fn load_sync_set(tree: &sled::Tree) -> Result<SyncSet> {
     let mut sync = SyncSet::new();
-    for kv in tree.scan_prefix([prefix::HEAD]) {
-        let (k, v) = kv?;
-        known.insert(&k[1..]);
-        let rec = HeadRecord::decode(&v)?;
+    for v in tree.scan_prefix([prefix::HEAD]).values() {
+        let rec = HeadRecord::decode(&v?)?;
         sync.insert((rec.issued_at_ms, rec.head.id));
     }
-    Ok((known, sync))
+    Ok(sync)
 }
 
 /// Removes the `S` keys of a store written before the sync set moved to memory (they
@@ -395,6 +437,10 @@ impl<'a> Pending<'a> {
     /// Starts a batch; `writer` is the write lock's content, held for as long as this.
     fn new(reg: &'a Registry, writer: &'a mut Writer) -> Result<Self> {
         let Writer { known, counters } = writer;
+        let known = match known {
+            Some(k) => k,
+            empty => empty.insert(KnownHeads::load(&reg.tree)?),
+        };
         Ok(Self {
             reg,
             known,
@@ -735,11 +781,13 @@ impl<'a> Pending<'a> {
             // new change sequence (which keys cached snapshots) with the old set.
             let mut sync = self.reg.sync.write().unwrap_or_else(|p| p.into_inner());
             self.reg.tree.apply_batch(self.batch)?;
-            // Adds first: a head that came and was replaced within this batch is
-            // in both lists and must end up out (no id is ever a head twice).
-            sync.extend(self.sync_in.iter().copied());
-            for item in &self.sync_out {
-                sync.remove(item);
+            match &mut *sync {
+                SyncState::Unloaded => {}
+                SyncState::Loading(log) => log.push((
+                    std::mem::take(&mut self.sync_in),
+                    std::mem::take(&mut self.sync_out),
+                )),
+                SyncState::Loaded(set) => apply_sync_changes(set, &self.sync_in, &self.sync_out),
             }
         }
         for (pn, h) in &self.heads {
@@ -825,12 +873,6 @@ impl Registry {
             .open()?;
         let tree = db.open_tree(TREE)?;
         drop_sync_keys(&tree)?;
-        let (known, sync) = load_heads(&tree)?;
-        let write = Mutex::new(Writer {
-            known,
-            counters: HashMap::new(),
-        });
-        let sync = RwLock::new(sync);
         let trim = tree.clone();
         if !search {
             return Ok(Self {
@@ -838,8 +880,9 @@ impl Registry {
                 tree,
                 text: TextIndex::disabled()?,
                 limits,
-                write,
-                sync,
+                write: Mutex::default(),
+                sync: RwLock::default(),
+                sync_loading: Mutex::default(),
                 trust_gen: Default::default(),
                 endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
                 trust_cache: Mutex::default(),
@@ -868,8 +911,9 @@ impl Registry {
             tree,
             text,
             limits,
-            write,
-            sync,
+            write: Mutex::default(),
+            sync: RwLock::default(),
+            sync_loading: Mutex::default(),
             trust_gen: Default::default(),
             endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
             trust_cache: Mutex::default(),
@@ -1483,14 +1527,45 @@ impl Registry {
 
     /// The live-head sync set in `(issued_at, id)` order (for set reconciliation), as
     /// of the last commit.
-    pub fn sync_items(&self) -> Vec<(u64, ManifestId)> {
-        let sync = self.sync.read().unwrap_or_else(|p| p.into_inner());
-        sync.iter().copied().collect()
+    pub fn sync_items(&self) -> Result<Vec<(u64, ManifestId)>> {
+        self.with_sync_set(|s| s.iter().copied().collect())
     }
 
     /// How many live heads the sync set holds.
-    pub fn sync_len(&self) -> usize {
-        self.sync.read().unwrap_or_else(|p| p.into_inner()).len()
+    pub fn sync_len(&self) -> Result<usize> {
+        self.with_sync_set(|s| s.len())
+    }
+
+    /// Runs `f` on the sync set, loading it first if no sync has needed it yet.
+    fn with_sync_set<T>(&self, f: impl FnOnce(&SyncSet) -> T) -> Result<T> {
+        {
+            let sync = self.sync.read().unwrap_or_else(|p| p.into_inner());
+            if let SyncState::Loaded(set) = &*sync {
+                return Ok(f(set));
+            }
+        }
+        let _loader = self.sync_loading.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut sync = self.sync.write().unwrap_or_else(|p| p.into_inner());
+            match &*sync {
+                SyncState::Loaded(set) => return Ok(f(set)),
+                _ => *sync = SyncState::Loading(vec![]),
+            }
+        }
+        // Commits go on while the scan runs; they log what they change.
+        let scanned = load_sync_set(&self.tree);
+        let mut sync = self.sync.write().unwrap_or_else(|p| p.into_inner());
+        let log = match std::mem::take(&mut *sync) {
+            SyncState::Loading(log) => log,
+            _ => vec![],
+        };
+        let mut set = scanned?;
+        for (added, removed) in &log {
+            apply_sync_changes(&mut set, added, removed);
+        }
+        let out = f(&set);
+        *sync = SyncState::Loaded(set);
+        Ok(out)
     }
 
     /// Up to `limit` items of the live-head sync set from just after `after`
@@ -1500,17 +1575,18 @@ impl Registry {
         &self,
         after: Option<(u64, ManifestId)>,
         limit: usize,
-    ) -> Vec<(u64, ManifestId)> {
+    ) -> Result<Vec<(u64, ManifestId)>> {
         use std::ops::Bound;
-        let sync = self.sync.read().unwrap_or_else(|p| p.into_inner());
         let from = match after {
             Some(a) => Bound::Excluded(a),
             None => Bound::Unbounded,
         };
-        sync.range((from, Bound::Unbounded))
-            .take(limit)
-            .copied()
-            .collect()
+        self.with_sync_set(|s| {
+            s.range((from, Bound::Unbounded))
+                .take(limit)
+                .copied()
+                .collect()
+        })
     }
 
     /// The envelope bytes of a manifest exactly as received (for relaying), if stored.
@@ -1685,7 +1761,7 @@ mod tests {
             let reg = Registry::open(dir.path(), Limits::default()).expect("open");
             reg.put_batch(&items, now + 10).expect("put");
             // What the older layout kept beside each head.
-            for (at, id) in reg.sync_items() {
+            for (at, id) in reg.sync_items().expect("sync set") {
                 reg.tree
                     .insert(
                         key(prefix::SYNC, &[&at.to_be_bytes(), id.as_bytes()]),
@@ -1694,11 +1770,11 @@ mod tests {
                     .expect("insert");
             }
             reg.flush().expect("flush");
-            reg.sync_items()
+            reg.sync_items().expect("sync set")
         };
         assert_eq!(set.len(), 3);
         let reg = Registry::open(dir.path(), Limits::default()).expect("reopen");
-        assert_eq!(reg.sync_items(), set);
+        assert_eq!(reg.sync_items().expect("sync set"), set);
         assert_eq!(reg.tree.scan_prefix([prefix::SYNC]).count(), 0);
     }
 }

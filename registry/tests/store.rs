@@ -584,7 +584,7 @@ fn a_batch_may_hold_several_versions_of_one_name() {
         .expect("search");
     assert_eq!(p.total, 0, "replaced versions are not indexed");
     assert_eq!(
-        reg.sync_items().len(),
+        reg.sync_items().expect("sync set").len(),
         2,
         "the sync set holds live heads only"
     );
@@ -766,8 +766,9 @@ fn heads_written_before_a_reopen_or_by_any_path_are_found_when_placing() {
 }
 
 /// The sync set is exactly the live heads (a retraction included, replaced versions
-/// and evidence not), in `(issued_at, id)` order, whichever way they came; it is the
-/// same after a reopen, and paging through it gives the whole of it once.
+/// and evidence not), in `(issued_at, id)` order, whichever way they came; kept up to
+/// date in memory, it equals the set loaded from the head records after a reopen, and
+/// paging through it gives the whole of it once.
 #[test]
 fn the_sync_set_is_the_live_heads_in_order_and_survives_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -780,6 +781,9 @@ fn the_sync_set_is_the_live_heads_in_order_and_survives_a_reopen() {
     let before;
     {
         let reg = open(&dir);
+        // Loaded now, so every write below changes it in memory; the reopen loads it
+        // from the head records instead. Both must agree.
+        assert_eq!(reg.sync_len().expect("sync set"), 0);
         let mut want = std::collections::BTreeSet::new();
         // One per batch, then batches of several, updates and a retraction.
         for i in 0..5u64 {
@@ -809,9 +813,9 @@ fn the_sync_set_is_the_live_heads_in_order_and_survives_a_reopen() {
         assert_eq!(rejected(out[4].clone()), Reason::Equivocation);
         want.insert((NOW, stored(out[5].clone())));
         expected = want.into_iter().collect::<Vec<_>>();
-        before = reg.sync_items();
+        before = reg.sync_items().expect("sync set");
         assert_eq!(before, expected, "the live heads, in order");
-        assert_eq!(reg.sync_len(), expected.len());
+        assert_eq!(reg.sync_len().expect("sync set"), expected.len());
         assert_eq!(
             reg.counts().expect("counts").heads as usize,
             expected.len(),
@@ -819,15 +823,70 @@ fn the_sync_set_is_the_live_heads_in_order_and_survives_a_reopen() {
         );
     }
     let reg = open(&dir);
-    assert_eq!(reg.sync_items(), before, "the same after a reopen");
+    assert_eq!(
+        reg.sync_items().expect("sync set"),
+        before,
+        "the same after a reopen"
+    );
     let mut paged = vec![];
     let mut after = None;
     loop {
-        let page = reg.sync_items_after(after, 2);
+        let page = reg.sync_items_after(after, 2).expect("page");
         assert!(page.len() <= 2);
         let Some(last) = page.last() else { break };
         after = Some(*last);
         paged.extend(page);
     }
     assert_eq!(paged, expected, "paging gives every item once, in order");
+}
+
+/// Writes that land while the sync set is being loaded (the load runs without a lock)
+/// end up in it: after both, it equals the set a reopen loads from the head records.
+#[test]
+fn writes_during_the_first_load_of_the_sync_set_are_not_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Six councils: an unverified publisher may store 1,000 manifests here.
+    let keys: Vec<SecretKey> = (0..6)
+        .map(|i| SecretKey::from_seed(&[30 + i; 32]))
+        .collect();
+    let service = |name: &str, version| {
+        let n: usize = name
+            .trim_start_matches(char::is_alphabetic)
+            .parse()
+            .expect("n");
+        sign(
+            &keys[n % keys.len()],
+            sample::service(name, version, "Parking permits", "Apply.", &[], &[], NOW),
+        )
+    };
+    let live = {
+        let reg = std::sync::Arc::new(open(&dir));
+        let first: Vec<Vec<u8>> = (0..3000).map(|i| service(&format!("s{i}"), 1)).collect();
+        for chunk in first.chunks(500) {
+            reg.put_batch(chunk, NOW).expect("fill");
+        }
+        let writer = {
+            let reg = reg.clone();
+            let updates: Vec<Vec<u8>> = (0..300)
+                .map(|i| service(&format!("s{}", i * 7), 2))
+                .chain((0..100).map(|i| service(&format!("new{i}"), 1)))
+                .collect();
+            std::thread::spawn(move || {
+                for u in &updates {
+                    let out = reg
+                        .put_batch_relay(std::slice::from_ref(u), NOW, |_| {})
+                        .expect("put");
+                    stored(out[0].clone());
+                }
+            })
+        };
+        let loaded = reg.sync_len().expect("load");
+        assert!(loaded >= 3000, "{loaded}");
+        writer.join().expect("writer");
+        let live = reg.sync_items().expect("sync set");
+        assert_eq!(live.len(), 3100, "3,000 names, 300 updated, 100 new");
+        live
+    };
+    let reg = open(&dir);
+    assert_eq!(reg.sync_items().expect("sync set"), live);
 }

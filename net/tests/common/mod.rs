@@ -100,7 +100,7 @@ impl Node {
     pub fn digest(&self) -> ([u8; 32], usize) {
         let mut h = Sha256::new();
         let mut n = 0;
-        for (at, id) in self.registry.sync_items() {
+        for (at, id) in self.registry.sync_items().expect("sync set") {
             h.update(at.to_be_bytes());
             h.update(id.as_bytes());
             n += 1;
