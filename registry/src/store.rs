@@ -244,6 +244,7 @@ impl KnownHeads {
         }
         Ok(k)
     }
+
     fn hash(&self, pn: &[u8]) -> u64 {
         std::hash::BuildHasher::hash_one(&self.hasher, pn)
     }
