@@ -486,7 +486,7 @@ impl TextIndex {
                             (None, Some(_)) => match rx.recv_timeout(IDLE) {
                                 Ok(j) => Some(j),
                                 Err(RecvTimeoutError::Timeout) => {
-                                    writer = None;
+                                    retire(writer.take());
                                     continue;
                                 }
                                 Err(RecvTimeoutError::Disconnected) => break,
@@ -562,6 +562,7 @@ impl TextIndex {
                     if let (Some(seq), Some(w)) = (pending, writer.as_mut()) {
                         let _ = commit(w, &reader, seq);
                     }
+                    retire(writer);
                 })
                 .map_err(|e| io_err(dir, e))?
         };
@@ -656,6 +657,16 @@ impl TextIndex {
 impl Drop for TextIndex {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Lets the writer's merges finish, then drops it. Dropping a writer outright abandons
+/// the merges under way: their threads go on writing files that nothing will use, after
+/// the store is closed and perhaps while its directory is being removed. A merge that
+/// fails leaves the segments it would have merged, which still serve every search.
+fn retire(writer: Option<IndexWriter>) {
+    if let Some(w) = writer {
+        let _ = w.wait_merging_threads();
     }
 }
 

@@ -890,3 +890,61 @@ fn writes_during_the_first_load_of_the_sync_set_are_not_lost() {
     let reg = open(&dir);
     assert_eq!(reg.sync_items().expect("sync set"), live);
 }
+
+/// Names and sizes of every file under `dir`.
+fn listing(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let e = e.expect("dir entry");
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push((e.path(), meta.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_closed_store_leaves_nothing_writing_in_its_directory() {
+    // Each `put` waits until it is searchable: a commit, and a segment of its own. The
+    // last batch is still uncommitted when the store closes, so closing commits it, and
+    // that eighth segment starts a merge. Closing must wait for the merge: left
+    // running, it writes into a directory that its owner may already be removing (a
+    // temp dir here; for an operator, a data dir being moved or restored).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let leeds = SecretKey::from_seed(&[6; 32]);
+    let permit = |i: usize| {
+        let body = sample::service(
+            &format!("permit-{i}"),
+            1,
+            &format!("Parking permit {i}"),
+            "Apply for a residents' parking permit.",
+            &[1000],
+            &["E08000035"],
+            NOW,
+        );
+        sign(&leeds, body)
+    };
+    for i in 0..7 {
+        stored(reg.put(&permit(i), NOW).expect("put"));
+    }
+    let last: Vec<Vec<u8>> = (7..40).map(permit).collect();
+    for o in reg.put_batch(&last, NOW).expect("batch") {
+        stored(o);
+    }
+    drop(reg);
+    let closed = listing(dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        closed,
+        listing(dir.path()),
+        "files changed after the store was closed"
+    );
+}
