@@ -4,8 +4,8 @@
 //! offered to it with `lgmesh_protocol::validate` (one function for every path), keeps
 //! the exact bytes, tracks the head and history of each `(publisher, name)`, keeps
 //! retraction tombstones and equivocation evidence, keeps the live-head sync set (in
-//! memory, derived from the head records at the first sync), and answers ranked, filtered, paginated searches from a tantivy index kept beside
-//! sled as derived data.
+//! memory, derived from the head records at the first sync), and answers ranked,
+//! filtered, paginated searches from a tantivy index kept beside sled as derived data.
 //!
 //! What it is not: a network component or a server. The node wraps it.
 //!
