@@ -378,10 +378,6 @@ pub(crate) async fn run_round(
     } else {
         reconcile(&net, &shared, peer, &mut report).await
     };
-    shared
-        .stats
-        .sync_round_trips
-        .fetch_add(report.round_trips, Relaxed);
     match result {
         Ok(strikes) => {
             if strikes > 0 {
@@ -481,7 +477,9 @@ async fn reconcile(
                 },
             )
             .await?;
+        // Counted as it happens, so the figure never lags what the round has stored.
         report.round_trips += 1;
+        shared.stats.sync_round_trips.fetch_add(1, Relaxed);
         report.bytes_in += response_bytes(&resp);
         let Some(sync_response::Kind::Reconcile(reply)) = resp.kind else {
             return Err(unexpected(peer, &resp));
