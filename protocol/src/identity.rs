@@ -3,7 +3,9 @@
 
 use std::{fmt, str::FromStr};
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signer, SigningKey};
+use ed25519_zebra::VerificationKey;
 use zeroize::Zeroizing;
 
 /// The multicodec prefix of an ed25519 public key (0xed as an unsigned varint).
@@ -34,17 +36,20 @@ pub struct PublisherKey([u8; 32]);
 
 impl PublisherKey {
     /// Reads a key from its 32 raw bytes, checking that it is a point on the curve.
+    /// (Whether it may sign is [`signer`]'s question, asked when a signature is checked.)
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| IdentityError::KeyLength(bytes.len()))?;
-        decompress(&arr).ok_or(IdentityError::InvalidKey)?;
+        if signer(&arr).is_none() && CompressedEdwardsY(arr).decompress().is_none() {
+            return Err(IdentityError::InvalidKey);
+        }
         Ok(Self(arr))
     }
 
-    /// A key already checked by dalek (no second point decompression).
-    pub(crate) fn from_verifying_key(vk: &VerifyingKey) -> Self {
-        Self(vk.to_bytes())
+    /// A key whose bytes [`signer`] has already checked.
+    pub(crate) fn from_checked(bytes: [u8; 32]) -> Self {
+        Self(bytes)
     }
 
     /// The 32 raw bytes.
@@ -59,26 +64,37 @@ impl PublisherKey {
     }
 }
 
-/// How many decompressed keys [`decompress`] keeps. A federation has a few thousand
-/// publishers; a flood of fresh keys only costs what every key cost without the cache.
+/// How many signing keys [`signer`] keeps. A federation has a few thousand publishers;
+/// a flood of fresh keys only costs what every key cost without the cache.
 const KEY_CACHE_ENTRIES: usize = 8192;
 
-/// The dalek key for 32 bytes, or `None` if they are not a point on the curve.
+/// The key for 32 bytes, ready to check signatures, or `None` if those bytes may not
+/// sign anything: they must be the canonical encoding of a point in the prime-order
+/// subgroup, which every key an ed25519 implementation generates is.
 ///
-/// Decompressing a point (a field square root) is about a fifth of a signature check,
-/// and the same few thousand publishers sign everything a node receives, so valid keys
-/// are cached. Invalid ones are not (nothing an attacker sends can fill the cache with
-/// them); when the cache is full it starts again, which costs honest keys one more
-/// decompression each.
-pub(crate) fn decompress(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+/// The signature rule ([`crate::envelope`]) is ZIP 215's, which by itself accepts any
+/// encoding of any point as a key. Refusing the rest here closes what that leaves open:
+/// a small-order key (under which anyone can "sign" anything), and a second encoding or a
+/// torsion-shifted twin of a real key (one secret showing as two publishers).
+///
+/// The checks (a field square root and a scalar multiplication) cost more than a
+/// signature check, and the same few thousand publishers sign everything a node receives,
+/// so accepted keys are cached. Refused ones are not (nothing an attacker sends can fill
+/// the cache with them); when the cache is full it starts again, which costs honest keys
+/// one more check each.
+pub(crate) fn signer(bytes: &[u8; 32]) -> Option<VerificationKey> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerificationKey>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(vk) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(bytes) {
         return Some(*vk);
     }
-    let vk = VerifyingKey::from_bytes(bytes).ok()?;
+    let point = CompressedEdwardsY(*bytes).decompress()?;
+    if point.compress().as_bytes() != bytes || point.is_small_order() || !point.is_torsion_free() {
+        return None;
+    }
+    let vk = VerificationKey::try_from(*bytes).ok()?;
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if map.len() >= KEY_CACHE_ENTRIES {
         map.clear();

@@ -8,7 +8,9 @@
 use lgmesh_proto::v1::{Envelope, ManifestBody};
 use prost::Message;
 
-use crate::envelope::{ManifestId, SignedManifest, VerifiedManifest, verify_with};
+use ed25519_zebra::{VerificationKey, VerificationKeyBytes};
+
+use crate::envelope::{ManifestId, SignedManifest, VerifiedManifest, verify_batch, verify_with};
 use crate::identity::PublisherKey;
 use crate::schema::{self, FieldError};
 
@@ -129,18 +131,7 @@ pub fn verify_bytes(
     limits: &Limits,
     now_ms: u64,
 ) -> Result<VerifiedManifest, Rejection> {
-    if bytes.len() > limits.max_manifest_bytes {
-        return Err(Rejection::new(
-            Reason::Size,
-            format!(
-                "manifest: {} bytes is over the limit of {}",
-                bytes.len(),
-                limits.max_manifest_bytes
-            ),
-        ));
-    }
-    let env = Envelope::decode(bytes)
-        .map_err(|e| Rejection::new(Reason::Decode, format!("envelope: {e}")))?;
+    let env = decode_envelope(bytes, limits)?;
     verify_parts(env.body, &env.signature, limits, now_ms)
 }
 
@@ -151,6 +142,82 @@ pub fn verify_parts(
     limits: &Limits,
     now_ms: u64,
 ) -> Result<VerifiedManifest, Rejection> {
+    let u = unsigned(body_bytes, signature, limits)?;
+    let ok = verify_with(&u.key, &u.body_bytes, &u.signature);
+    signed(u, ok, limits, now_ms)
+}
+
+/// How many signatures [`verify_many`] checks as one batch. Batches this size already
+/// save nearly all there is to save; a bad signature sends at most this many to be
+/// checked one at a time.
+const BATCH: usize = 128;
+
+/// As [`verify_bytes`] for each of `items`, with the same verdicts in the same order,
+/// but the signatures checked in batches, which costs about a third as much CPU as
+/// checking each alone (see [`crate::envelope::verify`] for why the verdicts are the
+/// same). For pages of manifests from sync and for imports.
+pub fn verify_many(
+    items: &[Vec<u8>],
+    limits: &Limits,
+    now_ms: u64,
+) -> Vec<Result<VerifiedManifest, Rejection>> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(BATCH) {
+        let pending: Vec<Result<Unsigned, Rejection>> = chunk
+            .iter()
+            .map(|bytes| {
+                let env = decode_envelope(bytes, limits)?;
+                unsigned(env.body, &env.signature, limits)
+            })
+            .collect();
+        let to_check: Vec<_> = pending
+            .iter()
+            .map(|u| {
+                u.as_ref().ok().map(|u| {
+                    (
+                        VerificationKeyBytes::from(*u.publisher.as_bytes()),
+                        u.signature,
+                        u.body_bytes.as_slice(),
+                    )
+                })
+            })
+            .collect();
+        let verdicts = verify_batch(&to_check);
+        out.extend(
+            pending
+                .into_iter()
+                .zip(verdicts)
+                .map(|(u, ok)| signed(u?, ok, limits, now_ms)),
+        );
+    }
+    out
+}
+
+fn decode_envelope(bytes: &[u8], limits: &Limits) -> Result<Envelope, Rejection> {
+    if bytes.len() > limits.max_manifest_bytes {
+        return Err(Rejection::new(
+            Reason::Size,
+            format!(
+                "manifest: {} bytes is over the limit of {}",
+                bytes.len(),
+                limits.max_manifest_bytes
+            ),
+        ));
+    }
+    Envelope::decode(bytes).map_err(|e| Rejection::new(Reason::Decode, format!("envelope: {e}")))
+}
+
+/// A manifest that has passed every check before its signature.
+struct Unsigned {
+    body_bytes: Vec<u8>,
+    body: ManifestBody,
+    publisher: PublisherKey,
+    key: VerificationKey,
+    signature: [u8; 64],
+}
+
+/// Size, decoding, schema, and whether the publisher key may sign.
+fn unsigned(body_bytes: Vec<u8>, signature: &[u8], limits: &Limits) -> Result<Unsigned, Rejection> {
     if body_bytes.len() + signature.len() > limits.max_manifest_bytes {
         return Err(Rejection::new(
             Reason::Size,
@@ -174,22 +241,41 @@ pub fn verify_parts(
         .as_slice()
         .try_into()
         .map_err(|_| Rejection::new(Reason::Schema, "publisher: must be 32 bytes"))?;
-    let vk = crate::identity::decompress(&key_bytes).ok_or_else(|| {
-        Rejection::new(Reason::Schema, "publisher: not a valid ed25519 public key")
+    let key = crate::identity::signer(&key_bytes).ok_or_else(|| {
+        Rejection::new(
+            Reason::Schema,
+            "publisher: not an ed25519 public key that can sign (a canonical point of prime order)",
+        )
     })?;
-    let publisher = PublisherKey::from_verifying_key(&vk);
     let signature: [u8; 64] = signature.try_into().map_err(|_| {
         Rejection::new(
             Reason::Signature,
             format!("signature: must be 64 bytes, got {}", signature.len()),
         )
     })?;
-    if !verify_with(&vk, &body_bytes, &signature) {
+    Ok(Unsigned {
+        body_bytes,
+        body,
+        publisher: PublisherKey::from_checked(key_bytes),
+        key,
+        signature,
+    })
+}
+
+/// The signature's verdict (`ok`), then the times.
+fn signed(
+    u: Unsigned,
+    ok: bool,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<VerifiedManifest, Rejection> {
+    if !ok {
         return Err(Rejection::new(
             Reason::Signature,
-            format!("signature: does not verify for {publisher}"),
+            format!("signature: does not verify for {}", u.publisher),
         ));
     }
+    let body = u.body;
     if body.issued_at_ms > now_ms.saturating_add(limits.max_clock_skew_ms) {
         return Err(Rejection::new(
             Reason::Time,
@@ -202,13 +288,13 @@ pub fn verify_parts(
             "expiresAt: the manifest has expired",
         ));
     }
-    let id = ManifestId::of(&body_bytes);
+    let id = ManifestId::of(&u.body_bytes);
     Ok(VerifiedManifest {
         id,
-        publisher,
+        publisher: u.publisher,
         signed: SignedManifest {
-            body: body_bytes,
-            signature,
+            body: u.body_bytes,
+            signature: u.signature,
         },
         body,
     })

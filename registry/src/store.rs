@@ -1088,10 +1088,7 @@ impl Registry {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             s.spawn(move || {
                 for b in batches {
-                    let verified: Vec<_> = b
-                        .iter()
-                        .map(|x| validate::verify_bytes(x, limits, now_ms))
-                        .collect();
+                    let verified = validate::verify_many(&b, limits, now_ms);
                     if tx.send(verified).is_err() {
                         break;
                     }
@@ -1636,7 +1633,7 @@ impl Registry {
     }
 }
 
-/// Checks signatures (the expensive part) on every core, keeping input order.
+/// Checks signatures (the expensive part) in batches on every core, keeping input order.
 fn verify_parallel(
     items: &[Vec<u8>],
     limits: &Limits,
@@ -1647,10 +1644,7 @@ fn verify_parallel(
         .unwrap_or(1)
         .min(8);
     if threads <= 1 || items.len() < 64 {
-        return items
-            .iter()
-            .map(|b| validate::verify_bytes(b, limits, now_ms))
-            .collect();
+        return validate::verify_many(items, limits, now_ms);
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -1659,11 +1653,7 @@ fn verify_parallel(
             .map(|c| {
                 (
                     c.len(),
-                    s.spawn(move || {
-                        c.iter()
-                            .map(|b| validate::verify_bytes(b, limits, now_ms))
-                            .collect::<Vec<_>>()
-                    }),
+                    s.spawn(move || validate::verify_many(c, limits, now_ms)),
                 )
             })
             .collect();
