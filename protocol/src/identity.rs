@@ -36,7 +36,7 @@ pub struct PublisherKey([u8; 32]);
 
 impl PublisherKey {
     /// Reads a key from its 32 raw bytes, checking that it is a point on the curve.
-    /// (Whether it may sign is [`signer`]'s question, asked when a signature is checked.)
+    /// (Whether it may sign is decided when a signature is checked.)
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
         let arr: [u8; 32] = bytes
             .try_into()
