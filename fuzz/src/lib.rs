@@ -7,6 +7,7 @@
 //! | `sync-request` | bytes as a peer's inbound sync stream | the frame reader, the protobuf decoder, negentropy and the fetch and stream handlers |
 //! | `sync-response` | bytes as a peer's answer to this node | the frame reader, the decoder, negentropy's initiator side, manifest checks |
 //! | `document` | a TOML, YAML or JSON manifest file (the first byte picks the format) | the parsers and the UK metadata model mapping |
+//! | `batch` | bytes as one envelope in a page of valid ones | the batched signature checks of sync and import, which must give every envelope the verdict it gets alone (a difference is a panic) |
 //!
 //! Each target must return for any input without panicking; a panic is a bug. The
 //! fuzzer ([`run`]) has no coverage feedback: it mutates a corpus of valid inputs
@@ -26,12 +27,18 @@ use lgmesh_protocol::sample;
 use lgmesh_protocol::v1::{
     FetchRequest, Manifests, StreamRequest, SyncRequest, SyncResponse, sync_request, sync_response,
 };
-use lgmesh_protocol::validate::Limits;
+use lgmesh_protocol::validate::{self, Limits};
 use lgmesh_registry::{PutOutcome, Registry};
 use prost::Message;
 
 /// The targets, by name.
-pub const TARGETS: [&str; 4] = ["envelope", "sync-request", "sync-response", "document"];
+pub const TARGETS: [&str; 5] = [
+    "envelope",
+    "sync-request",
+    "sync-response",
+    "document",
+    "batch",
+];
 
 /// A fixed clock, so that a crash reproduces.
 const NOW: u64 = 1_790_000_000_000;
@@ -233,6 +240,34 @@ impl Target {
                             Err(document::DocumentError::Syntax { .. }) => "syntax",
                             Err(document::DocumentError::Fields(f)) if f.len() == 1 => "one-field",
                             Err(_) => "fields",
+                        }
+                    }),
+                    _dir: dir,
+                }
+            }
+            "batch" => {
+                let page = envelopes();
+                Target {
+                    name: "batch",
+                    seeds: page.clone(),
+                    run: Box::new(move |data| {
+                        let at = page.len() / 2;
+                        let mut items = page.clone();
+                        items.insert(at, data.to_vec());
+                        let limits = Limits::default();
+                        let batched = validate::verify_many(&items, &limits, NOW);
+                        for (b, item) in batched.iter().zip(&items) {
+                            let alone = validate::verify_bytes(item, &limits, NOW);
+                            let same = match (b, &alone) {
+                                (Ok(x), Ok(y)) => x.id() == y.id(),
+                                (Err(x), Err(y)) => x.reason == y.reason && x.message == y.message,
+                                _ => false,
+                            };
+                            assert!(same, "a batch and a single check disagree");
+                        }
+                        match &batched[at] {
+                            Ok(_) => "valid",
+                            Err(r) => r.reason.as_str(),
                         }
                     }),
                     _dir: dir,
