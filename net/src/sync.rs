@@ -225,12 +225,19 @@ impl SyncShared {
         Checked { ids, manifests }
     }
 
-    /// Stores a checked page (blocking) as one flushed batch. Returns how many were bad
-    /// input (strikes against the peer).
-    fn store(&self, page: Checked) -> Result<u32, NetError> {
+    /// Stores a checked page (blocking) as one flushed batch, sending on `placed` once
+    /// it is placed against the heads (the next page may be placed from then on).
+    /// Returns how many were bad input (strikes against the peer).
+    fn store(
+        &self,
+        page: Checked,
+        placed: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<u32, NetError> {
         let outcomes = self
             .registry
-            .put_checked(page.manifests)
+            .put_checked(page.manifests, |_| {
+                let _ = placed.send(());
+            })
             .map_err(storage_err)?;
         let mut strikes = 0;
         let mut declined = self.declined.lock().unwrap_or_else(|p| p.into_inner());
@@ -306,23 +313,32 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
     r.map_err(|e| NetError::Config(format!("sync task: {e}")))
 }
 
-/// The pages of one round, taken in two stages on blocking threads: checking
-/// (signatures, on every core) and storing (one flushed sled batch per page, in order).
-/// A round keeps one page in each stage while it asks for the next, so the network,
-/// the signature checks and the disk all work at once, with at most three pages held.
+/// The pages of one round, taken in stages on blocking threads: checking (signatures,
+/// on every core), then storing, which is placing against the heads (one page at a
+/// time, under the registry's write lock) and applying to sled (in page order). A round
+/// keeps one page checking and two storing, one placed while the other is applied,
+/// while it asks for the next: the network, the signature checks, the placing and the
+/// disk all work at once, with at most four pages held.
 struct Ingest {
     shared: Arc<SyncShared>,
     checking: Option<tokio::task::JoinHandle<Checked>>,
-    storing: Option<tokio::task::JoinHandle<Result<u32, NetError>>>,
+    storing: std::collections::VecDeque<tokio::task::JoinHandle<Result<u32, NetError>>>,
+    /// Sent once the last page given to storing is placed: the next waits for it, so
+    /// that pages are placed in the order they came.
+    placed: Option<tokio::sync::oneshot::Receiver<()>>,
     strikes: u32,
 }
+
+/// Pages being stored at once: one applied while the next is placed.
+const STORING: usize = 2;
 
 impl Ingest {
     fn new(shared: &Arc<SyncShared>) -> Self {
         Self {
             shared: shared.clone(),
             checking: None,
-            storing: None,
+            storing: Default::default(),
+            placed: None,
             strikes: 0,
         }
     }
@@ -337,20 +353,31 @@ impl Ingest {
         Ok(())
     }
 
-    /// Moves the checked page on to storing, once the page before it is stored.
+    /// Moves the checked page on to storing, once a storing slot is free and the page
+    /// before it is placed.
     async fn advance(&mut self) -> Result<(), NetError> {
         let Some(c) = self.checking.take() else {
             return Ok(());
         };
         let page = joined(c.await)?;
-        self.wait_stored().await?;
+        while self.storing.len() >= STORING {
+            self.wait_stored().await?;
+        }
+        if let Some(placed) = self.placed.take() {
+            // An error (the page failed before it was placed) shows in its result.
+            let _ = placed.await;
+        }
         let s = self.shared.clone();
-        self.storing = Some(tokio::task::spawn_blocking(move || s.store(page)));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.placed = Some(rx);
+        self.storing
+            .push_back(tokio::task::spawn_blocking(move || s.store(page, tx)));
         Ok(())
     }
 
+    /// Waits for the oldest page being stored.
     async fn wait_stored(&mut self) -> Result<(), NetError> {
-        if let Some(h) = self.storing.take() {
+        if let Some(h) = self.storing.pop_front() {
             self.strikes += joined(h.await)??;
         }
         Ok(())
@@ -359,7 +386,9 @@ impl Ingest {
     /// Stores what is left; the strikes against the peer over the whole round.
     async fn finish(mut self) -> Result<u32, NetError> {
         self.advance().await?;
-        self.wait_stored().await?;
+        while !self.storing.is_empty() {
+            self.wait_stored().await?;
+        }
         Ok(self.strikes)
     }
 }

@@ -27,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod search;
+mod staging;
 pub mod store;
 pub mod trust;
 

@@ -4,6 +4,11 @@
 //! [`Registry::put`] and [`Registry::put_batch`] flush before they return, so an
 //! acknowledged manifest survives `kill -9`.
 //!
+//! A write is placed against the heads under the write lock, then applied to sled
+//! without it, in the order the writes were placed; the next write can be placed
+//! meanwhile, reading what the ones still being applied will write
+//! (the crate's `staging` module).
+//!
 //! The text index ([`crate::search`]) is derived data beside the store: every head
 //! change is logged under a sequence number in the same atomic batch, and the index
 //! records the last sequence it has applied, so start-up replays only what the index
@@ -18,8 +23,10 @@ use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{Envelope, ManifestBody, manifest_body::Kind};
 use lgmesh_protocol::validate::{self, Head, Limits, Placement, Reason, Rejection};
 use prost::Message;
+use sled::IVec;
 
 use crate::search::TextIndex;
+use crate::staging::{Base, Staged, Staging, Ticket, Writes};
 use crate::trust::{DomainProof, TrustInputs, TrustView};
 
 /// The default bound of sled's page cache. Large enough that bulk ingest of 100k
@@ -112,6 +119,9 @@ pub enum StoreError {
     /// Bytes on disk do not decode: the store is damaged.
     #[error("store: corrupt record ({0})")]
     Corrupt(String),
+    /// Not written, because a write placed before it failed; nothing of it is stored.
+    #[error("store: not written, as a write before it failed")]
+    Aborted,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -185,6 +195,8 @@ pub struct Registry {
     limits: Limits,
     /// One writer at a time: validation against the head and the write must not interleave.
     write: Mutex<Writer>,
+    /// Batches placed under the write lock and waiting to be applied, in order.
+    staging: Staging,
     /// The live heads in `(issued_at, id)` order, for set reconciliation: loaded at
     /// the first sync, then changed only by a commit, which holds it for writing
     /// across the sled batch so a reader never sees the new change sequence with the
@@ -227,7 +239,7 @@ struct Writer {
 /// catch-up or a burst of new publishes, is placed without reading. A hash that is here
 /// still reads the head (a collision only costs that read). Heads are never removed, so
 /// the set only grows; it is filled by one scan of the head keys at the first write,
-/// and kept up to date by every commit under the write lock.
+/// and kept up to date by every placement under the write lock.
 struct KnownHeads {
     hasher: std::hash::RandomState,
     set: std::collections::HashSet<u64>,
@@ -410,11 +422,13 @@ pub(crate) fn read_u64(v: &[u8]) -> u64 {
 
 /// The writes of one batch, with an overlay so later manifests in the batch see the
 /// heads and counters earlier ones set.
-struct Pending<'a> {
-    reg: &'a Registry,
-    known: &'a mut KnownHeads,
-    committed: &'a mut HashMap<&'static [u8], u64>,
-    batch: sled::Batch,
+struct Pending<'r, 'w> {
+    reg: &'r Registry,
+    known: &'w mut KnownHeads,
+    committed: &'w mut HashMap<&'static [u8], u64>,
+    /// The batches placed before this one and not yet in sled.
+    base: Base,
+    writes: Writes,
     heads: HashMap<Vec<u8>, Option<HeadRecord>>,
     counters: HashMap<&'static [u8], u64>,
     /// Heads changed, for the text index, each with whether its name had no head
@@ -434,9 +448,13 @@ struct Pending<'a> {
     usage: HashMap<PublisherKey, (u64, u64)>,
 }
 
-impl<'a> Pending<'a> {
+impl<'r, 'w> Pending<'r, 'w> {
     /// Starts a batch; `writer` is the write lock's content, held for as long as this.
-    fn new(reg: &'a Registry, writer: &'a mut Writer) -> Result<Self> {
+    fn new(reg: &'r Registry, writer: &'w mut Writer) -> Result<Self> {
+        let base = reg.staging.begin();
+        if base.reload {
+            *writer = Writer::default();
+        }
         let Writer { known, counters } = writer;
         let known = match known {
             Some(k) => k,
@@ -446,7 +464,8 @@ impl<'a> Pending<'a> {
             reg,
             known,
             committed: counters,
-            batch: sled::Batch::default(),
+            base,
+            writes: Writes::new(),
             heads: HashMap::new(),
             counters: HashMap::new(),
             indexed: vec![],
@@ -461,6 +480,22 @@ impl<'a> Pending<'a> {
         })
     }
 
+    /// A key as it will be once the batches before this one are applied.
+    fn read(&self, k: &[u8]) -> Result<Option<IVec>> {
+        match self.base.read(k) {
+            Some(v) => Ok(v),
+            None => Ok(self.reg.tree.get(k)?),
+        }
+    }
+
+    fn put(&mut self, k: Vec<u8>, v: impl Into<IVec>) {
+        self.writes.insert(k.into(), Some(v.into()));
+    }
+
+    fn del(&mut self, k: Vec<u8>) {
+        self.writes.insert(k.into(), None);
+    }
+
     fn head(&mut self, pn: &[u8]) -> Result<Option<HeadRecord>> {
         if let Some(h) = self.heads.get(pn) {
             return Ok(*h);
@@ -468,7 +503,7 @@ impl<'a> Pending<'a> {
         if !self.known.may_have(pn) {
             return Ok(None);
         }
-        let h = match self.reg.tree.get(key(prefix::HEAD, &[pn]))? {
+        let h = match self.read(&key(prefix::HEAD, &[pn]))? {
             Some(v) => Some(HeadRecord::decode(&v)?),
             None => None,
         };
@@ -480,7 +515,11 @@ impl<'a> Pending<'a> {
         if !self.counters.contains_key(name) {
             let v = match self.committed.get(name) {
                 Some(v) => *v,
-                None => self.reg.counter(name)?,
+                None => read_u64(
+                    &self
+                        .read(&key(prefix::COUNTER, &[name]))?
+                        .unwrap_or_default(),
+                ),
             };
             self.counters.insert(name, v);
         }
@@ -506,7 +545,7 @@ impl<'a> Pending<'a> {
         let size = (m.signed().body.len() + 64) as u64;
         let (count, bytes) = match self.usage.get(&pk) {
             Some(u) => *u,
-            None => match self.reg.tree.get(key(prefix::USAGE, &[pk.as_bytes()]))? {
+            None => match self.read(&key(prefix::USAGE, &[pk.as_bytes()]))? {
                 Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
                 _ => (0, 0),
             },
@@ -543,7 +582,7 @@ impl<'a> Pending<'a> {
         if let Some((m, _)) = self.indexed.iter().find(|(m, _)| m.id() == *id) {
             return Ok(Some(m.body().clone()));
         }
-        match self.reg.tree.get(key(prefix::MANIFEST, &[id.as_bytes()]))? {
+        match self.read(&key(prefix::MANIFEST, &[id.as_bytes()]))? {
             Some(v) => Ok(Some(decode_stored(*id, &v)?.body)),
             None => Ok(None),
         }
@@ -555,7 +594,7 @@ impl<'a> Pending<'a> {
         let b = m.body();
         match &b.kind {
             Some(Kind::Org(o)) => {
-                self.batch.insert(
+                self.put(
                     key(prefix::ORG, &[m.publisher().as_bytes()]),
                     format!("{}\0{}", o.org_id, o.name).as_bytes(),
                 );
@@ -564,7 +603,7 @@ impl<'a> Pending<'a> {
             Some(Kind::Endorsement(e)) => {
                 let mut v = b.expires_at_ms.to_be_bytes().to_vec();
                 v.extend_from_slice(e.org_id.as_bytes());
-                self.batch.insert(
+                self.put(
                     key(prefix::ENDORSEMENT, &[&e.subject, m.publisher().as_bytes()]),
                     v,
                 );
@@ -573,11 +612,10 @@ impl<'a> Pending<'a> {
             Some(Kind::Adoption(a)) => {
                 let mut v = a.version.to_be_bytes().to_vec();
                 v.extend_from_slice(&b.expires_at_ms.to_be_bytes());
-                self.batch
-                    .insert(adoption_key(&a.publisher, &a.name, m.publisher()), v);
+                self.put(adoption_key(&a.publisher, &a.name, m.publisher()), v);
             }
             Some(Kind::Revocation(r)) => {
-                self.batch.insert(
+                self.put(
                     key(prefix::REVOCATION, &[&r.subject, m.publisher().as_bytes()]),
                     &r.revoked_at_ms.to_be_bytes()[..],
                 );
@@ -587,10 +625,10 @@ impl<'a> Pending<'a> {
                 let k = key(prefix::ROTATION, &[m.publisher().as_bytes()]);
                 // The first rotation stands: a later one would be signed by a key that
                 // the first already retired.
-                if self.reg.tree.get(&k).ok().flatten().is_none() {
+                if self.read(&k).ok().flatten().is_none() {
                     let mut v = r.new_key.clone();
                     v.extend_from_slice(&b.issued_at_ms.to_be_bytes());
-                    self.batch.insert(k, v);
+                    self.put(k, v);
                     self.trust_changed = true;
                 }
             }
@@ -609,21 +647,19 @@ impl<'a> Pending<'a> {
         };
         match &b.kind {
             Some(Kind::Endorsement(e)) => {
-                self.batch.remove(key(
+                self.del(key(
                     prefix::ENDORSEMENT,
                     &[&e.subject, publisher.as_bytes()],
                 ));
                 self.trust_changed = true;
             }
             Some(Kind::Adoption(a)) => {
-                self.batch
-                    .remove(adoption_key(&a.publisher, &a.name, &publisher));
+                self.del(adoption_key(&a.publisher, &a.name, &publisher));
             }
             // Another organisation may withdraw its revocation; a key's own revocation
             // cannot be undone (whoever holds the key now may be the thief).
             Some(Kind::Revocation(r)) if r.subject != publisher.as_bytes() => {
-                self.batch
-                    .remove(key(prefix::REVOCATION, &[&r.subject, publisher.as_bytes()]));
+                self.del(key(prefix::REVOCATION, &[&r.subject, publisher.as_bytes()]));
                 self.trust_changed = true;
             }
             _ => {}
@@ -634,9 +670,8 @@ impl<'a> Pending<'a> {
     fn has_manifest(&self, id: &ManifestId) -> Result<bool> {
         Ok(self.manifests.contains(id)
             || self
-                .reg
-                .tree
-                .contains_key(key(prefix::MANIFEST, &[id.as_bytes()]))?)
+                .read(&key(prefix::MANIFEST, &[id.as_bytes()]))?
+                .is_some())
     }
 
     /// Places one verified manifest and stages its writes.
@@ -666,16 +701,15 @@ impl<'a> Pending<'a> {
                 }
                 let id = m.id();
                 let rec = HeadRecord::of(&m);
-                self.batch.insert(
+                self.put(
                     key(prefix::MANIFEST, &[id.as_bytes()]),
                     m.signed().to_bytes(),
                 );
-                self.batch
-                    .insert(key(prefix::HEAD, &[&pn]), &rec.encode()[..]);
+                self.put(key(prefix::HEAD, &[&pn]), &rec.encode()[..]);
                 if let Some(old) = old {
                     // The head is its own history entry; the one it replaces joins the
                     // history index now (a new node catching up writes none).
-                    self.batch.insert(
+                    self.put(
                         key(prefix::HISTORY, &[&version_suffix(&pn, old.head.version)]),
                         &old.head.id.as_bytes()[..],
                     );
@@ -705,12 +739,7 @@ impl<'a> Pending<'a> {
                 let ek = key(prefix::EVIDENCE, &[&version_suffix(&pn, m.version())]);
                 let mut ids = match self.evidence.get(&ek) {
                     Some(v) => v.clone(),
-                    None => self
-                        .reg
-                        .tree
-                        .get(&ek)?
-                        .map(|v| v.to_vec())
-                        .unwrap_or_default(),
+                    None => self.read(&ek)?.map(|v| v.to_vec()).unwrap_or_default(),
                 };
                 for id in old.iter().map(|h| h.head.id).chain(std::iter::once(m.id())) {
                     if !ids.chunks(32).any(|c| c == id.as_bytes()) {
@@ -723,14 +752,14 @@ impl<'a> Pending<'a> {
                     if self.charge(&m)?.is_some() {
                         return Ok(PutOutcome::Rejected(r));
                     }
-                    self.batch.insert(
+                    self.put(
                         key(prefix::MANIFEST, &[m.id().as_bytes()]),
                         m.signed().to_bytes(),
                     );
                     self.manifests.insert(m.id());
                     *self.counter(COUNT_MANIFESTS)? += 1;
                 }
-                self.batch.insert(ek.clone(), ids.clone());
+                self.put(ek.clone(), ids.clone());
                 self.evidence.insert(ek, ids);
                 Ok(PutOutcome::Rejected(r))
             }
@@ -738,12 +767,16 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// Applies the batch atomically (with its change-log entry), flushes if asked, then
-    /// queues the changed heads for the text index. Returns the change sequence number
-    /// to wait for before the changes are searchable, if any.
-    fn commit(mut self, flush: bool, flush_index: bool) -> Result<Option<u64>> {
-        if self.manifests.is_empty() && self.evidence.is_empty() {
-            return Ok(None);
+    /// Queues the placed batch (with its change-log entry and counters) to be applied
+    /// after the batches placed before it, and counts it in the writer's caches, so
+    /// that the next placement, which may start at once, sees it.
+    fn stage(mut self) -> Result<Placed<'r>> {
+        // Nothing stored: only its turn is queued, so that its outcomes (a duplicate
+        // of a batch still being applied, say) are not reported before those.
+        let empty = self.manifests.is_empty() && self.evidence.is_empty();
+        if empty {
+            self.counters.clear();
+            self.usage.clear();
         }
         let seq = if self.indexed.is_empty() {
             None
@@ -763,61 +796,122 @@ impl<'a> Pending<'a> {
                 log.extend_from_slice(&k);
             }
             if self.reg.text.is_enabled() {
-                self.batch
-                    .insert(key(prefix::LOG, &[&seq.to_be_bytes()]), log);
+                self.put(key(prefix::LOG, &[&seq.to_be_bytes()]), log);
             }
             Some(seq)
         };
-        for (name, v) in &self.counters {
-            self.batch
-                .insert(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
+        let counters: Vec<_> = self.counters.iter().map(|(k, v)| (*k, *v)).collect();
+        for (name, v) in &counters {
+            self.put(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
         }
-        for (pk, (count, bytes)) in &self.usage {
+        let usage: Vec<_> = self.usage.iter().map(|(k, v)| (*k, *v)).collect();
+        for (pk, (count, bytes)) in usage {
             let mut v = count.to_be_bytes().to_vec();
             v.extend_from_slice(&bytes.to_be_bytes());
-            self.batch.insert(key(prefix::USAGE, &[pk.as_bytes()]), v);
-        }
-        {
-            // Readers wait for the set while sled applies the batch: none sees the
-            // new change sequence (which keys cached snapshots) with the old set.
-            let mut sync = self.reg.sync.write().unwrap_or_else(|p| p.into_inner());
-            self.reg.tree.apply_batch(self.batch)?;
-            match &mut *sync {
-                SyncState::Unloaded => {}
-                SyncState::Loading(log) => log.push((
-                    std::mem::take(&mut self.sync_in),
-                    std::mem::take(&mut self.sync_out),
-                )),
-                SyncState::Loaded(set) => apply_sync_changes(set, &self.sync_in, &self.sync_out),
-            }
+            self.put(key(prefix::USAGE, &[pk.as_bytes()]), v);
         }
         for (pn, h) in &self.heads {
             if h.is_some() {
                 self.known.insert(pn);
             }
         }
-        self.committed
-            .extend(self.counters.iter().map(|(k, v)| (*k, *v)));
-        if self.trust_changed {
-            self.reg
-                .trust_gen
-                .fetch_add(1, std::sync::atomic::Ordering::Release);
-        }
-        if flush {
-            self.reg.db.flush()?;
-        }
-        if let Some(seq) = seq {
-            let docs = self
+        self.committed.extend(counters);
+        let docs = match seq {
+            Some(_) => self
                 .indexed
                 .iter()
                 .map(|(m, new_name)| {
                     crate::search::Doc::of(m.publisher(), m.body(), &m.id())
                         .with_new_name(*new_name)
                 })
-                .collect();
-            self.reg.text.submit(docs, seq, flush_index)?;
+                .collect(),
+            None => vec![],
+        };
+        let mut batch = sled::Batch::default();
+        for (k, v) in &self.writes {
+            match v {
+                Some(v) => batch.insert(k.clone(), v.clone()),
+                None => batch.remove(k.clone()),
+            }
         }
-        Ok(seq)
+        let staged = Staged {
+            writes: self.writes,
+            trust_changed: self.trust_changed,
+        };
+        let ticket = self
+            .reg
+            .staging
+            .stage(staged, &self.base)
+            .map_err(|_| StoreError::Aborted)?;
+        Ok(Placed {
+            reg: self.reg,
+            ticket,
+            batch: (!empty).then_some(batch),
+            sync_in: self.sync_in,
+            sync_out: self.sync_out,
+            trust_changed: self.trust_changed,
+            docs,
+            seq,
+        })
+    }
+}
+
+/// A batch placed and queued, to be applied in its turn (without the write lock).
+struct Placed<'a> {
+    reg: &'a Registry,
+    ticket: Ticket<'a>,
+    /// `None` when it stores nothing.
+    batch: Option<sled::Batch>,
+    sync_in: Vec<(u64, ManifestId)>,
+    sync_out: Vec<(u64, ManifestId)>,
+    trust_changed: bool,
+    docs: Vec<crate::search::Doc>,
+    seq: Option<u64>,
+}
+
+impl Placed<'_> {
+    /// Waits for the batches placed before it, applies this one atomically, flushes if
+    /// asked, then queues the changed heads for the text index. Returns the change
+    /// sequence number to wait for before the changes are searchable, if any.
+    fn apply(mut self, flush: bool, flush_index: bool) -> Result<Option<u64>> {
+        let reg = self.reg;
+        self.ticket.wait_turn().map_err(|_| StoreError::Aborted)?;
+        let Some(batch) = self.batch else {
+            self.ticket.applied();
+            return Ok(None);
+        };
+        {
+            // Readers wait for the set while sled applies the batch: none sees the
+            // new change sequence (which keys cached snapshots) with the old set.
+            let mut sync = reg.sync.write().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = reg.tree.apply_batch(batch) {
+                self.ticket.failed();
+                return Err(e.into());
+            }
+            match &mut *sync {
+                SyncState::Unloaded => {}
+                SyncState::Loading(log) => log.push((self.sync_in, self.sync_out)),
+                SyncState::Loaded(set) => apply_sync_changes(set, &self.sync_in, &self.sync_out),
+            }
+        }
+        if self.trust_changed {
+            reg.trust_gen
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+        // The change log is in sled: whatever fails now, the batch is applied.
+        let flushed = if flush {
+            reg.db.flush().map(drop)
+        } else {
+            Ok(())
+        };
+        let indexed = match self.seq {
+            Some(seq) if flushed.is_ok() => reg.text.submit(self.docs, seq, flush_index),
+            _ => Ok(()),
+        };
+        self.ticket.applied();
+        flushed?;
+        indexed?;
+        Ok(self.seq)
     }
 }
 
@@ -882,6 +976,7 @@ impl Registry {
                 text: TextIndex::disabled()?,
                 limits,
                 write: Mutex::default(),
+                staging: Staging::default(),
                 sync: RwLock::default(),
                 sync_loading: Mutex::default(),
                 trust_gen: Default::default(),
@@ -913,6 +1008,7 @@ impl Registry {
             text,
             limits,
             write: Mutex::default(),
+            staging: Staging::default(),
             sync: RwLock::default(),
             sync_loading: Mutex::default(),
             trust_gen: Default::default(),
@@ -1009,8 +1105,9 @@ impl Registry {
             }
             validate::Verdict::Reject(_, r) => PutOutcome::Rejected(r),
         };
-        let seq = pending.commit(true, true)?;
+        let placed = pending.stage()?;
         drop(writer);
+        let seq = placed.apply(true, true)?;
         // A single put (a local publish) is searchable when it returns.
         if let Some(seq) = seq {
             self.text.wait_for(seq)?;
@@ -1065,11 +1162,17 @@ impl Registry {
     /// The second half of [`Registry::put_batch`]: places what [`Registry::check_batch`]
     /// returned against the heads and stores it as one atomic batch, flushed before it
     /// returns. Outcomes are in input order (a check's rejection is passed through).
+    ///
+    /// `placed` is called once the batch is placed, before it is applied. Another
+    /// thread may then call this for the next batch: it is placed while this one is
+    /// applied (seeing this one's writes), and applied after it. A caller that waits
+    /// for `placed` before starting the next keeps its batches in order.
     pub fn put_checked(
         &self,
         checked: Vec<std::result::Result<VerifiedManifest, Rejection>>,
+        placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
-        self.store_verified(checked, true, |_| {})
+        self.store_verified(checked, true, placed)
     }
 
     /// Stores a stream of batches, each as [`Registry::put_batch`] does (atomic, durable
@@ -1108,37 +1211,44 @@ impl Registry {
         flush: bool,
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
-        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        self.store_under(&mut writer, verified, flush, placed)
+        let writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        self.store_under(writer, verified, flush, placed)
     }
 
-    /// As [`Registry::put_batch_relay`], but only if no other write is under way;
-    /// `None` if one is (a page of a catch-up can hold the writer for a few hundred
-    /// milliseconds). For a caller on an async runtime thread, which must not wait
-    /// for that: it can retry on a blocking thread. A few manifests at most.
+    /// As [`Registry::put_batch_relay`], but only if no other write is under way (being
+    /// placed, or placed and waiting to be applied); `None` if one is (a page of a
+    /// catch-up can take a few hundred milliseconds). For a caller on an async runtime
+    /// thread, which must not wait for that: it can retry on a blocking thread. A few
+    /// manifests at most.
     pub fn try_put_batch_relay(
         &self,
         items: &[Vec<u8>],
         now_ms: u64,
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Option<Result<Vec<PutOutcome>>> {
-        let mut writer = match self.write.try_lock() {
+        let writer = match self.write.try_lock() {
             Ok(w) => w,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
+        // Under the write lock nothing new is queued: this batch will not wait.
+        if !self.staging.is_idle() {
+            return None;
+        }
         let verified = verify_parallel(items, &self.limits, now_ms);
-        Some(self.store_under(&mut writer, verified, false, placed))
+        Some(self.store_under(writer, verified, false, placed))
     }
 
+    /// Places `verified` under the write lock, then applies it without: the next batch
+    /// can be placed meanwhile.
     fn store_under(
         &self,
-        writer: &mut Writer,
+        mut writer: std::sync::MutexGuard<'_, Writer>,
         verified: Vec<std::result::Result<VerifiedManifest, Rejection>>,
         flush: bool,
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
-        let mut pending = Pending::new(self, writer)?;
+        let mut pending = Pending::new(self, &mut writer)?;
         let mut out = Vec::with_capacity(verified.len());
         for v in verified {
             out.push(match v {
@@ -1147,7 +1257,9 @@ impl Registry {
             });
         }
         placed(&out);
-        pending.commit(flush, false)?;
+        let staged = pending.stage()?;
+        drop(writer);
+        staged.apply(flush, false)?;
         Ok(out)
     }
 

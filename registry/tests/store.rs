@@ -948,3 +948,128 @@ fn a_closed_store_leaves_nothing_writing_in_its_directory() {
         "files changed after the store was closed"
     );
 }
+
+/// Pages stored by `put_checked` on several threads, each starting once the page before
+/// it is placed (as a sync round does: the next page is placed while the one before is
+/// applied), end exactly as the same pages stored one at a time: each page reads the
+/// heads, evidence and quota use of the pages still being applied before it.
+#[test]
+fn pages_placed_while_the_page_before_is_applied_end_as_if_stored_one_at_a_time() {
+    let key = SecretKey::from_seed(&[21; 32]);
+    let pk = key.public();
+    let names = 120;
+    let body = |name: usize, version: u64, title: &str| {
+        sample::service(
+            &format!("service-{name}"),
+            version,
+            title,
+            "A shared council service offered for reuse.",
+            &[524],
+            &["E07000209"],
+            NOW + version,
+        )
+    };
+    // Page p holds version p + 1 of every name; page 2 also starts with a second,
+    // different version 2 of ten names (equivocation evidence against the heads that
+    // page 1 set).
+    let mut pages: Vec<Vec<Vec<u8>>> = (0..5u64)
+        .map(|p| {
+            (0..names)
+                .map(|n| sign(&key, body(n, p + 1, "Shared service")))
+                .collect()
+        })
+        .collect();
+    let conflicts = (0..10).map(|n| sign(&key, body(n, 2, "A conflicting version two")));
+    pages[2].splice(0..0, conflicts);
+    // The publisher is unverified: its quota runs out on page 4, whichever thread
+    // stores it.
+    let quota = lgmesh_registry::Quota {
+        max_manifests: 4 * names as u64 + 5,
+        ..Default::default()
+    };
+
+    let (one, many) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let serial = open(&one);
+    serial.set_quota(quota);
+    let mut serial_out = vec![];
+    for page in &pages {
+        let checked = serial.check_batch(page, NOW);
+        serial_out.push(serial.put_checked(checked, |_| {}).expect("store"));
+    }
+
+    let piped = open(&many);
+    piped.set_quota(quota);
+    let checked: Vec<_> = pages.iter().map(|p| piped.check_batch(p, NOW)).collect();
+    let piped_out: Vec<_> = std::thread::scope(|s| {
+        let mut before: Option<std::sync::mpsc::Receiver<()>> = None;
+        let mut handles = vec![];
+        for page in checked {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let wait = before.replace(rx);
+            let reg = &piped;
+            handles.push(s.spawn(move || {
+                if let Some(w) = wait {
+                    w.recv().expect("the page before was placed");
+                }
+                reg.put_checked(page, |_| tx.send(()).expect("send"))
+                    .expect("store")
+            }));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+
+    let show = |o: &[Vec<PutOutcome>]| format!("{o:?}");
+    assert_eq!(
+        show(&piped_out),
+        show(&serial_out),
+        "the same outcomes, in order"
+    );
+    let last = piped_out.last().expect("pages");
+    assert!(
+        last.iter()
+            .any(|o| matches!(o, PutOutcome::Rejected(r) if r.reason == Reason::Quota)),
+        "the quota ran out on the last page"
+    );
+    assert_eq!(
+        piped.counts().expect("counts").heads,
+        serial.counts().expect("counts").heads
+    );
+    assert_eq!(
+        piped.counts().expect("counts").manifests,
+        serial.counts().expect("counts").manifests
+    );
+    assert_eq!(
+        piped.sync_items().expect("sync"),
+        serial.sync_items().expect("sync")
+    );
+    for n in [0, 5, 50, names - 1] {
+        let name = format!("service-{n}");
+        let ids = |r: &Registry| -> Vec<_> {
+            r.history(&pk, &name)
+                .expect("history")
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(&piped), ids(&serial), "history of {name}");
+        assert_eq!(
+            piped.equivocations(&pk, &name).expect("evidence"),
+            serial.equivocations(&pk, &name).expect("evidence"),
+            "evidence of {name}"
+        );
+    }
+    assert_eq!(
+        piped
+            .equivocations(&pk, "service-3")
+            .expect("evidence")
+            .len(),
+        1,
+        "the conflicting version two is kept as evidence"
+    );
+}
