@@ -898,15 +898,17 @@ impl Placed<'_> {
             reg.trust_gen
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
-        // The change log is in sled: whatever fails now, the batch is applied.
+        // The batch is applied, and readable, whatever fails now: the index gets its
+        // heads even if the flush fails (if the process then dies before sled is on
+        // disk, the index is ahead of the store at the next open, and is rebuilt).
         let flushed = if flush {
             reg.db.flush().map(drop)
         } else {
             Ok(())
         };
         let indexed = match self.seq {
-            Some(seq) if flushed.is_ok() => reg.text.submit(self.docs, seq, flush_index),
-            _ => Ok(()),
+            Some(seq) => reg.text.submit(self.docs, seq, flush_index),
+            None => Ok(()),
         };
         self.ticket.applied();
         flushed?;
