@@ -992,37 +992,8 @@ fn pages_placed_while_the_page_before_is_applied_end_as_if_stored_one_at_a_time(
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     );
-    let serial = open(&one);
-    serial.set_quota(quota);
-    let mut serial_out = vec![];
-    for page in &pages {
-        let checked = serial.check_batch(page, NOW);
-        serial_out.push(serial.put_checked(checked, |_| {}).expect("store"));
-    }
-
-    let piped = open(&many);
-    piped.set_quota(quota);
-    let checked: Vec<_> = pages.iter().map(|p| piped.check_batch(p, NOW)).collect();
-    let piped_out: Vec<_> = std::thread::scope(|s| {
-        let mut before: Option<std::sync::mpsc::Receiver<()>> = None;
-        let mut handles = vec![];
-        for page in checked {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let wait = before.replace(rx);
-            let reg = &piped;
-            handles.push(s.spawn(move || {
-                if let Some(w) = wait {
-                    w.recv().expect("the page before was placed");
-                }
-                reg.put_checked(page, |_| tx.send(()).expect("send"))
-                    .expect("store")
-            }));
-        }
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("join"))
-            .collect()
-    });
+    let (serial, serial_out) = store_pages(&one, quota, &pages, false);
+    let (piped, piped_out) = store_pages(&many, quota, &pages, true);
 
     let show = |o: &[Vec<PutOutcome>]| format!("{o:?}");
     assert_eq!(
@@ -1072,4 +1043,104 @@ fn pages_placed_while_the_page_before_is_applied_end_as_if_stored_one_at_a_time(
         1,
         "the conflicting version two is kept as evidence"
     );
+}
+
+/// Stores `pages` in a new registry in `dir`, one at a time or, `piped`, each on its own
+/// thread started once the page before it is placed (as a sync round does). Returns the
+/// registry and every page's outcomes.
+fn store_pages(
+    dir: &tempfile::TempDir,
+    quota: lgmesh_registry::Quota,
+    pages: &[Vec<Vec<u8>>],
+    piped: bool,
+) -> (Registry, Vec<Vec<PutOutcome>>) {
+    let reg = open(dir);
+    reg.set_quota(quota);
+    let checked: Vec<_> = pages.iter().map(|p| reg.check_batch(p, NOW)).collect();
+    if !piped {
+        let out = checked
+            .into_iter()
+            .map(|c| reg.put_checked(c, |_| {}).expect("store"))
+            .collect();
+        return (reg, out);
+    }
+    let out = std::thread::scope(|s| {
+        let mut before: Option<std::sync::mpsc::Receiver<()>> = None;
+        let mut handles = vec![];
+        for page in checked {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let wait = before.replace(rx);
+            let reg = &reg;
+            handles.push(s.spawn(move || {
+                if let Some(w) = wait {
+                    w.recv().expect("the page before was placed");
+                }
+                reg.put_checked(page, |_| tx.send(()).expect("send"))
+                    .expect("store")
+            }));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    (reg, out)
+}
+
+/// A page that changes the trust judgement (here a key revoking itself) is in sled
+/// before the next page is placed: what the key signed after its revocation is refused
+/// exactly as when the pages are stored one at a time.
+#[test]
+fn a_page_placed_after_a_revocation_still_being_applied_is_judged_under_it() {
+    let key = SecretKey::from_seed(&[23; 32]);
+    let pk = key.public();
+    let service = |n: usize, issued: u64| {
+        sample::service(
+            &format!("service-{n}"),
+            1,
+            "Shared service",
+            "A shared council service offered for reuse.",
+            &[524],
+            &["E07000209"],
+            issued,
+        )
+    };
+    let revoked_at = NOW - 1_000;
+    let revocation = lgmesh_protocol::v1::ManifestBody {
+        publisher: vec![],
+        name: lgmesh_protocol::schema::revocation_name(pk.as_bytes()),
+        version: 1,
+        issued_at_ms: revoked_at,
+        expires_at_ms: revoked_at + lgmesh_protocol::YEAR_MS,
+        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::Revocation(
+            lgmesh_protocol::v1::Revocation {
+                subject: pk.as_bytes().to_vec(),
+                revoked_at_ms: revoked_at,
+                reason: "key leaked".into(),
+            },
+        )),
+    };
+    // Page 0: what the key signed before, then its revocation. Page 1: signed after.
+    let mut first: Vec<_> = (0..150)
+        .map(|n| sign(&key, service(n, revoked_at - 10_000)))
+        .collect();
+    first.push(sign(&key, revocation));
+    let second: Vec<_> = (150..300).map(|n| sign(&key, service(n, NOW))).collect();
+    let pages = vec![first, second];
+
+    let (one, many) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let quota = lgmesh_registry::Quota::default();
+    let (_, serial_out) = store_pages(&one, quota, &pages, false);
+    let (piped, piped_out) = store_pages(&many, quota, &pages, true);
+    assert!(
+        serial_out[1]
+            .iter()
+            .all(|o| matches!(o, PutOutcome::Rejected(r) if r.reason == Reason::Revoked)),
+        "one at a time, everything signed after the revocation is refused"
+    );
+    assert_eq!(format!("{piped_out:?}"), format!("{serial_out:?}"));
+    assert_eq!(piped.counts().expect("counts").heads, 151);
 }
