@@ -4,6 +4,12 @@
 //! Commands other than `init`, `run` and `check` talk to the running node over gRPC; they
 //! find it through `<data-dir>/node.json`, which `run` writes.
 
+/// mimalloc, built with its arenas committed as they are used (see `.cargo/config.toml`):
+/// sled copies a tree node for every key it writes, and glibc's malloc spent a fifth of
+/// a catch-up in allocation and kept the freed memory (BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
