@@ -9,9 +9,7 @@
 //! The corpus is made from real data: the councils and the Local Government Services
 //! List in `examples/data/`.
 
-/// mimalloc, built with its arenas committed as they are used (see `.cargo/config.toml`):
-/// sled copies a tree node for every key it writes, and glibc's malloc spent a fifth of
-/// a catch-up in allocation and kept the freed memory (BENCHMARKS.md, "The allocator").
+/// The node's allocator (see `node/src/main.rs`), so that the figures are the node's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
