@@ -110,6 +110,26 @@ pub fn endorsement(
     }
 }
 
+/// A revocation body: `subject` was revoked at `revoked_at_ms`, signed at `now_ms`.
+pub fn revocation(
+    subject: &crate::identity::PublisherKey,
+    revoked_at_ms: u64,
+    now_ms: u64,
+) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: crate::schema::revocation_name(subject.as_bytes()),
+        version: 1,
+        issued_at_ms: now_ms,
+        expires_at_ms: now_ms + crate::YEAR_MS,
+        kind: Some(Kind::Revocation(v1::Revocation {
+            subject: subject.as_bytes().to_vec(),
+            revoked_at_ms,
+            reason: "key leaked".into(),
+        })),
+    }
+}
+
 /// An adoption body: the publisher uses `(service_publisher, service_name)`.
 pub fn adoption(
     service_publisher: &crate::identity::PublisherKey,

@@ -1106,25 +1106,11 @@ fn a_page_placed_after_a_revocation_still_being_applied_is_judged_under_it() {
         )
     };
     let revoked_at = NOW - 1_000;
-    let revocation = lgmesh_protocol::v1::ManifestBody {
-        publisher: vec![],
-        name: lgmesh_protocol::schema::revocation_name(pk.as_bytes()),
-        version: 1,
-        issued_at_ms: revoked_at,
-        expires_at_ms: revoked_at + lgmesh_protocol::YEAR_MS,
-        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::Revocation(
-            lgmesh_protocol::v1::Revocation {
-                subject: pk.as_bytes().to_vec(),
-                revoked_at_ms: revoked_at,
-                reason: "key leaked".into(),
-            },
-        )),
-    };
     // Page 0: what the key signed before, then its revocation. Page 1: signed after.
     let mut first: Vec<_> = (0..150)
         .map(|n| sign(&key, service(n, revoked_at - 10_000)))
         .collect();
-    first.push(sign(&key, revocation));
+    first.push(sign(&key, sample::revocation(&pk, revoked_at, revoked_at)));
     let second: Vec<_> = (150..300).map(|n| sign(&key, service(n, NOW))).collect();
     let pages = vec![first, second];
 

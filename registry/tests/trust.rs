@@ -343,23 +343,6 @@ fn an_unverified_publisher_is_held_to_its_quota_and_a_verified_one_is_not() {
     }
 }
 
-fn revocation(subject: &PublisherKey, at: u64, issued: u64) -> ManifestBody {
-    ManifestBody {
-        publisher: vec![],
-        name: lgmesh_protocol::schema::revocation_name(subject.as_bytes()),
-        version: 1,
-        issued_at_ms: issued,
-        expires_at_ms: issued + lgmesh_protocol::YEAR_MS,
-        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::Revocation(
-            lgmesh_protocol::v1::Revocation {
-                subject: subject.as_bytes().to_vec(),
-                revoked_at_ms: at,
-                reason: "key leaked".into(),
-            },
-        )),
-    }
-}
-
 fn put_at(reg: &Registry, key: &SecretKey, body: ManifestBody) -> PutOutcome {
     reg.put(&UnsignedManifest(body).sign(key).to_bytes(), NOW)
         .expect("put")
@@ -393,7 +376,7 @@ fn a_revoked_key_still_publishing_is_refused_and_what_it_signed_before_is_kept()
     ));
     // One other organisation's revocation is not enough (k = 2).
     assert!(matches!(
-        put_at(&reg, &c[0], revocation(&x, t0 + 1, NOW)),
+        put_at(&reg, &c[0], sample::revocation(&x, t0 + 1, NOW)),
         PutOutcome::Stored(_)
     ));
     assert_eq!(reg.trust().expect("trust").of(&x), Verification::Verified);
@@ -403,7 +386,7 @@ fn a_revoked_key_still_publishing_is_refused_and_what_it_signed_before_is_kept()
     ));
     // A second verified organisation: revoked from the later of the two times.
     assert!(matches!(
-        put_at(&reg, &c[1], revocation(&x, t0 + 5, NOW)),
+        put_at(&reg, &c[1], sample::revocation(&x, t0 + 5, NOW)),
         PutOutcome::Stored(_)
     ));
     let t = reg.trust().expect("trust");
@@ -418,7 +401,7 @@ fn a_revoked_key_still_publishing_is_refused_and_what_it_signed_before_is_kept()
     // A key can revoke itself, and that cannot be taken back by retracting it.
     let y = &c[3];
     assert!(matches!(
-        put_at(&reg, y, revocation(&y.public(), NOW - 1, NOW)),
+        put_at(&reg, y, sample::revocation(&y.public(), NOW - 1, NOW)),
         PutOutcome::Stored(_)
     ));
     assert_eq!(
