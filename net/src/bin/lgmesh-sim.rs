@@ -226,6 +226,10 @@ struct Outcome {
     /// How long each publish took at its origin before it went out (for lgmesh: stored
     /// and flushed, as a real publish is), included in the latencies.
     publish_ms: Vec<f64>,
+    /// For each publish delivered everywhere: the times (ms) until half, 90 % and 99 %
+    /// of the other nodes held it. A tail far behind the 99th node is a mesh that
+    /// leaves a few nodes to lazy gossip; all of them late is a busy machine.
+    reached_ms: Vec<[f64; 3]>,
 }
 
 impl Outcome {
@@ -247,6 +251,17 @@ impl Outcome {
         println!(
             "  {label:<8} of which the publish at the origin p50 {:>7.1} ms",
             percentile(&p, 0.5)
+        );
+        let median = |k: usize| {
+            let mut v: Vec<f64> = self.reached_ms.iter().map(|r| r[k]).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            percentile(&v, 0.5)
+        };
+        println!(
+            "  {label:<8} nodes reached (p50 over publishes): half in {:.1} ms, 90 % in {:.1} ms, 99 % in {:.1} ms",
+            median(0),
+            median(1),
+            median(2)
         );
     }
     fn p50(&self) -> f64 {
@@ -276,28 +291,30 @@ async fn propagate(dir: &Path, n: usize, publishes: usize, degree: usize) -> Res
     Ok(())
 }
 
-/// Waits for `expected` arrivals of `id` (reported as (node, id, time)); returns the
-/// time of the last one and how many arrived.
+/// Waits for `expected` arrivals of `id` (reported as (node, id, time)); returns when
+/// each node that got it got it, in order.
 async fn collect(
     rx: &mut mpsc::UnboundedReceiver<(usize, Vec<u8>, Instant)>,
     id: &[u8],
     expected: usize,
     timeout: Duration,
-) -> (Option<Instant>, usize) {
+) -> Vec<Instant> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut seen = std::collections::HashSet::new();
-    let mut last = None;
+    let mut times = vec![];
     while seen.len() < expected {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some((node, got, at))) => {
                 if got == id && seen.insert(node) {
-                    last = Some(at);
+                    times.push(at);
                 }
             }
             _ => break,
         }
     }
-    (last, seen.len())
+    // Stamped by each node's own listener task, so they may come a little out of order.
+    times.sort();
+    times
 }
 
 async fn lgmesh(
@@ -311,6 +328,7 @@ async fn lgmesh(
     for i in 0..n {
         nodes.push(start_node(dir, i, sim_config(), false).await?);
     }
+    let churn = tokio::spawn(report_churn(nodes.iter().map(|n| n.net.clone()).collect()));
     connect_all(edges, |i| nodes[i].net.clone(), |j| nodes[j].addr.clone()).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     for (i, node) in nodes.iter().enumerate() {
@@ -355,6 +373,7 @@ async fn lgmesh(
             .map(|n| n.net.stats().snapshot().connections_opened)
             .sum()
     };
+    churn.abort();
     let conns_before = conns(&nodes);
     let out = publish_all(n, publishes, &mut rx, async |origin, env| {
         let reg = nodes[origin].registry.clone();
@@ -399,6 +418,39 @@ async fn lgmesh(
     let mut out = out;
     out.idle_pct = idle;
     Ok(out)
+}
+
+/// Prints, every 20 s until aborted, what the lgmesh nodes did with their connections in
+/// that window: how a network of N nodes spends its CPU before anything is published.
+async fn report_churn(nets: Vec<Network>) {
+    let sum = |nets: &[Network]| {
+        let mut t = [0u64; 4];
+        for n in nets {
+            let s = n.stats().snapshot();
+            t[0] += s.connections_opened;
+            t[1] += s.connections_trimmed;
+            t[2] += s.syncs_completed;
+            t[3] += s.syncs_deferred;
+        }
+        t
+    };
+    let t0 = Instant::now();
+    let (mut before, mut cpu) = (sum(&nets), cpu_secs());
+    loop {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let (now, c) = (sum(&nets), cpu_secs());
+        let d: Vec<u64> = now.iter().zip(before).map(|(a, b)| a - b).collect();
+        println!(
+            "  lgmesh   at {:>4.0} s: {:.0} % cpu; in 20 s {} connection ends opened, {} trimmed, {} sync rounds, {} deferred",
+            t0.elapsed().as_secs_f64(),
+            100.0 * (c - cpu) / 20.0,
+            d[0],
+            d[1],
+            d[2],
+            d[3]
+        );
+        (before, cpu) = (now, c);
+    }
 }
 
 /// `--join-ms`: lgmesh nodes join one after another this far apart, each dialling its
@@ -446,6 +498,7 @@ async fn publish_all(
         cpu_pct: 0.0,
         idle_pct: 0.0,
         publish_ms: vec![],
+        reached_ms: vec![],
     };
     let cpu0 = cpu_secs();
     let started = Instant::now();
@@ -465,14 +518,15 @@ async fn publish_all(
         let t0 = Instant::now();
         let id = publish(origin, env).await?;
         out.publish_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
-        let (last, got) = collect(rx, &id, n - 1, Duration::from_secs(10)).await;
+        let times = collect(rx, &id, n - 1, Duration::from_secs(10)).await;
         out.expected += n - 1;
-        out.delivered += got;
-        if let Some(t) = last
-            && got == n - 1
-        {
-            out.latencies_ms
-                .push(t.duration_since(t0).as_secs_f64() * 1000.0);
+        out.delivered += times.len();
+        if times.len() == n - 1 {
+            let ms = |k: usize| times[k].duration_since(t0).as_secs_f64() * 1000.0;
+            // The k-th fraction of the n - 1 nodes is reached at arrival ceil(k (n-1)) - 1.
+            let at = |f: f64| ms(((f * (n - 1) as f64).ceil() as usize).clamp(1, n - 1) - 1);
+            out.reached_ms.push([at(0.5), at(0.9), at(0.99)]);
+            out.latencies_ms.push(ms(n - 2));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
