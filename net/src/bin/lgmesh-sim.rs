@@ -258,10 +258,12 @@ impl Outcome {
             percentile(&v, 0.5)
         };
         println!(
-            "  {label:<8} nodes reached (p50 over publishes): half in {:.1} ms, 90 % in {:.1} ms, 99 % in {:.1} ms",
+            "  {label:<8} nodes reached (p50 over publishes): half in {:.1} ms, 90 % in {:.1} ms, 99 % in {:.1} ms; all within 1 s in {} of {} publishes",
             median(0),
             median(1),
-            median(2)
+            median(2),
+            l.iter().filter(|ms| **ms <= 1000.0).count(),
+            self.publish_ms.len()
         );
     }
     fn p50(&self) -> f64 {
