@@ -14,6 +14,22 @@ use tonic::transport::Channel;
 use crate::config::{self, DataDir, InitOptions, Running};
 use crate::view;
 
+/// Writes command output to stdout (see `out!`). A closed pipe ends the process with
+/// success; any other failure to write ends it with an error, naming stdout.
+#[doc(hidden)]
+pub fn emit(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        drop(o);
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// `--json`.
 #[derive(Args)]
 pub struct OutputArgs {
@@ -333,43 +349,43 @@ pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
     let c = config::init(dir, &opts)?;
     sign_org_card(dir, &c).await?;
     let key = dir.load_publisher_key()?;
-    println!(
+    out!(
         "Initialised {} for {} ({}).",
         dir.0.display(),
         c.org.name,
         c.org.id
     );
-    println!("  publisher  {}", key.public());
-    println!("  node       {}", config::peer_id(&dir.load_node_key()?));
-    println!("  config     {}", dir.config().display());
-    println!(
+    out!("  publisher  {}", key.public());
+    out!("  node       {}", config::peer_id(&dir.load_node_key()?));
+    out!("  config     {}", dir.config().display());
+    out!(
         "  keys       {} and {} (mode 0600: back up the publisher key somewhere safe)",
         dir.publisher_key().display(),
         dir.node_key().display()
     );
-    println!(
+    out!(
         "  token      {} (for writes over gRPC)",
         dir.admin_token().display()
     );
-    println!();
-    println!(
+    out!();
+    out!(
         "Start the node with: lgmesh run --data-dir {}",
         dir.0.display()
     );
     if !c.org.website.is_empty() {
-        println!();
-        println!(
+        out!();
+        out!(
             "To prove this key belongs to {}, serve this at {}/.well-known/lgmesh.json:",
             c.org.name,
             c.org.website.trim_end_matches('/')
         );
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({ "org": c.org.id, "publishers": [key.public().to_string()] })
             )?
         );
-        println!("Then, with the node running, check it with: lgmesh trust check");
+        out!("Then, with the node running, check it with: lgmesh trust check");
     }
     Ok(())
 }
@@ -508,17 +524,19 @@ fn print_write(r: v1::PublishResponse, json_out: bool) -> Result<()> {
                 .map(|o| o.as_str_name())
                 .unwrap_or("")
         );
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let b = m.body.clone().unwrap_or_default();
         match &b.kind {
             Some(v1::manifest_body::Kind::Retraction(rt)) => {
-                println!(
+                out!(
                     "Retracted {} (tombstone v{}): {}",
-                    b.name, b.version, rt.reason
+                    b.name,
+                    b.version,
+                    rt.reason
                 )
             }
-            _ => println!(
+            _ => out!(
                 "{} {} {} v{}: {}",
                 outcome_word(r.outcome),
                 m.kind,
@@ -527,8 +545,8 @@ fn print_write(r: v1::PublishResponse, json_out: bool) -> Result<()> {
                 view::title(&b)
             ),
         }
-        println!("  id         {}", m.id);
-        println!("  publisher  {}/{}", m.publisher, b.name);
+        out!("  id         {}", m.id);
+        out!("  publisher  {}/{}", m.publisher, b.name);
     }
     Ok(())
 }
@@ -573,7 +591,7 @@ pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
         .unwrap_or_else(|_| "dev:local".into());
     let class = document::check(&text, format, &Defaults { org_id })
         .map_err(|e| anyhow!("{}: {e}", a.file))?;
-    println!("{}: a valid {class:?} record", a.file);
+    out!("{}: a valid {class:?} record", a.file);
     Ok(())
 }
 
@@ -622,7 +640,7 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({ "total": r.total, "nextCursor": r.next_cursor, "hits": hits })
@@ -631,7 +649,7 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
         return Ok(());
     }
     if r.hits.is_empty() {
-        println!("No results.");
+        out!("No results.");
         return Ok(());
     }
     for h in &r.hits {
@@ -642,8 +660,8 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
         } else {
             m.org_name.clone()
         };
-        println!("{}{}", view::title(&b), view::flags(m));
-        println!(
+        out!("{}{}", view::title(&b), view::flags(m));
+        out!(
             "  {} · {} · {}/{} v{}{}",
             m.kind,
             org,
@@ -653,12 +671,12 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
             used_by(m)
         );
     }
-    println!();
-    print!("{} of {} result(s).", r.hits.len(), r.total);
+    out!();
+    out_part!("{} of {} result(s).", r.hits.len(), r.total);
     if !r.next_cursor.is_empty() {
-        print!(" More: --cursor {}", r.next_cursor);
+        out_part!(" More: --cursor {}", r.next_cursor);
     }
-    println!();
+    out!();
     Ok(())
 }
 
@@ -710,12 +728,12 @@ pub async fn show(dir: &DataDir, a: ShowArgs) -> Result<()> {
             .into_inner(),
     };
     if a.out.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&view::manifest_json(&m))?
         );
     } else {
-        print!("{}", view::manifest_text(&m));
+        out_part!("{}", view::manifest_text(&m));
     }
     Ok(())
 }
@@ -733,12 +751,12 @@ pub async fn history(dir: &DataDir, a: ShowArgs) -> Result<()> {
         .into_inner();
     if a.out.json {
         let items: Vec<_> = r.manifests.iter().map(view::manifest_json).collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
     }
     for m in &r.manifests {
         let b = m.body.clone().unwrap_or_default();
-        println!(
+        out!(
             "v{:<4} {}  {}  {}{}",
             b.version,
             view::rfc3339(b.issued_at_ms),
@@ -755,7 +773,7 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
     let mut client = NodeClient::new(connect(dir, &a).await?);
     let i = client.info(v1::InfoRequest {}).await?.into_inner();
     if a.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "orgId": i.org_id, "orgName": i.org_name, "publisher": i.publisher, "peerId": i.node_id,
@@ -766,7 +784,7 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
             }))?
         );
     } else {
-        println!(
+        out!(
             "{} ({}){}",
             i.org_name,
             i.org_id,
@@ -776,22 +794,24 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
                 ""
             }
         );
-        println!("  publisher  {}", i.publisher);
-        println!("  peer id    {}", i.node_id);
-        println!("  network    {}", i.network);
-        println!(
+        out!("  publisher  {}", i.publisher);
+        out!("  peer id    {}", i.node_id);
+        out!("  network    {}", i.network);
+        out!(
             "  peers      {} connected, {} in the gossip mesh; reachability {}",
-            i.peers, i.mesh_peers, i.nat
+            i.peers,
+            i.mesh_peers,
+            i.nat
         );
-        println!("  gRPC       {}", i.grpc_addr);
-        println!("  HTTP       http://{}/metrics", i.http_addr);
-        println!("  version    {}", i.version);
-        println!("  listening on (give one to another node as --bootstrap):");
+        out!("  gRPC       {}", i.grpc_addr);
+        out!("  HTTP       http://{}/metrics", i.http_addr);
+        out!("  version    {}", i.version);
+        out!("  listening on (give one to another node as --bootstrap):");
         for a in &i.listen_addrs {
-            println!("    {a}");
+            out!("    {a}");
         }
         for a in &i.external_addrs {
-            println!("    {a} (external)");
+            out!("    {a} (external)");
         }
     }
     Ok(())
@@ -810,14 +830,14 @@ pub async fn peers(dir: &DataDir, a: OutputArgs) -> Result<()> {
                         "outbound": p.outbound, "inMesh": p.in_mesh, "strikes": p.strikes })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({ "peers": peers }))?
         );
         return Ok(());
     }
     if r.peers.is_empty() {
-        println!(
+        out!(
             "No peers. Connect with: lgmesh dial /ip4/…/tcp/4001/p2p/12D3KooW… (see `lgmesh info` on the other node)"
         );
         return Ok(());
@@ -828,7 +848,7 @@ pub async fn peers(dir: &DataDir, a: OutputArgs) -> Result<()> {
         } else {
             "-".into()
         };
-        println!(
+        out!(
             "{}  {}  {}  rtt {}{}{}",
             p.peer_id,
             if p.outbound { "out" } else { "in " },
@@ -842,7 +862,7 @@ pub async fn peers(dir: &DataDir, a: OutputArgs) -> Result<()> {
             }
         );
     }
-    println!("\n{} peer(s).", r.peers.len());
+    out!("\n{} peer(s).", r.peers.len());
     Ok(())
 }
 
@@ -854,12 +874,12 @@ pub async fn dial(dir: &DataDir, a: DialArgs) -> Result<()> {
         .await?
         .into_inner();
     if a.out.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({ "peerId": r.peer_id }))?
         );
     } else {
-        println!("Connected to {}", r.peer_id);
+        out!("Connected to {}", r.peer_id);
     }
     Ok(())
 }
@@ -885,7 +905,7 @@ pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
     }
     while let Some(m) = stream.message().await? {
         if a.out.json {
-            println!("{}", serde_json::to_string(&view::manifest_json(&m))?);
+            out!("{}", serde_json::to_string(&view::manifest_json(&m))?);
         } else {
             let b = m.body.clone().unwrap_or_default();
             let org = if m.org_name.is_empty() {
@@ -893,10 +913,14 @@ pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
             } else {
                 m.org_name.clone()
             };
-            println!("{}{}", view::title(&b), view::flags(&m));
-            println!(
+            out!("{}{}", view::title(&b), view::flags(&m));
+            out!(
                 "  {} · {} · {}/{} v{}",
-                m.kind, org, m.publisher, b.name, b.version
+                m.kind,
+                org,
+                m.publisher,
+                b.name,
+                b.version
             );
         }
     }
@@ -929,7 +953,7 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
                 )
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "manifests": s.manifests, "heads": s.heads, "accepted": s.accepted, "rejected": rejected,
@@ -943,11 +967,14 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             }))?
         );
     } else {
-        println!(
+        out!(
             "manifests {}  heads {} ({} expired)  accepted since start {}",
-            s.manifests, s.heads, s.expired_heads, s.accepted
+            s.manifests,
+            s.heads,
+            s.expired_heads,
+            s.accepted
         );
-        println!(
+        out!(
             "publishers verified {}  unverified {}  conflicting {}  revoked {}",
             s.publishers_verified,
             s.publishers_unverified,
@@ -955,18 +982,21 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             s.publishers_revoked
         );
         for r in s.rejected.iter().filter(|r| r.count > 0) {
-            println!("  rejected {:<13} {}", r.reason, r.count);
+            out!("  rejected {:<13} {}", r.reason, r.count);
         }
         for p in &s.paths {
-            println!(
+            out!(
                 "{:<7} received {}  stored {}  duplicate {}",
-                p.path, p.received, p.stored, p.duplicate
+                p.path,
+                p.received,
+                p.stored,
+                p.duplicate
             );
             for r in p.rejected.iter().filter(|r| r.count > 0) {
-                println!("  rejected {:<13} {}", r.reason, r.count);
+                out!("  rejected {:<13} {}", r.reason, r.count);
             }
         }
-        println!(
+        out!(
             "sync    rounds {} (failed {}, deferred {})  round trips {}  bytes in {}  requests served {}",
             s.syncs_completed,
             s.syncs_failed,
@@ -976,7 +1006,7 @@ pub async fn stats(dir: &DataDir, a: OutputArgs) -> Result<()> {
             s.sync_served
         );
         for r in s.refused.iter().filter(|r| r.count > 0) {
-            println!("  refused {:<18} {}", r.reason, r.count);
+            out!("  refused {:<18} {}", r.reason, r.count);
         }
     }
     Ok(())
@@ -1021,21 +1051,21 @@ fn print_trust(t: &v1::PublisherTrust) {
     } else {
         format!("{} ({})", t.org_name, t.claimed_org_id)
     };
-    println!(
+    out!(
         "{}  {}",
         t.publisher,
         view::verification_word(t.verification)
     );
-    println!("  organisation  {org}");
-    println!("  why           {}", t.reason);
+    out!("  organisation  {org}");
+    out!("  why           {}", t.reason);
     if t.operator_trusted {
-        println!(
+        out!(
             "  trusted by this node's operator for {}",
             t.verified_org_id
         );
     }
     for e in &t.endorsed_by {
-        println!(
+        out!(
             "  endorsed by   {} as {} ({})",
             e.publisher,
             e.org_id,
@@ -1043,25 +1073,25 @@ fn print_trust(t: &v1::PublisherTrust) {
         );
     }
     for r in &t.rivals {
-        println!("  also claims {}: {r}", t.claimed_org_id);
+        out!("  also claims {}: {r}", t.claimed_org_id);
     }
     if let Some(d) = &t.domain_proof {
         if d.proven {
-            println!(
+            out!(
                 "  domain proof  holds: {} (checked {}, counts until {})",
                 d.host,
                 view::rfc3339(d.checked_at_ms),
                 view::rfc3339(d.valid_until_ms)
             );
         } else {
-            println!(
+            out!(
                 "  domain proof  none: {} (checked {})",
                 d.result,
                 view::rfc3339(d.checked_at_ms)
             );
         }
         if d.result != "proven" {
-            println!("                {}", d.detail);
+            out!("                {}", d.detail);
         }
     }
 }
@@ -1121,12 +1151,12 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
                 .into_inner();
             if out.json {
                 let all: Vec<_> = r.publishers.iter().map(trust_json).collect();
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "publishers": all }))?
                 );
             } else if r.publishers.is_empty() {
-                println!("No publishers known yet.");
+                out!("No publishers known yet.");
             } else {
                 for t in &r.publishers {
                     let org = if t.org_name.is_empty() {
@@ -1134,7 +1164,7 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
                     } else {
                         &t.org_name
                     };
-                    println!(
+                    out!(
                         "{:<12} {}  {} ({})",
                         view::verification_word(t.verification),
                         t.publisher,
@@ -1142,13 +1172,13 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
                         t.reason
                     );
                 }
-                println!("\n{} publisher(s).", r.publishers.len());
+                out!("\n{} publisher(s).", r.publishers.len());
             }
             return Ok(());
         }
     };
     if out.json {
-        println!("{}", serde_json::to_string_pretty(&trust_json(&r))?);
+        out!("{}", serde_json::to_string_pretty(&trust_json(&r))?);
     } else {
         print_trust(&r);
     }
@@ -1299,15 +1329,15 @@ async fn rotate(dir: &DataDir) -> Result<()> {
             pending.display()
         )
     })?;
-    println!("Rotated the publisher key.");
-    println!(
+    out!("Rotated the publisher key.");
+    out!(
         "  old        {} (kept as {})",
         app_old.publisher(),
         retired.display()
     );
-    println!("  new        {}", app_new.publisher());
-    println!("  moved      {moved} manifest(s) to the new key; the old names are retracted");
-    println!();
-    println!("Start the node again: other nodes learn of the rotation by sync.");
+    out!("  new        {}", app_new.publisher());
+    out!("  moved      {moved} manifest(s) to the new key; the old names are retracted");
+    out!();
+    out!("Start the node again: other nodes learn of the rotation by sync.");
     Ok(())
 }

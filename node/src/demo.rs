@@ -178,14 +178,14 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     };
 
     let first = &nodes[0].1;
-    println!(
+    out!(
         "lgmesh demo: {} councils running on network {:?} (data in {}/).",
         nodes.len(),
         a.network,
         a.dir.display()
     );
     for (name, dir, s) in &nodes {
-        println!(
+        out!(
             "  {:<28} gRPC {:<16} --data-dir {}",
             name,
             s.grpc,
@@ -193,25 +193,25 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         );
     }
     if converged {
-        println!(
+        out!(
             "Every council holds all {} manifests ({} ms after start).",
             union,
             started_at.elapsed().as_millis()
         );
     } else {
-        println!("Still converging; sync will finish the job within a minute.");
+        out!("Still converging; sync will finish the job within a minute.");
     }
     let d = first.0.display();
     let last = nodes[nodes.len() - 1].1.0.display();
-    println!();
-    println!("From another terminal (prefix with `cargo run --` if lgmesh is not installed):");
-    println!("  lgmesh search \"bin collection\" --data-dir {last}");
-    println!("  lgmesh search --lgsl 524 --verified-only --data-dir {last}");
-    println!("  lgmesh trust list --data-dir {last}");
-    println!("  lgmesh peers --data-dir {d}");
-    println!("  lgmesh watch --data-dir {last}");
-    println!("  lgmesh publish examples/manifests/guildford-bin-collection.toml --data-dir {d}");
-    println!("Ctrl-C stops them all.");
+    out!();
+    out!("From another terminal (prefix with `cargo run --` if lgmesh is not installed):");
+    out!("  lgmesh search \"bin collection\" --data-dir {last}");
+    out!("  lgmesh search --lgsl 524 --verified-only --data-dir {last}");
+    out!("  lgmesh trust list --data-dir {last}");
+    out!("  lgmesh peers --data-dir {d}");
+    out!("  lgmesh watch --data-dir {last}");
+    out!("  lgmesh publish examples/manifests/guildford-bin-collection.toml --data-dir {d}");
+    out!("Ctrl-C stops them all.");
 
     server::wait_for_signal().await;
     eprintln!("lgmesh demo: stopping");

@@ -15,6 +15,19 @@
 // URLs and `<data-dir>` placeholders are meant literally there.
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
+/// `println!` for the commands' output. When whoever reads it has gone (`lgmesh search
+/// | head`, `lgmesh watch | grep -m1`), the command ends quietly with success, as Unix
+/// tools do, instead of panicking on the broken pipe.
+macro_rules! out {
+    () => { $crate::cli::emit(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!`, likewise.
+macro_rules! out_part {
+    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*)) };
+}
+
 pub mod app;
 pub mod cli;
 pub mod config;

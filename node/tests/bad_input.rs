@@ -378,3 +378,23 @@ fn non_loopback_grpc_needs_an_explicit_flag() {
     );
     assert!(err.contains("--allow-remote-grpc"), "{err}");
 }
+
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly() {
+    // `lgmesh search … | head -1`: the reader has gone before the command writes.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let manifest = examples().join("manifests/guildford-bin-collection.toml");
+    let out = std::process::Command::new(BIN)
+        .arg("check")
+        .arg(&manifest)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run lgmesh")
+        .wait_with_output()
+        .expect("wait for lgmesh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(err.is_empty(), "nothing on stderr, got: {err}");
+}
