@@ -185,7 +185,13 @@ async fn run(dir: config::DataDir, a: RunArgs) -> anyhow::Result<()> {
 
 fn init_logging(json: bool, verbose: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if verbose { "info" } else { "warn" };
+    // Kademlia warns when it has no peers to start a lookup with, as a node without
+    // bootstrap peers always has at first; `run` says that in words of its own.
+    let default = if verbose {
+        "info,libp2p_kad::behaviour=error"
+    } else {
+        "warn,libp2p_kad::behaviour=error"
+    };
     let filter = EnvFilter::try_from_env("LGMESH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let b = tracing_subscriber::fmt()

@@ -294,3 +294,36 @@ async fn publish_search_show_history_retract() {
     );
     assert!(metrics.contains("lgmesh_store_heads 8"), "{metrics}");
 }
+
+#[test]
+fn a_node_without_bootstrap_peers_says_so_in_words_of_its_own() {
+    let first = init_guildford();
+    let log = first.path().join("stderr.log");
+    let alone = Node::start_logged(&first.path().join("node"), &[], &log);
+    let text = until("the start-up lines", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|t| t.contains("no bootstrap peers"))
+    });
+    assert!(text.contains("--bootstrap"), "{text}");
+
+    // One that has a bootstrap peer does not say it.
+    let second = init_guildford();
+    let log2 = second.path().join("stderr.log");
+    let addr = listen_addr(&alone.dir);
+    let joined = Node::start_logged(&second.path().join("node"), &["--bootstrap", &addr], &log2);
+    let text2 = until("the second node's start-up lines", || {
+        std::fs::read_to_string(&log2)
+            .ok()
+            .filter(|t| t.contains("Ctrl-C to stop"))
+    });
+    assert!(!text2.contains("no bootstrap peers"), "{text2}");
+    joined.kill();
+
+    // Kademlia's own warning about having no peers comes within a second of listening;
+    // the node's log filter keeps it out of the way of its own line.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(!text.contains("Failed to trigger bootstrap"), "{text}");
+    alone.kill();
+}

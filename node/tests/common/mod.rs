@@ -69,6 +69,16 @@ impl Node {
     /// Starts `lgmesh run` on loopback ports chosen by the OS, on the test network,
     /// with extra flags (e.g. `--bootstrap`).
     pub fn start_with(dir: &Path, extra: &[&str]) -> Node {
+        Node::spawn(dir, extra, Stdio::null())
+    }
+
+    /// As [`Node::start_with`], with the node's stderr written to `log`.
+    pub fn start_logged(dir: &Path, extra: &[&str], log: &Path) -> Node {
+        let file = std::fs::File::create(log).expect("create the log file");
+        Node::spawn(dir, extra, Stdio::from(file))
+    }
+
+    fn spawn(dir: &Path, extra: &[&str], stderr: Stdio) -> Node {
         let _ = std::fs::remove_file(dir.join("node.json"));
         let child = Command::new(BIN)
             .args([
@@ -86,7 +96,7 @@ impl Node {
             .arg("--data-dir")
             .arg(dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn lgmesh run");
         // Owned by a Node at once, so a failed start still kills and reaps it.
