@@ -24,7 +24,6 @@ pub fn emit(args: std::fmt::Arguments) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        drop(o);
         eprintln!("error: cannot write to stdout: {e}");
         std::process::exit(1);
     }

@@ -232,18 +232,18 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Runs until SIGINT or SIGTERM, then stops within a deadline.
 pub async fn run(o: RunOptions) -> Result<()> {
-    let alone = o.config.network.bootstrap.is_empty();
+    let alone = o.config.network.bootstrap.is_empty() && !o.config.network.mdns;
     let started = start(o).await?;
-    eprintln!(
-        "lgmesh: gRPC on {}, HTTP on {} (health /healthz, metrics /metrics). Ctrl-C to stop.",
-        started.grpc, started.http
-    );
     if alone {
         eprintln!(
             "lgmesh: no bootstrap peers (network.bootstrap, or --bootstrap): this node joins \
              a federation only when another node dials it (`lgmesh info` prints its address)."
         );
     }
+    eprintln!(
+        "lgmesh: gRPC on {}, HTTP on {} (health /healthz, metrics /metrics). Ctrl-C to stop.",
+        started.grpc, started.http
+    );
     let mut done = started.done;
     tokio::select! {
         r = &mut done => return r?,

@@ -523,7 +523,7 @@ async fn publish_all(
         let times = collect(rx, &id, n - 1, Duration::from_secs(10)).await;
         out.expected += n - 1;
         out.delivered += times.len();
-        if times.len() == n - 1 {
+        if n > 1 && times.len() == n - 1 {
             let ms = |k: usize| times[k].duration_since(t0).as_secs_f64() * 1000.0;
             // The k-th fraction of the n - 1 nodes is reached at arrival ceil(k (n-1)) - 1.
             let at = |f: f64| ms(((f * (n - 1) as f64).ceil() as usize).clamp(1, n - 1) - 1);
