@@ -31,6 +31,18 @@ use crate::{
     topic_name,
 };
 
+/// How long a `Dial` waits, once connected, for the peer to say which network it is on.
+const IDENTIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// A `Dial` waiting for its answer.
+struct PendingDial {
+    /// The address asked for, for the error.
+    addr: String,
+    reply: oneshot::Sender<Result<PeerId, NetError>>,
+    /// When it was asked for, or connected.
+    since: Instant,
+}
+
 /// The longest a relayed manifest waits in memory before it is flushed to disk.
 const GOSSIP_FLUSH_DELAY: Duration = Duration::from_millis(250);
 
@@ -86,7 +98,12 @@ pub(crate) struct EventLoop {
     shared: Arc<SyncShared>,
     topic: gossipsub::IdentTopic,
     ingest: mpsc::Sender<GossipJob>,
-    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetError>>>,
+    /// `Dial`s not yet connected, by the connection they opened.
+    dials: HashMap<ConnectionId, PendingDial>,
+    /// `Dial`s connected, answered once the peer says which network it is on.
+    identifying: HashMap<PeerId, Vec<PendingDial>>,
+    /// When this node last warned about each peer it dialled on another network.
+    other_network_warned: HashMap<PeerId, Instant>,
     requests: HashMap<
         request_response::OutboundRequestId,
         oneshot::Sender<Result<SyncResponse, NetError>>,
@@ -146,6 +163,8 @@ impl EventLoop {
             shared,
             ingest,
             dials: HashMap::new(),
+            identifying: HashMap::new(),
+            other_network_warned: HashMap::new(),
             requests: HashMap::new(),
             peers: HashMap::new(),
             syncing: HashSet::new(),
@@ -265,6 +284,21 @@ impl EventLoop {
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        let silent: Vec<PeerId> = self
+            .identifying
+            .iter()
+            .filter(|(_, d)| {
+                d.iter()
+                    .any(|d| now.duration_since(d.since) > IDENTIFY_WAIT)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in silent {
+            self.answer_dials(
+                p,
+                Err("connected, but the peer did not say which network it is on within 10 s: is it an lgmesh node?"),
+            );
+        }
         let ban_for = self.cfg.ban_for;
         let expired: Vec<PeerId> = self
             .banned
@@ -410,7 +444,9 @@ impl EventLoop {
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
                     Ok(()) => {
-                        self.dials.insert(id, reply);
+                        let addr = addr.to_string();
+                        let since = Instant::now();
+                        self.dials.insert(id, PendingDial { addr, reply, since });
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Dial {
@@ -569,6 +605,62 @@ impl EventLoop {
         }
     }
 
+    /// Answers the `Dial`s waiting on `peer`: connected and on this network, or why not.
+    fn answer_dials(&mut self, peer: PeerId, outcome: Result<(), &str>) {
+        for dial in self.identifying.remove(&peer).unwrap_or_default() {
+            let _ = dial.reply.send(match outcome {
+                Ok(()) => Ok(peer),
+                Err(reason) => Err(NetError::Dial {
+                    addr: dial.addr,
+                    reason: reason.to_string(),
+                }),
+            });
+        }
+    }
+
+    /// A peer said it is on another network (or is not lgmesh at all): never mix. The
+    /// operator hears of it when this node dialled the peer (a wrong bootstrap address
+    /// or network name), at most once in ten minutes per peer; a stranger dialling in is
+    /// only counted.
+    fn other_network(&mut self, peer: PeerId, protocol_version: &str) {
+        self.net.stats.refused(Refusal::OtherNetwork);
+        let theirs = protocol_version
+            .strip_prefix("/lgmesh/")
+            .and_then(|s| s.strip_suffix("/id/1"));
+        let shown: String = theirs
+            .unwrap_or(protocol_version)
+            .chars()
+            .take(64)
+            .collect();
+        let why = match theirs {
+            Some(_) => format!(
+                "the peer is on network {shown:?}, this node on {:?} (network.name, or --network)",
+                self.cfg.network
+            ),
+            None => format!("the peer is not an lgmesh node (it identified as {shown:?})"),
+        };
+        let dialled = self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.conns.values().any(|(_, outbound)| *outbound));
+        let now = Instant::now();
+        let recently = self
+            .other_network_warned
+            .get(&peer)
+            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(600));
+        if dialled && !recently {
+            if self.other_network_warned.len() >= 1024 {
+                self.other_network_warned.clear();
+            }
+            self.other_network_warned.insert(peer, now);
+            tracing::warn!(%peer, "disconnected: {why}");
+        } else {
+            tracing::debug!(%peer, "disconnected: {why}");
+        }
+        self.answer_dials(peer, Err(&why));
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
     fn on_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::ConnectionEstablished {
@@ -587,8 +679,13 @@ impl EventLoop {
                     .stats
                     .connections_opened
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Some(reply) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
+                if let Some(mut dial) = self.dials.remove(&connection_id) {
+                    if self.peers.get(&peer_id).is_some_and(|p| p.identified) {
+                        let _ = dial.reply.send(Ok(peer_id));
+                    } else {
+                        dial.since = Instant::now();
+                        self.identifying.entry(peer_id).or_default().push(dial);
+                    }
                 }
                 if let Some(ip) = ip_of(&addr) {
                     let n = self.per_ip.entry(ip).or_default();
@@ -637,6 +734,12 @@ impl EventLoop {
                         self.peers.remove(&peer_id);
                     }
                 }
+                if num_established == 0 {
+                    self.answer_dials(
+                        peer_id,
+                        Err("the connection closed before the peer said which network it is on"),
+                    );
+                }
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
@@ -644,9 +747,9 @@ impl EventLoop {
                 error,
             } => {
                 tracing::debug!(?peer_id, %error, "dial failed");
-                if let Some(reply) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(NetError::Dial {
-                        addr: peer_id.map(|p| p.to_string()).unwrap_or_default(),
+                if let Some(dial) = self.dials.remove(&connection_id) {
+                    let _ = dial.reply.send(Err(NetError::Dial {
+                        addr: dial.addr,
                         reason: error.to_string(),
                     }));
                 }
@@ -708,9 +811,7 @@ impl EventLoop {
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocol_version != self.id_protocol {
-                    // Another network (or not lgmesh at all): never mix.
-                    tracing::debug!(%peer_id, protocol = %info.protocol_version, "not our network: disconnecting");
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    self.other_network(peer_id, &info.protocol_version);
                     return;
                 }
                 let kad_proto = format!("/lgmesh/{}/kad/1", self.cfg.network);
@@ -729,6 +830,7 @@ impl EventLoop {
                     }
                     None => false,
                 };
+                self.answer_dials(peer_id, Ok(()));
                 if first && !self.synced_at.contains_key(&peer_id) {
                     let s = &self.cfg.sync;
                     if self

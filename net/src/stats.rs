@@ -24,11 +24,13 @@ pub enum Refusal {
     IngestFull,
     /// A peer handed us gossip faster than its per-peer rate; the excess was ignored.
     GossipRateLimited,
+    /// A peer on another network (or not lgmesh at all) was disconnected.
+    OtherNetwork,
 }
 
 impl Refusal {
     /// Every refusal, for metrics.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::ConnectionsPerIp,
         Refusal::RateLimited,
         Refusal::Busy,
@@ -37,6 +39,7 @@ impl Refusal {
         Refusal::Banned,
         Refusal::IngestFull,
         Refusal::GossipRateLimited,
+        Refusal::OtherNetwork,
     ];
 
     /// The metric label.
@@ -50,6 +53,7 @@ impl Refusal {
             Refusal::Banned => "banned",
             Refusal::IngestFull => "ingest_full",
             Refusal::GossipRateLimited => "gossip_rate_limited",
+            Refusal::OtherNetwork => "other_network",
         }
     }
 }

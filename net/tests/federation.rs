@@ -268,8 +268,29 @@ async fn nodes_of_different_networks_never_exchange_manifests() {
     let b = Node::start(config("t-net-two")).await;
     let key = SecretKey::from_seed(&fresh_seed());
     let before = a.publish(sign(&key, service("bin-collection", 1)));
-    // The dial itself may succeed (the transports match); nothing else may.
-    let _ = b.net.dial(a.addr.clone()).await;
+    // The transports match, so the connection opens; the dial still fails, and says why.
+    let err = b
+        .net
+        .dial(a.addr.clone())
+        .await
+        .expect_err("a dial to another network succeeded");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"t-net-one\"") && msg.contains("\"t-net-two\""),
+        "the error does not name both networks: {msg}"
+    );
+    let foreign = |node: &Node| {
+        let refused = node.net.stats().snapshot().refused;
+        refused
+            .iter()
+            .find(|(r, _)| *r == "other_network")
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(foreign(&b), 1, "b did not count the foreign peer once");
+    eventually("a counts the foreign peer", Duration::from_secs(20), || {
+        foreign(&a) >= 1
+    })
+    .await;
     let after = a.publish(sign(&key, service("address-lookup", 1)));
     eventually_async(
         "the foreign peer is dropped",

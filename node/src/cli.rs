@@ -328,7 +328,7 @@ fn status_line(s: &tonic::Status) -> String {
         FailedPrecondition => "refused",
         NotFound => "not found",
         Unauthenticated => "not allowed",
-        Unavailable => "node unavailable",
+        Unavailable => "unavailable",
         _ => "failed",
     };
     format!("{what}: {}", s.message().replace('\n', " "))
