@@ -143,3 +143,106 @@ fn bad_network_flags_are_refused_with_the_field_named() {
     }
     assert!(!dir.join("node.json").exists(), "no node started");
 }
+
+/// The demo, as a newcomer runs it: five or more councils that hold each other's
+/// manifests, reachable with the usual commands, that keep running until Ctrl-C.
+#[test]
+fn the_demo_runs_a_federation_that_the_usual_commands_reach() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("lgmesh-demo");
+    let mut demo = Command::new(BIN)
+        .arg("demo")
+        .arg("--dir")
+        .arg(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn lgmesh demo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = demo.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The list of councils, then the line that says every council holds everything.
+    let mut councils = vec![];
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the demo did not say it was ready within 60 s");
+        if let Some((_, dir)) = line.split_once("--data-dir ") {
+            councils.push(root.join(dir.trim().trim_start_matches("lgmesh-demo/")));
+        }
+        if line.starts_with("Every council holds all") {
+            break;
+        }
+        assert!(!line.contains("error"), "{line}");
+    }
+    assert!(
+        councils.len() >= 5,
+        "fewer than five councils: {councils:?}"
+    );
+    let (first, last) = (&councils[0], &councils[councils.len() - 1]);
+
+    // Searching one council finds what others published.
+    let r = json(&ok(last, &["search", "bin collection", "--json"]));
+    let orgs: std::collections::HashSet<&str> = r["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["orgName"].as_str())
+        .collect();
+    assert!(orgs.len() >= 2, "hits from one council only: {r}");
+    let peers = json(&ok(first, &["peers", "--json"]));
+    assert!(
+        peers["peers"].as_array().is_some_and(|p| !p.is_empty()),
+        "{peers}"
+    );
+
+    // It keeps running: a new publish at one council reaches the last.
+    let file = examples().join("manifests/guildford-bin-collection.toml");
+    ok(
+        first,
+        &[
+            "publish",
+            file.to_str().expect("path"),
+            "--name",
+            "demo-test-bins",
+        ],
+    );
+    let name = format!("{}/demo-test-bins", did(first));
+    until("the last council holds the new manifest", || {
+        let out = lgmesh(last, &["show", "--json", &name]);
+        out.status.success().then_some(())
+    });
+    let shown = json(&ok(last, &["show", "--json", &name]));
+    assert_eq!(shown["name"], "demo-test-bins", "{shown}");
+
+    // Ctrl-C stops every council cleanly.
+    let stopped = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(stopped.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = demo.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = demo.kill();
+            panic!("the demo did not stop within 30 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "the demo exited with {status}");
+}
+
+/// The `did:key` of the node in `dir`.
+fn did(dir: &std::path::Path) -> String {
+    json(&ok(dir, &["info", "--json"]))["publisher"]
+        .as_str()
+        .expect("publisher")
+        .to_owned()
+}
