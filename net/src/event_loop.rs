@@ -14,6 +14,7 @@ use lgmesh_registry::{PutOutcome, Registry};
 use libp2p::{
     Multiaddr, PeerId, Swarm,
     core::ConnectedPoint,
+    core::transport::ListenerId,
     gossipsub::{self, MessageAcceptance, MessageId},
     identify, kad,
     multiaddr::Protocol,
@@ -33,6 +34,40 @@ use crate::{
 
 /// How long a `Dial` waits, once connected, for the peer to say which network it is on.
 const IDENTIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// The first wait before listening through a relay again; it doubles with each failure…
+const RELAY_RETRY_MIN: Duration = Duration::from_secs(5);
+/// …up to this.
+const RELAY_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Listening through a relay (`…/p2p-circuit`).
+struct RelayListen {
+    addr: Multiaddr,
+    /// The listener while it is open.
+    listener: Option<ListenerId>,
+    /// Failures in a row.
+    failures: u32,
+    /// When to try again, once closed.
+    retry_at: Instant,
+}
+
+/// Why a relay listener closed, in words an operator can act on (libp2p's error is a
+/// nest of enum variants).
+fn relay_reason(debug: &str) -> String {
+    if debug.contains("Unsupported") {
+        "the relay does not offer relaying (its network.relay_server is off, or it has no \
+         public address yet: network.external)"
+            .into()
+    } else if debug.contains("NoAddressesInReservation") {
+        "the relay has no public address (network.external on the relay)".into()
+    } else if debug.contains("ResourceLimitExceeded") {
+        "the relay is full".into()
+    } else if debug.contains("PermissionDenied") {
+        "the relay refused this node".into()
+    } else {
+        debug.chars().take(300).collect()
+    }
+}
 
 /// A `Dial` waiting for its answer.
 struct PendingDial {
@@ -104,6 +139,8 @@ pub(crate) struct EventLoop {
     identifying: HashMap<PeerId, Vec<PendingDial>>,
     /// When this node last warned about each peer it dialled on another network.
     other_network_warned: HashMap<PeerId, Instant>,
+    /// The relays this node listens through (`…/p2p-circuit` in `listen`).
+    relays: Vec<RelayListen>,
     requests: HashMap<
         request_response::OutboundRequestId,
         oneshot::Sender<Result<SyncResponse, NetError>>,
@@ -165,6 +202,7 @@ impl EventLoop {
             dials: HashMap::new(),
             identifying: HashMap::new(),
             other_network_warned: HashMap::new(),
+            relays: vec![],
             requests: HashMap::new(),
             peers: HashMap::new(),
             syncing: HashSet::new(),
@@ -194,10 +232,26 @@ impl EventLoop {
                     addr: addr.clone(),
                     reason: e.to_string(),
                 })?;
+            if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+                // Through a relay: waited for, but a relay that is down or refuses does
+                // not stop the node; it tries again later.
+                self.relays.push(RelayListen {
+                    addr: addr.clone(),
+                    listener: Some(id),
+                    failures: 0,
+                    retry_at: Instant::now(),
+                });
+            }
             waiting.insert((id, addr));
         }
         for a in self.cfg.external.clone() {
             self.swarm.add_external_address(a);
+        }
+        if self.cfg.relay_server && self.cfg.external.is_empty() {
+            tracing::warn!(
+                "network.relay_server is on, but this node relays only once it has a public \
+                 address: set network.external, or wait for AutoNAT to confirm one"
+            );
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !waiting.is_empty() {
@@ -220,7 +274,9 @@ impl EventLoop {
                     reason,
                     ..
                 } => {
-                    if let Some((_, addr)) =
+                    if self.relay_lost(listener_id, &reason) {
+                        waiting.retain(|(id, _)| *id != listener_id);
+                    } else if let Some((_, addr)) =
                         waiting.iter().find(|(id, _)| *id == listener_id).cloned()
                     {
                         return Err(NetError::Listen {
@@ -230,7 +286,9 @@ impl EventLoop {
                     }
                 }
                 SwarmEvent::ListenerError { listener_id, error } => {
-                    if let Some((_, addr)) =
+                    if self.relays.iter().any(|r| r.listener == Some(listener_id)) {
+                        tracing::debug!(%error, "relay listener error");
+                    } else if let Some((_, addr)) =
                         waiting.iter().find(|(id, _)| *id == listener_id).cloned()
                     {
                         return Err(NetError::Listen {
@@ -284,6 +342,7 @@ impl EventLoop {
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        self.retry_relays(now);
         let silent: Vec<PeerId> = self
             .identifying
             .iter()
@@ -605,6 +664,53 @@ impl EventLoop {
         }
     }
 
+    /// If `listener` was one through a relay, says why it closed and schedules another
+    /// try (5 s, doubling to 5 minutes); returns whether it was.
+    fn relay_lost(&mut self, listener: ListenerId, reason: &Result<(), std::io::Error>) -> bool {
+        let Some(r) = self
+            .relays
+            .iter_mut()
+            .find(|r| r.listener == Some(listener))
+        else {
+            return false;
+        };
+        r.listener = None;
+        let wait = RELAY_RETRY_MIN
+            .saturating_mul(1 << r.failures.min(6))
+            .min(RELAY_RETRY_MAX);
+        r.failures = r.failures.saturating_add(1);
+        r.retry_at = Instant::now() + wait;
+        let why = match reason {
+            Ok(()) => "the connection to the relay closed".to_string(),
+            Err(e) => relay_reason(&format!("{e:?}")),
+        };
+        tracing::warn!(
+            relay = %r.addr,
+            "not listening through the relay: {why}; trying again in {} s",
+            wait.as_secs()
+        );
+        true
+    }
+
+    /// Listens again through each relay whose listener closed, once its wait is over.
+    fn retry_relays(&mut self, now: Instant) {
+        for i in 0..self.relays.len() {
+            let r = &self.relays[i];
+            if r.listener.is_some() || now < r.retry_at {
+                continue;
+            }
+            let addr = r.addr.clone();
+            match self.swarm.listen_on(addr) {
+                Ok(id) => self.relays[i].listener = Some(id),
+                Err(e) => {
+                    let r = &mut self.relays[i];
+                    r.retry_at = now + RELAY_RETRY_MAX;
+                    tracing::warn!(relay = %r.addr, error = %e, "cannot listen through the relay");
+                }
+            }
+        }
+    }
+
     /// Answers the `Dial`s waiting on `peer`: connected and on this network, or why not.
     fn answer_dials(&mut self, peer: PeerId, outcome: Result<(), &str>) {
         for dial in self.identifying.remove(&peer).unwrap_or_default() {
@@ -754,11 +860,28 @@ impl EventLoop {
                     }));
                 }
             }
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
+                if let Some(r) = self
+                    .relays
+                    .iter_mut()
+                    .find(|r| r.listener == Some(listener_id))
+                {
+                    r.failures = 0;
+                }
                 tracing::info!(address = %address.clone().with_p2p(*self.swarm.local_peer_id()).unwrap_or(address), "listening");
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                self.relay_lost(listener_id, &reason);
             }
             SwarmEvent::Behaviour(b) => self.on_behaviour(b),
             _ => {}

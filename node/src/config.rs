@@ -795,7 +795,8 @@ external = {ext}
 mdns = {mdns}
 # Kademlia mode: "auto" (server until AutoNAT says unreachable), "server" or "client".
 kad = {kad}
-# Relay connections for nodes behind NAT (needs a public address).
+# Relay connections for nodes behind NAT. The node relays only once it knows its
+# public address: set `external` above (or wait for AutoNAT to confirm one).
 relay_server = {relay}
 # Peers to keep: below target_peers the node dials more; above max_peers it disconnects
 # the surplus (never gossip mesh or bootstrap peers), back down to halfway between the two.

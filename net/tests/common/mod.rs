@@ -53,6 +53,18 @@ pub fn fresh_seed() -> [u8; 32] {
 
 impl Node {
     pub async fn start(cfg: NetConfig) -> Node {
+        Node::try_start(cfg, TransportKind::Memory, fresh_seed())
+            .await
+            .expect("start network")
+    }
+
+    /// Starts a node on `kind` with the node key from `seed` (the same seed, the same
+    /// peer id), in a fresh temp dir.
+    pub async fn try_start(
+        cfg: NetConfig,
+        kind: TransportKind,
+        seed: [u8; 32],
+    ) -> Result<Node, lgmesh_net::NetError> {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -61,25 +73,21 @@ impl Node {
         let registry =
             Arc::new(Registry::open(dir.path(), Limits::default()).expect("open registry"));
         let (arrivals, _) = broadcast::channel(1024);
-        let key = keypair_from_seed(fresh_seed()).expect("key");
-        let net = Network::start(
-            key,
-            cfg,
-            TransportKind::Memory,
-            registry.clone(),
-            arrivals.clone(),
-        )
-        .await
-        .expect("start network");
+        let key = keypair_from_seed(seed).expect("key");
+        let net = Network::start(key, cfg, kind, registry.clone(), arrivals.clone()).await?;
         let info = net.info().await.expect("info");
-        let addr = info.listen[0].clone();
-        Node {
+        let addr = info
+            .listen
+            .first()
+            .cloned()
+            .unwrap_or_else(Multiaddr::empty);
+        Ok(Node {
             net,
             registry,
             addr,
             arrivals,
             _dir: dir,
-        }
+        })
     }
 
     /// Stores a manifest locally and gossips it, as a gRPC publish does.
