@@ -205,21 +205,25 @@ pub(crate) fn build_swarm(
     let err = |e: &dyn std::fmt::Display| NetError::Config(format!("transport: {e}"));
     let idle = cfg.idle_timeout;
     let swarm = match kind {
-        TransportKind::Real => libp2p::SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| err(&e))?
-            .with_quic()
-            .with_relay_client(noise::Config::new, yamux::Config::default)
-            .map_err(|e| err(&e))?
-            .with_behaviour(|k, relay| boxed(behaviour(k, relay, cfg, kind)))
-            .map_err(|e| err(&e))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-            .build(),
+        TransportKind::Real => {
+            let dns = resolver_config();
+            libp2p::SwarmBuilder::with_existing_identity(key)
+                .with_tokio()
+                .with_tcp(
+                    tcp::Config::default().nodelay(true),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .map_err(|e| err(&e))?
+                .with_quic()
+                .with_dns_config(dns.0, dns.1)
+                .with_relay_client(noise::Config::new, yamux::Config::default)
+                .map_err(|e| err(&e))?
+                .with_behaviour(|k, relay| boxed(behaviour(k, relay, cfg, kind)))
+                .map_err(|e| err(&e))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+                .build()
+        }
         TransportKind::Memory => libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_other_transport(|k| {
@@ -239,6 +243,19 @@ pub(crate) fn build_swarm(
             .build(),
     };
     Ok(swarm)
+}
+
+/// How `/dns4/…`, `/dns6/…` and `/dnsaddr/…` addresses are resolved: the system's
+/// resolver configuration (`/etc/resolv.conf`, and the hosts file). Without one, the node
+/// still runs; names then resolve from the hosts file only.
+fn resolver_config() -> (libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpts) {
+    match hickory_resolver::system_conf::read_system_conf() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no system DNS configuration: /dns4/… addresses resolve from the hosts file only");
+            Default::default()
+        }
+    }
 }
 
 /// The manifest id of envelope bytes, if they decode as an envelope.

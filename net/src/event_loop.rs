@@ -35,6 +35,30 @@ use crate::{
 /// How long a `Dial` waits, once connected, for the peer to say which network it is on.
 const IDENTIFY_WAIT: Duration = Duration::from_secs(10);
 
+/// Why a dial failed, in a few words where libp2p's error is a recognisable nest (a
+/// line per address and layer); otherwise its text on one line.
+fn dial_reason(error: &str) -> String {
+    let known = [
+        ("no records found", "the name does not resolve (DNS)"),
+        (
+            "Connection refused",
+            "connection refused (nothing listening there?)",
+        ),
+        ("timed out", "timed out (a firewall, or the wrong address?)"),
+        (
+            "Unexpected peer ID",
+            "a different node answers at that address (is the /p2p/ id current?)",
+        ),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+    ];
+    if let Some((_, words)) = known.iter().find(|(k, _)| error.contains(k)) {
+        return (*words).to_string();
+    }
+    let flat: String = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(300).collect()
+}
+
 /// The first wait before listening through a relay again; it doubles with each failure…
 const RELAY_RETRY_MIN: Duration = Duration::from_secs(5);
 /// …up to this.
@@ -141,6 +165,10 @@ pub(crate) struct EventLoop {
     other_network_warned: HashMap<PeerId, Instant>,
     /// The relays this node listens through (`…/p2p-circuit` in `listen`).
     relays: Vec<RelayListen>,
+    /// Dials to bootstrap peers in flight, by connection.
+    bootstrap_dials: HashMap<ConnectionId, Multiaddr>,
+    /// When this node last warned that each bootstrap address failed.
+    bootstrap_warned: HashMap<Multiaddr, Instant>,
     requests: HashMap<
         request_response::OutboundRequestId,
         oneshot::Sender<Result<SyncResponse, NetError>>,
@@ -203,6 +231,8 @@ impl EventLoop {
             identifying: HashMap::new(),
             other_network_warned: HashMap::new(),
             relays: vec![],
+            bootstrap_dials: HashMap::new(),
+            bootstrap_warned: HashMap::new(),
             requests: HashMap::new(),
             peers: HashMap::new(),
             syncing: HashSet::new(),
@@ -315,8 +345,13 @@ impl EventLoop {
                     .behaviour_mut()
                     .kad
                     .add_address(&peer, addr.clone());
-                if let Err(e) = self.swarm.dial(addr.clone()) {
-                    tracing::debug!(%addr, error = %e, "bootstrap dial failed");
+                let opts = DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.bootstrap_dials.insert(id, addr);
+                    }
+                    Err(e) => self.bootstrap_failed(addr, &e.to_string()),
                 }
             }
         }
@@ -711,6 +746,27 @@ impl EventLoop {
         }
     }
 
+    /// Tells the operator a bootstrap peer could not be reached (a typo, a name that does
+    /// not resolve, a firewall), at most once in ten minutes per address: the node
+    /// retries every 10 s while it has no peers.
+    fn bootstrap_failed(&mut self, addr: Multiaddr, error: &str) {
+        let now = Instant::now();
+        if self
+            .bootstrap_warned
+            .get(&addr)
+            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(600))
+        {
+            tracing::debug!(%addr, %error, "bootstrap dial failed");
+            return;
+        }
+        tracing::warn!(
+            %addr,
+            "cannot reach bootstrap peer (retrying while alone): {}",
+            dial_reason(error)
+        );
+        self.bootstrap_warned.insert(addr, now);
+    }
+
     /// Answers the `Dial`s waiting on `peer`: connected and on this network, or why not.
     fn answer_dials(&mut self, peer: PeerId, outcome: Result<(), &str>) {
         for dial in self.identifying.remove(&peer).unwrap_or_default() {
@@ -785,6 +841,7 @@ impl EventLoop {
                     .stats
                     .connections_opened
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.bootstrap_dials.remove(&connection_id);
                 if let Some(mut dial) = self.dials.remove(&connection_id) {
                     if self.peers.get(&peer_id).is_some_and(|p| p.identified) {
                         let _ = dial.reply.send(Ok(peer_id));
@@ -853,10 +910,13 @@ impl EventLoop {
                 error,
             } => {
                 tracing::debug!(?peer_id, %error, "dial failed");
+                if let Some(addr) = self.bootstrap_dials.remove(&connection_id) {
+                    self.bootstrap_failed(addr, &error.to_string());
+                }
                 if let Some(dial) = self.dials.remove(&connection_id) {
                     let _ = dial.reply.send(Err(NetError::Dial {
                         addr: dial.addr,
-                        reason: error.to_string(),
+                        reason: dial_reason(&error.to_string()),
                     }));
                 }
             }

@@ -55,9 +55,8 @@ pub struct NetConfig {
     /// port 0 for any; `/memory/0` on the memory transport).
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start and whenever the node has no connections. Each must end
-    /// with `/p2p/<peer id>`. IP addresses only for now: the transport has no DNS
-    /// resolver (libp2p's builder cannot combine DNS with the relay client without
-    /// websockets), so `/dns4/…` addresses fail to dial.
+    /// with `/p2p/<peer id>`. `/dns4/…`, `/dns6/…` and `/dnsaddr/…` names are resolved
+    /// when dialled, with the system's resolver configuration.
     pub bootstrap: Vec<Multiaddr>,
     /// Addresses others can reach this node at, when it knows better than AutoNAT.
     pub external: Vec<Multiaddr>,

@@ -305,3 +305,31 @@ async fn nodes_of_different_networks_never_exchange_manifests() {
     );
     assert_eq!(b.registry.counts().expect("counts").manifests, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_that_fails_says_why_in_words() {
+    let a = Node::start(config("t-dial-words")).await;
+    let b = Node::start(config("t-dial-words")).await;
+    // The right address with another node's id: someone else answers there.
+    let stranger = lgmesh_net::keypair_from_seed(fresh_seed())
+        .expect("key")
+        .public()
+        .to_peer_id();
+    let mut wrong = lgmesh_net::Multiaddr::empty();
+    for p in a.addr.iter() {
+        match p {
+            lgmesh_net::Protocol::P2p(_) => wrong.push(lgmesh_net::Protocol::P2p(stranger)),
+            p => wrong.push(p),
+        }
+    }
+    let err = b
+        .net
+        .dial(wrong.clone())
+        .await
+        .expect_err("dial")
+        .to_string();
+    assert!(
+        err.contains(&wrong.to_string()) && err.contains("a different node answers"),
+        "{err}"
+    );
+}

@@ -281,19 +281,6 @@ impl NetworkConfig {
             if !matches!(a.iter().last(), Some(lgmesh_net::Protocol::P2p(_))) {
                 bail!("network.bootstrap: {text:?} must end with /p2p/<peer id>");
             }
-            if a.iter().any(|p| {
-                matches!(
-                    p,
-                    lgmesh_net::Protocol::Dns(_)
-                        | lgmesh_net::Protocol::Dns4(_)
-                        | lgmesh_net::Protocol::Dns6(_)
-                        | lgmesh_net::Protocol::Dnsaddr(_)
-                )
-            }) {
-                bail!(
-                    "network.bootstrap: {text:?}: DNS names are not resolved yet; use the IP address (/ip4/… or /ip6/…)"
-                );
-            }
         }
         let kad = match self.kad.as_str() {
             "auto" => KadMode::Auto,
@@ -960,13 +947,6 @@ mod tests {
             ),
             (
                 NetworkConfig {
-                    bootstrap: vec![format!("/dns4/lgmesh.example.gov.uk/tcp/4001/p2p/{peer}")],
-                    ..ok.clone()
-                },
-                "DNS names",
-            ),
-            (
-                NetworkConfig {
                     kad: "sometimes".into(),
                     ..ok.clone()
                 },
@@ -1006,10 +986,14 @@ mod tests {
             assert!(e.contains(want), "{e}");
         }
         let good = NetworkConfig {
-            bootstrap: vec![format!("/ip4/192.0.2.7/tcp/4001/p2p/{peer}")],
+            bootstrap: vec![
+                format!("/ip4/192.0.2.7/tcp/4001/p2p/{peer}"),
+                format!("/dns4/lgmesh.example.gov.uk/tcp/4001/p2p/{peer}"),
+                format!("/dnsaddr/example.gov.uk/p2p/{peer}"),
+            ],
             ..ok
         };
-        assert_eq!(good.to_net(65536).expect("valid").bootstrap.len(), 1);
+        assert_eq!(good.to_net(65536).expect("valid").bootstrap.len(), 3);
     }
 
     #[test]
