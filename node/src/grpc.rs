@@ -33,6 +33,9 @@ impl From<AppError> for Status {
 pub struct RegistryService {
     app: Arc<App>,
     token: String,
+    /// Cancelled when the node begins to stop: open `Watch` streams end then, so that
+    /// they do not hold the server's graceful shutdown open.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 /// The node service.
@@ -121,9 +124,9 @@ fn authorise<T>(app: &App, token: &str, req: &Request<T>) -> Result<(), Status> 
 }
 
 impl RegistryService {
-    /// Serves `app`; writes need `token`.
-    pub fn new(app: Arc<App>, token: String) -> Self {
-        Self { app, token }
+    /// Serves `app`; writes need `token`; watches end when `stop` is cancelled.
+    pub fn new(app: Arc<App>, token: String, stop: tokio_util::sync::CancellationToken) -> Self {
+        Self { app, token, stop }
     }
 
     fn authorise<T>(&self, req: &Request<T>) -> Result<(), Status> {
@@ -466,6 +469,7 @@ impl RegistryApi for RegistryService {
         let mut arrivals = self.app.arrivals.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let app = self.app.clone();
+        let stop = self.stop.clone();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
@@ -481,6 +485,12 @@ impl RegistryApi for RegistryService {
                         Err(RecvError::Closed) => return,
                     },
                     _ = tx.closed() => return,
+                    _ = stop.cancelled() => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("watch: the node is shutting down")))
+                            .await;
+                        return;
+                    }
                 };
                 let reg = app.registry.clone();
                 let q = q.clone();

@@ -122,9 +122,14 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         ..Default::default()
     };
     let max = config.grpc.max_request_bytes;
-    let registry_svc = RegistryServer::new(RegistryService::new(app.clone(), token.clone()))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(16 * 1024 * 1024);
+    let shutdown = CancellationToken::new();
+    let registry_svc = RegistryServer::new(RegistryService::new(
+        app.clone(),
+        token.clone(),
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(16 * 1024 * 1024);
     let node_svc = NodeServer::new(NodeService::new(
         app.clone(),
         info,
@@ -148,7 +153,6 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         .build_v1()
         .context("reflection")?;
 
-    let shutdown = CancellationToken::new();
     let incoming =
         tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc_task = {

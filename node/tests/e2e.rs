@@ -326,3 +326,33 @@ fn a_node_without_bootstrap_peers_says_so_in_words_of_its_own() {
     joined.kill();
     alone.kill();
 }
+
+#[test]
+fn a_node_with_a_watcher_attached_stops_cleanly_and_tells_the_watcher() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    let mut node = Node::start(&dir);
+    let mut watch = std::process::Command::new(BIN)
+        .args(["watch", "--data-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn watch");
+    // The watcher is attached once it has said so (on stderr; stdout is for manifests).
+    let mut err = std::io::BufReader::new(watch.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).expect("read");
+    assert!(line.starts_with("Watching"), "{line}");
+
+    // An open watch used to hold the server's graceful shutdown until its 10 s limit,
+    // and the node then exited with an error.
+    let status = node.interrupt();
+    assert!(status.success(), "the node exited with {status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).expect("read");
+    let done = watch.wait().expect("watch");
+    assert!(!done.success());
+    let err = rest;
+    assert!(err.contains("the node is shutting down"), "{err}");
+}

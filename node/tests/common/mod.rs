@@ -133,6 +133,23 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// Ctrl-C (SIGINT), then waits up to 60 s for the node to exit; returns how it did.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -INT failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop in 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A plain HTTP GET; returns (status line, body).
     pub fn http_get(&self, path: &str) -> (String, String) {
         let mut s = std::net::TcpStream::connect(&self.http).expect("connect http");
