@@ -35,6 +35,31 @@ use crate::{
 /// How long a `Dial` waits, once connected, for the peer to say which network it is on.
 const IDENTIFY_WAIT: Duration = Duration::from_secs(10);
 
+/// Why listening failed: libp2p's transport error says nothing itself (the cause is in
+/// its source), so the whole chain, with the usual cause in plain words.
+fn listen_reason(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![];
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.contains(&text) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    let all = parts.join(": ");
+    if all.contains("Address already in use") || all.contains("os error 98") {
+        return format!(
+            "the port is already in use (another lgmesh node, or an IPFS node on 4001?): {all}"
+        );
+    }
+    if all.is_empty() {
+        format!("{e:?}")
+    } else {
+        all
+    }
+}
+
 /// Why a dial failed, in a few words where libp2p's error is a recognisable nest (a
 /// line per address and layer); otherwise its text on one line.
 fn dial_reason(error: &str) -> String {
@@ -260,7 +285,7 @@ impl EventLoop {
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: listen_reason(&e),
                 })?;
             if addr.iter().any(|p| p == Protocol::P2pCircuit) {
                 // Through a relay: waited for, but a relay that is down or refuses does
@@ -323,7 +348,7 @@ impl EventLoop {
                     {
                         return Err(NetError::Listen {
                             addr,
-                            reason: error.to_string(),
+                            reason: listen_reason(&error),
                         });
                     }
                 }
@@ -740,7 +765,7 @@ impl EventLoop {
                 Err(e) => {
                     let r = &mut self.relays[i];
                     r.retry_at = now + RELAY_RETRY_MAX;
-                    tracing::warn!(relay = %r.addr, error = %e, "cannot listen through the relay");
+                    tracing::warn!(relay = %r.addr, "cannot listen through the relay: {}", listen_reason(&e));
                 }
             }
         }

@@ -144,6 +144,31 @@ fn bad_network_flags_are_refused_with_the_field_named() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
     assert!(!dir.join("node.json").exists(), "no node started");
+
+    // A port someone else holds: the reason, not libp2p's empty transport error.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let out = lgmesh(
+        &dir,
+        &[
+            "run",
+            "--listen",
+            &listen,
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(&listen) && last.contains("already in use"),
+        "{err}"
+    );
+    drop(taken);
 }
 
 /// The demo, as a newcomer runs it: five or more councils that hold each other's
