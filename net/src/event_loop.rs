@@ -75,6 +75,11 @@ fn dial_reason(error: &str) -> String {
             "a different node answers at that address (is the /p2p/ id current?)",
         ),
         ("No route to host", "no route to host"),
+        (
+            "Handshake failed",
+            "the other end does not speak libp2p (its gRPC or HTTP port instead of its \
+             network.listen port?)",
+        ),
         ("Network is unreachable", "network unreachable"),
     ];
     if let Some((_, words)) = known.iter().find(|(k, _)| error.contains(k)) {
@@ -553,11 +558,18 @@ impl EventLoop {
                 }
             }
             Command::Dial { addr, reply } => {
-                if let Some(Protocol::P2p(p)) = addr.iter().last()
-                    && self.swarm.is_connected(&p)
-                {
-                    let _ = reply.send(Ok(p));
-                    return;
+                if let Some(Protocol::P2p(p)) = addr.iter().last() {
+                    if p == *self.swarm.local_peer_id() {
+                        let _ = reply.send(Err(NetError::Dial {
+                            addr: addr.to_string(),
+                            reason: "that is this node's own address".into(),
+                        }));
+                        return;
+                    }
+                    if self.swarm.is_connected(&p) {
+                        let _ = reply.send(Ok(p));
+                        return;
+                    }
                 }
                 let opts = DialOpts::from(addr.clone());
                 let id = opts.connection_id();
