@@ -332,4 +332,11 @@ async fn a_dial_that_fails_says_why_in_words() {
         err.contains(&wrong.to_string()) && err.contains("a different node answers"),
         "{err}"
     );
+    let own = a
+        .net
+        .dial(a.addr.clone())
+        .await
+        .expect_err("dial self")
+        .to_string();
+    assert!(own.contains("this node's own address"), "{own}");
 }
