@@ -60,6 +60,17 @@ fn listen_reason(e: &dyn std::error::Error) -> String {
     }
 }
 
+/// libp2p's text of a dial error; for a connection refused by a limit, whose text is only
+/// "Dial error", the limit it hit.
+fn dial_error_text(e: &libp2p::swarm::DialError) -> String {
+    match e {
+        libp2p::swarm::DialError::Denied { cause } => {
+            format!("refused here: {}", listen_reason(cause))
+        }
+        e => e.to_string(),
+    }
+}
+
 /// Why a dial failed, in a few words where libp2p's error is a recognisable nest (a
 /// line per address and layer); otherwise its text on one line.
 fn dial_reason(error: &str) -> String {
@@ -386,7 +397,7 @@ impl EventLoop {
                     Ok(()) => {
                         self.bootstrap_dials.insert(id, addr);
                     }
-                    Err(e) => self.bootstrap_failed(addr, &e.to_string()),
+                    Err(e) => self.bootstrap_failed(addr, &dial_error_text(&e)),
                 }
             }
         }
@@ -587,7 +598,7 @@ impl EventLoop {
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Dial {
                             addr: addr.to_string(),
-                            reason: e.to_string(),
+                            reason: dial_reason(&dial_error_text(&e)),
                         }));
                     }
                 }
@@ -953,12 +964,12 @@ impl EventLoop {
             } => {
                 tracing::debug!(?peer_id, %error, "dial failed");
                 if let Some(addr) = self.bootstrap_dials.remove(&connection_id) {
-                    self.bootstrap_failed(addr, &error.to_string());
+                    self.bootstrap_failed(addr, &dial_error_text(&error));
                 }
                 if let Some(dial) = self.dials.remove(&connection_id) {
                     let _ = dial.reply.send(Err(NetError::Dial {
                         addr: dial.addr,
-                        reason: dial_reason(&error.to_string()),
+                        reason: dial_reason(&dial_error_text(&error)),
                     }));
                 }
             }

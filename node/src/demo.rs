@@ -160,7 +160,8 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         }
     }
 
-    // Wait until every council holds every council's manifests.
+    // Wait until every council holds every council's manifests, searchable (the text
+    // index commits a moment after the store).
     let union = union_size(&nodes)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let converged = loop {
@@ -169,6 +170,12 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             all &= st.app.registry.counts()?.heads >= union;
         }
         if all {
+            for (name, _, st) in &nodes {
+                let reg = st.app.registry.clone();
+                tokio::task::spawn_blocking(move || reg.wait_indexed())
+                    .await?
+                    .with_context(|| format!("{name}: search index"))?;
+            }
             break true;
         }
         if Instant::now() > deadline {

@@ -470,16 +470,30 @@ async fn connect_all(
     net: impl Fn(usize) -> Network,
     addr: impl Fn(usize) -> Multiaddr,
 ) -> Result<()> {
+    let mut failed = 0usize;
     for node in edges.chunk_by(|a, b| a.0 == b.0) {
         let dials = node.iter().map(|&(i, j)| {
             let (n, a) = (net(i), addr(j));
             async move { n.dial(a).await }
         });
         for r in futures::future::join_all(dials).await {
-            r?;
+            // On saturated cores a peer may take longer to identify than a dial waits;
+            // the edge is then missing, as in a real federation, and the run goes on.
+            if let Err(e) = r {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("  a joining dial failed: {e}");
+                }
+            }
         }
         let gap = JOIN_MS.load(std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+    if failed > 0 {
+        println!(
+            "  {failed} of {} joining dials failed (the network formed without them)",
+            edges.len()
+        );
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! A node behind NAT listens through a relay (`…/p2p-circuit`), on real TCP over
-//! 127.0.0.1: it starts while the relay cannot serve it, keeps trying, and once the
-//! relay can, other nodes reach it through the relay.
+//! Real transports on 127.0.0.1: QUIC alone, and a node behind NAT that listens through
+//! a relay (`…/p2p-circuit`): it starts while the relay cannot serve it, keeps trying,
+//! and once the relay can, other nodes reach it through the relay.
 
 mod common;
 
@@ -126,4 +126,46 @@ async fn a_node_behind_nat_is_reached_through_a_relay_that_comes_later() {
     })
     .await;
     drop(relay);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_quic_alone_join_and_gossip() {
+    let quic = |c: &mut NetConfig| {
+        c.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("addr")];
+    };
+    let mut ac = config("t-quic");
+    quic(&mut ac);
+    let a = Node::try_start(ac, TransportKind::Real, fresh_seed())
+        .await
+        .expect("start a");
+    assert!(
+        a.addr.iter().any(|p| p == Protocol::QuicV1),
+        "not a QUIC address: {}",
+        a.addr
+    );
+    let mut bc = config("t-quic");
+    quic(&mut bc);
+    bc.bootstrap = vec![a.addr.clone()];
+    let b = Node::try_start(bc, TransportKind::Real, fresh_seed())
+        .await
+        .expect("start b");
+    let a_id = a.net.info().await.expect("info").peer_id;
+    eventually_async(
+        "b is connected to a over QUIC",
+        Duration::from_secs(20),
+        async || {
+            b.net.peers().await.is_ok_and(|p| {
+                p.iter().any(|p| {
+                    p.peer_id == a_id
+                        && p.addrs
+                            .iter()
+                            .any(|x| x.iter().any(|q| q == Protocol::QuicV1))
+                })
+            })
+        },
+    )
+    .await;
+    let key = SecretKey::from_seed(&fresh_seed());
+    let id = a.publish(sign(&key, service("bin-collection", 1)));
+    eventually("b holds it", Duration::from_secs(20), || b.has(&id)).await;
 }
