@@ -35,9 +35,9 @@ use crate::{
 /// How long a `Dial` waits, once connected, for the peer to say which network it is on.
 const IDENTIFY_WAIT: Duration = Duration::from_secs(10);
 
-/// Why listening failed: libp2p's transport error says nothing itself (the cause is in
-/// its source), so the whole chain, with the usual cause in plain words.
-fn listen_reason(e: &dyn std::error::Error) -> String {
+/// An error with its sources, on one line: libp2p's transport error says nothing itself
+/// (the cause is in its source). A port in use is named as such.
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![];
     let mut next: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = next {
@@ -60,21 +60,24 @@ fn listen_reason(e: &dyn std::error::Error) -> String {
     }
 }
 
-/// libp2p's text of a dial error; for a connection refused by a limit, whose text is only
-/// "Dial error", the limit it hit.
-fn dial_error_text(e: &libp2p::swarm::DialError) -> String {
-    match e {
-        libp2p::swarm::DialError::Denied { cause } => {
-            format!("refused here: {}", listen_reason(cause))
-        }
-        e => e.to_string(),
+/// `text` in the words of the first `known` (substring, words) pair it contains;
+/// otherwise itself, on one line and cut to 300 characters.
+fn in_words(text: &str, known: &[(&str, &str)]) -> String {
+    if let Some((_, words)) = known.iter().find(|(k, _)| text.contains(k)) {
+        return (*words).to_string();
     }
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(300).collect()
 }
 
 /// Why a dial failed, in a few words where libp2p's error is a recognisable nest (a
-/// line per address and layer); otherwise its text on one line.
-fn dial_reason(error: &str) -> String {
-    let known = [
+/// line per address and layer). A connection refused by a local limit, which libp2p
+/// shows only as "Dial error", names the limit.
+fn dial_reason(e: &libp2p::swarm::DialError) -> String {
+    if let libp2p::swarm::DialError::Denied { cause } = e {
+        return format!("refused here: {}", error_chain(cause));
+    }
+    const KNOWN: [(&str, &str); 7] = [
         ("no records found", "the name does not resolve (DNS)"),
         (
             "Connection refused",
@@ -93,11 +96,7 @@ fn dial_reason(error: &str) -> String {
         ),
         ("Network is unreachable", "network unreachable"),
     ];
-    if let Some((_, words)) = known.iter().find(|(k, _)| error.contains(k)) {
-        return (*words).to_string();
-    }
-    let flat: String = error.split_whitespace().collect::<Vec<_>>().join(" ");
-    flat.chars().take(300).collect()
+    in_words(&e.to_string(), &KNOWN)
 }
 
 /// The first wait before listening through a relay again; it doubles with each failure…
@@ -118,20 +117,21 @@ struct RelayListen {
 
 /// Why a relay listener closed, in words an operator can act on (libp2p's error is a
 /// nest of enum variants).
-fn relay_reason(debug: &str) -> String {
-    if debug.contains("Unsupported") {
-        "the relay does not offer relaying (its network.relay_server is off, or it has no \
-         public address yet: network.external)"
-            .into()
-    } else if debug.contains("NoAddressesInReservation") {
-        "the relay has no public address (network.external on the relay)".into()
-    } else if debug.contains("ResourceLimitExceeded") {
-        "the relay is full".into()
-    } else if debug.contains("PermissionDenied") {
-        "the relay refused this node".into()
-    } else {
-        debug.chars().take(300).collect()
-    }
+fn relay_reason(e: &std::io::Error) -> String {
+    const KNOWN: [(&str, &str); 4] = [
+        (
+            "Unsupported",
+            "the relay does not offer relaying (its network.relay_server is off, or it has \
+             no public address yet: network.external)",
+        ),
+        (
+            "NoAddressesInReservation",
+            "the relay has no public address (network.external on the relay)",
+        ),
+        ("ResourceLimitExceeded", "the relay is full"),
+        ("PermissionDenied", "the relay refused this node"),
+    ];
+    in_words(&format!("{e:?}"), &KNOWN)
 }
 
 /// A `Dial` waiting for its answer.
@@ -139,8 +139,33 @@ struct PendingDial {
     /// The address asked for, for the error.
     addr: String,
     reply: oneshot::Sender<Result<PeerId, NetError>>,
-    /// When it was asked for, or connected.
-    since: Instant,
+}
+
+/// At most one warning per key in ten minutes, over at most 1,024 keys (then it starts
+/// afresh): for what peers or a config can cause again and again.
+struct Throttle<K>(HashMap<K, Instant>);
+
+impl<K: std::hash::Hash + Eq> Throttle<K> {
+    fn new() -> Self {
+        Self(HashMap::new())
+    }
+
+    /// Whether to warn about `key` now (and, if so, not again for ten minutes).
+    fn allow(&mut self, key: K) -> bool {
+        let now = Instant::now();
+        if self
+            .0
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(600))
+        {
+            return false;
+        }
+        if self.0.len() >= 1024 {
+            self.0.clear();
+        }
+        self.0.insert(key, now);
+        true
+    }
 }
 
 /// The longest a relayed manifest waits in memory before it is flushed to disk.
@@ -200,16 +225,16 @@ pub(crate) struct EventLoop {
     ingest: mpsc::Sender<GossipJob>,
     /// `Dial`s not yet connected, by the connection they opened.
     dials: HashMap<ConnectionId, PendingDial>,
-    /// `Dial`s connected, answered once the peer says which network it is on.
-    identifying: HashMap<PeerId, Vec<PendingDial>>,
-    /// When this node last warned about each peer it dialled on another network.
-    other_network_warned: HashMap<PeerId, Instant>,
+    /// `Dial`s connected, answered once the peer says which network it is on; since when.
+    identifying: HashMap<PeerId, (Instant, Vec<PendingDial>)>,
+    /// Warnings about peers this node dialled that are on another network.
+    other_network_warned: Throttle<PeerId>,
     /// The relays this node listens through (`…/p2p-circuit` in `listen`).
     relays: Vec<RelayListen>,
     /// Dials to bootstrap peers in flight, by connection.
     bootstrap_dials: HashMap<ConnectionId, Multiaddr>,
-    /// When this node last warned that each bootstrap address failed.
-    bootstrap_warned: HashMap<Multiaddr, Instant>,
+    /// Warnings about bootstrap addresses that failed.
+    bootstrap_warned: Throttle<Multiaddr>,
     requests: HashMap<
         request_response::OutboundRequestId,
         oneshot::Sender<Result<SyncResponse, NetError>>,
@@ -270,10 +295,10 @@ impl EventLoop {
             ingest,
             dials: HashMap::new(),
             identifying: HashMap::new(),
-            other_network_warned: HashMap::new(),
+            other_network_warned: Throttle::new(),
             relays: vec![],
             bootstrap_dials: HashMap::new(),
-            bootstrap_warned: HashMap::new(),
+            bootstrap_warned: Throttle::new(),
             requests: HashMap::new(),
             peers: HashMap::new(),
             syncing: HashSet::new(),
@@ -301,7 +326,7 @@ impl EventLoop {
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen {
                     addr: addr.clone(),
-                    reason: listen_reason(&e),
+                    reason: error_chain(&e),
                 })?;
             if addr.iter().any(|p| p == Protocol::P2pCircuit) {
                 // Through a relay: waited for, but a relay that is down or refuses does
@@ -369,7 +394,7 @@ impl EventLoop {
                     {
                         return Err(NetError::Listen {
                             addr,
-                            reason: listen_reason(&error),
+                            reason: error_chain(&error),
                         });
                     }
                 }
@@ -397,7 +422,7 @@ impl EventLoop {
                     Ok(()) => {
                         self.bootstrap_dials.insert(id, addr);
                     }
-                    Err(e) => self.bootstrap_failed(addr, &dial_error_text(&e)),
+                    Err(e) => self.bootstrap_failed(addr, &e),
                 }
             }
         }
@@ -427,10 +452,7 @@ impl EventLoop {
         let silent: Vec<PeerId> = self
             .identifying
             .iter()
-            .filter(|(_, d)| {
-                d.iter()
-                    .any(|d| now.duration_since(d.since) > IDENTIFY_WAIT)
-            })
+            .filter(|(_, (since, _))| now.duration_since(*since) > IDENTIFY_WAIT)
             .map(|(p, _)| *p)
             .collect();
         for p in silent {
@@ -592,13 +614,12 @@ impl EventLoop {
                 match self.swarm.dial(opts) {
                     Ok(()) => {
                         let addr = addr.to_string();
-                        let since = Instant::now();
-                        self.dials.insert(id, PendingDial { addr, reply, since });
+                        self.dials.insert(id, PendingDial { addr, reply });
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Dial {
                             addr: addr.to_string(),
-                            reason: dial_reason(&dial_error_text(&e)),
+                            reason: dial_reason(&e),
                         }));
                     }
                 }
@@ -770,7 +791,7 @@ impl EventLoop {
         r.retry_at = Instant::now() + wait;
         let why = match reason {
             Ok(()) => "the connection to the relay closed".to_string(),
-            Err(e) => relay_reason(&format!("{e:?}")),
+            Err(e) => relay_reason(e),
         };
         tracing::warn!(
             relay = %r.addr,
@@ -793,7 +814,7 @@ impl EventLoop {
                 Err(e) => {
                     let r = &mut self.relays[i];
                     r.retry_at = now + RELAY_RETRY_MAX;
-                    tracing::warn!(relay = %r.addr, "cannot listen through the relay: {}", listen_reason(&e));
+                    tracing::warn!(relay = %r.addr, "cannot listen through the relay: {}", error_chain(&e));
                 }
             }
         }
@@ -802,27 +823,21 @@ impl EventLoop {
     /// Tells the operator a bootstrap peer could not be reached (a typo, a name that does
     /// not resolve, a firewall), at most once in ten minutes per address: the node
     /// retries every 10 s while it has no peers.
-    fn bootstrap_failed(&mut self, addr: Multiaddr, error: &str) {
-        let now = Instant::now();
-        if self
-            .bootstrap_warned
-            .get(&addr)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(600))
-        {
-            tracing::debug!(%addr, %error, "bootstrap dial failed");
-            return;
+    fn bootstrap_failed(&mut self, addr: Multiaddr, error: &libp2p::swarm::DialError) {
+        let why = dial_reason(error);
+        if self.bootstrap_warned.allow(addr.clone()) {
+            tracing::warn!(%addr, "cannot reach bootstrap peer (retrying while alone): {why}");
+        } else {
+            tracing::debug!(%addr, "bootstrap dial failed: {why}");
         }
-        tracing::warn!(
-            %addr,
-            "cannot reach bootstrap peer (retrying while alone): {}",
-            dial_reason(error)
-        );
-        self.bootstrap_warned.insert(addr, now);
     }
 
     /// Answers the `Dial`s waiting on `peer`: connected and on this network, or why not.
     fn answer_dials(&mut self, peer: PeerId, outcome: Result<(), &str>) {
-        for dial in self.identifying.remove(&peer).unwrap_or_default() {
+        let Some((_, dials)) = self.identifying.remove(&peer) else {
+            return;
+        };
+        for dial in dials {
             let _ = dial.reply.send(match outcome {
                 Ok(()) => Ok(peer),
                 Err(reason) => Err(NetError::Dial {
@@ -858,16 +873,7 @@ impl EventLoop {
             .peers
             .get(&peer)
             .is_some_and(|p| p.conns.values().any(|(_, outbound)| *outbound));
-        let now = Instant::now();
-        let recently = self
-            .other_network_warned
-            .get(&peer)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(600));
-        if dialled && !recently {
-            if self.other_network_warned.len() >= 1024 {
-                self.other_network_warned.clear();
-            }
-            self.other_network_warned.insert(peer, now);
+        if dialled && self.other_network_warned.allow(peer) {
             tracing::warn!(%peer, "disconnected: {why}");
         } else {
             tracing::debug!(%peer, "disconnected: {why}");
@@ -895,12 +901,15 @@ impl EventLoop {
                     .connections_opened
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.bootstrap_dials.remove(&connection_id);
-                if let Some(mut dial) = self.dials.remove(&connection_id) {
+                if let Some(dial) = self.dials.remove(&connection_id) {
                     if self.peers.get(&peer_id).is_some_and(|p| p.identified) {
                         let _ = dial.reply.send(Ok(peer_id));
                     } else {
-                        dial.since = Instant::now();
-                        self.identifying.entry(peer_id).or_default().push(dial);
+                        self.identifying
+                            .entry(peer_id)
+                            .or_insert_with(|| (Instant::now(), vec![]))
+                            .1
+                            .push(dial);
                     }
                 }
                 if let Some(ip) = ip_of(&addr) {
@@ -964,12 +973,12 @@ impl EventLoop {
             } => {
                 tracing::debug!(?peer_id, %error, "dial failed");
                 if let Some(addr) = self.bootstrap_dials.remove(&connection_id) {
-                    self.bootstrap_failed(addr, &dial_error_text(&error));
+                    self.bootstrap_failed(addr, &error);
                 }
                 if let Some(dial) = self.dials.remove(&connection_id) {
                     let _ = dial.reply.send(Err(NetError::Dial {
                         addr: dial.addr,
-                        reason: dial_reason(&dial_error_text(&error)),
+                        reason: dial_reason(&error),
                     }));
                 }
             }

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -57,20 +56,16 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
         .to_owned();
 
     // A watcher on c, started before the publish.
-    let mut watch = Command::new(BIN)
-        .args(["watch", "--json", "--lgsl", "524", "--data-dir"])
-        .arg(&c)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn watch");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = watch.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut watch = Reaped(
+        Command::new(BIN)
+            .args(["watch", "--json", "--lgsl", "524", "--data-dir"])
+            .arg(&c)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn watch"),
+    );
+    let rx = lines_of(watch.0.stdout.take().expect("stdout"));
     std::thread::sleep(Duration::from_millis(500));
 
     let file = examples().join("manifests/guildford-bin-collection.toml");
@@ -93,8 +88,7 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
         .expect("watch printed a manifest");
     let seen = json(&line);
     assert_eq!(seen["orgName"], "Guildford Borough Council", "{line}");
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(watch);
 
     // b and c, which only knew a, found each other (identify + Kademlia).
     until("b is connected to c", || {
@@ -177,21 +171,17 @@ fn bad_network_flags_are_refused_with_the_field_named() {
 fn the_demo_runs_a_federation_that_the_usual_commands_reach() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("lgmesh-demo");
-    let mut demo = Command::new(BIN)
-        .arg("demo")
-        .arg("--dir")
-        .arg(&root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn lgmesh demo");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = demo.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut demo = Reaped(
+        Command::new(BIN)
+            .arg("demo")
+            .arg("--dir")
+            .arg(&root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn lgmesh demo"),
+    );
+    let rx = lines_of(demo.0.stdout.take().expect("stdout"));
     // The list of councils, then the line that says every council holds everything.
     let mut councils = vec![];
     loop {
@@ -247,22 +237,7 @@ fn the_demo_runs_a_federation_that_the_usual_commands_reach() {
     assert_eq!(shown["name"], "demo-test-bins", "{shown}");
 
     // Ctrl-C stops every council cleanly.
-    let stopped = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(stopped.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = demo.try_wait().expect("wait") {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = demo.kill();
-            panic!("the demo did not stop within 30 s of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(&mut demo.0);
     assert!(status.success(), "the demo exited with {status}");
 }
 

@@ -133,21 +133,9 @@ impl Node {
         let _ = self.child.wait();
     }
 
-    /// Ctrl-C (SIGINT), then waits up to 60 s for the node to exit; returns how it did.
+    /// Ctrl-C, as [`interrupt`].
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -INT failed");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the node did not stop in 60 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        interrupt(&mut self.child)
     }
 
     /// A plain HTTP GET; returns (status line, body).
@@ -289,5 +277,49 @@ impl WellKnown {
     pub fn serve(&self, org: &str, keys: &[&str]) {
         *self.body.lock().expect("lock") =
             serde_json::json!({ "org": org, "publishers": keys }).to_string();
+    }
+}
+
+/// Ctrl-C (SIGINT) to `child`, then waits up to 60 s for it to exit; returns how it did.
+pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -INT failed");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not stop in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The lines `out` (a child's stdout or stderr) prints, as they come, read on a thread.
+pub fn lines_of(out: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// A child process killed (SIGKILL) and reaped on drop, so a failed test leaves nothing
+/// running.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
