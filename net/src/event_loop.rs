@@ -34,6 +34,11 @@ use crate::{
 
 /// How long a `Dial` waits, once connected, for the peer to say which network it is on.
 const IDENTIFY_WAIT: Duration = Duration::from_secs(10);
+/// How long a connection to a peer on another network stays open after our identify went
+/// out, so that the peer reads why before we hang up: closing a connection drops what is
+/// still queued on it, and the peer would hear only "the connection closed". Nothing else
+/// passes meanwhile: every other protocol id names the network.
+const HANG_UP_AFTER: Duration = Duration::from_secs(1);
 
 /// An error with its sources, on one line: libp2p's transport error says nothing itself
 /// (the cause is in its source). A port in use is named as such.
@@ -212,6 +217,10 @@ struct Peer {
     since: Instant,
     /// When it last nudged this node into a round (at most one per sync interval).
     nudged_at: Option<Instant>,
+    /// This node's identify went out to the peer, so it can know which network we are on.
+    told: bool,
+    /// On another network since then: hang up once it has been told (see `HANG_UP_AFTER`).
+    hang_up: Option<Instant>,
 }
 
 pub(crate) struct EventLoop {
@@ -460,6 +469,20 @@ impl EventLoop {
                 p,
                 Err("connected, but the peer did not say which network it is on within 10 s: is it an lgmesh node?"),
             );
+        }
+        let foreign: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.hang_up.is_some_and(|t| {
+                    let waited = now.duration_since(t);
+                    (p.told && waited >= HANG_UP_AFTER) || waited > IDENTIFY_WAIT
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for p in foreign {
+            let _ = self.swarm.disconnect_peer_id(p);
         }
         let ban_for = self.cfg.ban_for;
         let expired: Vec<PeerId> = self
@@ -853,6 +876,9 @@ impl EventLoop {
     /// or network name), at most once in ten minutes per peer; a stranger dialling in is
     /// only counted.
     fn other_network(&mut self, peer: PeerId, protocol_version: &str) {
+        if self.peers.get(&peer).is_some_and(|p| p.hang_up.is_some()) {
+            return; // told again (an identify push): already counted and hanging up
+        }
         self.net.stats.refused(Refusal::OtherNetwork);
         let theirs = protocol_version
             .strip_prefix("/lgmesh/")
@@ -879,7 +905,14 @@ impl EventLoop {
             tracing::debug!(%peer, "disconnected: {why}");
         }
         self.answer_dials(peer, Err(&why));
-        let _ = self.swarm.disconnect_peer_id(peer);
+        // Hung up in `housekeeping`, once the peer has had time to read which network
+        // this node is on (`HANG_UP_AFTER`).
+        match self.peers.get_mut(&peer) {
+            Some(p) => p.hang_up = Some(Instant::now()),
+            None => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
     }
 
     fn on_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
@@ -936,6 +969,8 @@ impl EventLoop {
                     identified: false,
                     since: Instant::now(),
                     nudged_at: None,
+                    told: false,
+                    hang_up: None,
                 });
                 p.conns.insert(connection_id, (addr, outbound));
             }
@@ -1052,6 +1087,11 @@ impl EventLoop {
                             MessageAcceptance::Ignore,
                         );
                     }
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Sent { peer_id, .. }) => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.told = true;
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
