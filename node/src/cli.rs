@@ -168,7 +168,9 @@ pub struct WatchArgs {
     /// Service status, e.g. LIVE.
     #[arg(long)]
     pub status: Option<String>,
-    /// Include retractions.
+    /// Include retractions: those that match the filters, and those withdrawing a
+    /// version that did (so `--lgsl 524 --include-retracted` shows a 524 service being
+    /// withdrawn).
     #[arg(long)]
     pub include_retracted: bool,
     /// Only publishers this node verifies.

@@ -500,11 +500,7 @@ impl RegistryApi for RegistryService {
                             let Some(s) = reg.get(&id)? else {
                                 return Ok(None);
                             };
-                            let org = reg.org_of(&s.publisher)?.map(|o| o.org_id);
-                            let verified = q.verified_only
-                                && reg.trust()?.of(&s.publisher) == Verification::Verified;
-                            Ok(q.matches(&s.publisher, &s.body, org.as_deref(), verified)
-                                .then_some(s))
+                            Ok(reg.stream_matches(&q, &s)?.then_some(s))
                         },
                     )
                     .await;

@@ -55,10 +55,17 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
         .expect("peer id")
         .to_owned();
 
-    // A watcher on c, started before the publish.
+    // A watcher on c, started before the publish, following LGSL 524 and its withdrawals.
     let mut watch = Reaped(
         Command::new(BIN)
-            .args(["watch", "--json", "--lgsl", "524", "--data-dir"])
+            .args([
+                "watch",
+                "--json",
+                "--lgsl",
+                "524",
+                "--include-retracted",
+                "--data-dir",
+            ])
             .arg(&c)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -88,6 +95,22 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
         .expect("watch printed a manifest");
     let seen = json(&line);
     assert_eq!(seen["orgName"], "Guildford Borough Council", "{line}");
+    // When a withdraws it, the watcher hears of it, though a tombstone has no LGSL.
+    ok(
+        &a,
+        &[
+            "retract",
+            "bin-collection-days",
+            "--reason",
+            "moved to Surrey",
+        ],
+    );
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("watch printed the retraction");
+    let seen = json(&line);
+    assert_eq!(seen["kind"], "retraction", "{line}");
+    assert_eq!(seen["name"], "bin-collection-days", "{line}");
     drop(watch);
 
     // b and c, which only knew a, found each other (identify + Kademlia).

@@ -29,7 +29,8 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
-use crate::store::{Registry, StoreError};
+use crate::store::{Registry, StoreError, Stored};
+use crate::trust::Verification;
 
 /// Largest page.
 pub const MAX_PAGE: usize = 100;
@@ -899,6 +900,31 @@ impl Registry {
 }
 
 impl Registry {
+    /// Whether `s`, just arrived, belongs in a stream of new manifests filtered by `q`
+    /// (`Watch`): [`Query::matches`], with the publisher's organisation and trust as this
+    /// node knows them. With `include_retracted`, a retraction also belongs when the
+    /// version it withdraws matches, if this node holds it: whoever follows LGSL 524
+    /// hears of a 524 service being withdrawn, though the tombstone carries no LGSL.
+    pub fn stream_matches(&self, q: &Query, s: &Stored) -> Result<bool, StoreError> {
+        let org = self.org_of(&s.publisher)?.map(|o| o.org_id);
+        let verified = q.verified_only && self.trust()?.of(&s.publisher) == Verification::Verified;
+        if q.matches(&s.publisher, &s.body, org.as_deref(), verified) {
+            return Ok(true);
+        }
+        if !q.include_retracted || s.kind() != "retraction" {
+            return Ok(false);
+        }
+        let withdrawn = self
+            .history(&s.publisher, &s.body.name)?
+            .into_iter()
+            .find(|v| v.kind() != "retraction" && v.body.version < s.body.version);
+        let q = Query {
+            include_expired: true,
+            ..q.clone()
+        };
+        Ok(withdrawn.is_some_and(|v| q.matches(&v.publisher, &v.body, org.as_deref(), verified)))
+    }
+
     /// How many heads (tombstones included) have expired by `now_ms`: a count over the
     /// index's expiry column, for the observer.
     pub fn expired_heads(&self, now_ms: u64) -> Result<u64, SearchError> {

@@ -1130,3 +1130,58 @@ fn a_page_placed_after_a_revocation_still_being_applied_is_judged_under_it() {
     assert_eq!(format!("{piped_out:?}"), format!("{serial_out:?}"));
     assert_eq!(piped.counts().expect("counts").heads, 151);
 }
+
+#[test]
+fn a_watch_filter_hears_of_a_matching_service_being_withdrawn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[31; 32]);
+    let other = SecretKey::from_seed(&[32; 32]);
+    stored(reg.put(&sign(&key, bins(1, "Bins")), NOW).expect("put"));
+    let mut parking = bins(1, "Parking permits");
+    parking.name = "parking".into();
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::Service(s)) = &mut parking.kind
+        && let Some(l) = &mut s.local
+    {
+        l.lgsl = vec![1109];
+    }
+    stored(reg.put(&sign(&other, parking), NOW).expect("put"));
+    let gone = |reg: &Registry, key: &SecretKey, name: &str| {
+        let id = stored(
+            reg.put(&sign(key, sample::retraction(name, 2, NOW)), NOW)
+                .expect("put"),
+        );
+        reg.get(&id).expect("get").expect("stored")
+    };
+    let bins_gone = gone(&reg, &key, "bin-collection");
+    let parking_gone = gone(&reg, &other, "parking");
+    let q = |lgsl: u32, kind: Option<&str>, include_retracted: bool| Query {
+        lgsl: Some(lgsl),
+        kind: kind.map(str::to_string),
+        include_retracted,
+        now_ms: NOW,
+        ..Default::default()
+    };
+    let hears = |q: &Query, s| reg.stream_matches(q, s).expect("match");
+    // Following LGSL 524 with retractions: the bins service's withdrawal, not parking's.
+    assert!(hears(&q(524, None, true), &bins_gone));
+    assert!(!hears(&q(524, None, true), &parking_gone));
+    assert!(hears(&q(524, Some("service"), true), &bins_gone));
+    assert!(!hears(&q(524, Some("dataset"), true), &bins_gone));
+    // Without include_retracted, a withdrawal stays hidden, as in search.
+    assert!(!hears(&q(524, None, false), &bins_gone));
+    // A text filter is judged against the withdrawn version too.
+    let text = |t: &str| Query {
+        text: t.into(),
+        include_retracted: true,
+        now_ms: NOW,
+        ..Default::default()
+    };
+    assert!(hears(&text("bins"), &bins_gone));
+    assert!(!hears(&text("parking"), &bins_gone));
+    // A retraction of a name this node never held matches by its own fields only.
+    let stranger = SecretKey::from_seed(&[33; 32]);
+    let never = gone(&reg, &stranger, "bin-collection");
+    assert!(!hears(&q(524, None, true), &never));
+    assert!(hears(&text(""), &never));
+}
