@@ -147,7 +147,11 @@ fn behaviour(
     );
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(cfg.max_connections))
-        .with_max_established_per_peer(Some(2))
+        // Three: two nodes behind NAT that find each other at once each dial the other
+        // through the relay, and the hole punch (DCUtR) then needs room for the direct
+        // connection; with two, it was refused and the pair stayed on the relay, whose
+        // circuits close after 2 minutes or 128 KiB.
+        .with_max_established_per_peer(Some(3))
         .with_max_pending_incoming(Some(cfg.max_pending))
         .with_max_pending_outgoing(Some(cfg.max_pending));
     let real = kind == TransportKind::Real;

@@ -337,7 +337,7 @@ impl EventLoop {
                     addr: addr.clone(),
                     reason: error_chain(&e),
                 })?;
-            if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+            if is_relayed(&addr) {
                 // Through a relay: waited for, but a relay that is down or refuses does
                 // not stop the node; it tries again later.
                 self.relays.push(RelayListen {
@@ -783,7 +783,14 @@ impl EventLoop {
             peer_id: me,
             network: self.cfg.network.clone(),
             listen: self.swarm.listeners().map(full).collect(),
-            external: self.swarm.external_addresses().map(full).collect(),
+            external: {
+                // `network.external` and the same address confirmed by AutoNAT (with and
+                // without `/p2p/`) are one address.
+                let mut e: Vec<Multiaddr> = self.swarm.external_addresses().map(full).collect();
+                e.sort();
+                e.dedup();
+                e
+            },
             peers: self.swarm.connected_peers().count(),
             mesh_peers: self
                 .swarm
@@ -925,6 +932,11 @@ impl EventLoop {
             } => {
                 let (addr, outbound) = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => (address.clone(), true),
+                    // Through a relay the other end's address is only `/p2p/ID`: name the
+                    // relay it came through instead.
+                    ConnectedPoint::Listener { local_addr, .. } if is_relayed(local_addr) => {
+                        (local_addr.clone(), false)
+                    }
                     ConnectedPoint::Listener { send_back_addr, .. } => {
                         (send_back_addr.clone(), false)
                     }
@@ -1199,6 +1211,22 @@ impl EventLoop {
                     self.swarm.behaviour_mut().kad.set_mode(Some(mode));
                 }
             }
+            BehaviourEvent::Dcutr(libp2p::dcutr::Event {
+                remote_peer_id,
+                result,
+            }) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                match result {
+                    Ok(_) => {
+                        self.net.stats.hole_punched.fetch_add(1, Relaxed);
+                        tracing::info!(peer = %remote_peer_id, "connected directly through NAT (hole punch)");
+                    }
+                    Err(e) => {
+                        self.net.stats.hole_punch_failed.fetch_add(1, Relaxed);
+                        tracing::debug!(peer = %remote_peer_id, "hole punch failed, staying on the relay: {e}");
+                    }
+                }
+            }
             BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     if !self.swarm.is_connected(&peer) && !self.banned.contains_key(&peer) {
@@ -1300,12 +1328,20 @@ impl EventLoop {
     }
 }
 
+/// The IP a connection comes from; none through a relay (the relay's IP is not the peer's).
 fn ip_of(a: &Multiaddr) -> Option<IpAddr> {
+    if is_relayed(a) {
+        return None;
+    }
     a.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
         Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
         _ => None,
     })
+}
+
+fn is_relayed(a: &Multiaddr) -> bool {
+    a.iter().any(|p| p == Protocol::P2pCircuit)
 }
 
 /// Validates gossip in batches: whatever has queued up while the last batch was being

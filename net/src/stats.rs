@@ -97,6 +97,10 @@ pub struct NetStats {
     pub connections_opened: AtomicU64,
     /// Peers disconnected because the node had more than `max_peers`.
     pub connections_trimmed: AtomicU64,
+    /// Relayed peers now also connected directly, through the NAT (DCUtR).
+    pub hole_punched: AtomicU64,
+    /// Hole punches that failed: the peer stays on the relay.
+    pub hole_punch_failed: AtomicU64,
     /// Gossip messages given a verdict (see `gossip_validation_us`).
     pub gossip_validated: AtomicU64,
     /// Microseconds from a gossip message's arrival to its verdict going to gossipsub,
@@ -146,6 +150,10 @@ pub struct StatsSnapshot {
     pub connections_opened: u64,
     /// Peers disconnected as surplus.
     pub connections_trimmed: u64,
+    /// Relayed peers connected directly by a hole punch.
+    pub hole_punched: u64,
+    /// Hole punches that failed.
+    pub hole_punch_failed: u64,
     /// Gossip messages given a verdict.
     pub gossip_validated: u64,
     /// Their arrival-to-verdict time, summed, in microseconds.
@@ -200,6 +208,8 @@ impl NetStats {
         s.gossip_published = self.gossip_published.load(Relaxed);
         s.connections_opened = self.connections_opened.load(Relaxed);
         s.connections_trimmed = self.connections_trimmed.load(Relaxed);
+        s.hole_punched = self.hole_punched.load(Relaxed);
+        s.hole_punch_failed = self.hole_punch_failed.load(Relaxed);
         s.gossip_validated = self.gossip_validated.load(Relaxed);
         s.gossip_validation_us = self.gossip_validation_us.load(Relaxed);
         s

@@ -808,10 +808,19 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
         out!("  HTTP       http://{}/metrics", i.http_addr);
         out!("  version    {}", i.version);
         out!("  listening on (give one to another node as --bootstrap):");
+        // An address confirmed reachable from outside (AutoNAT, `network.external`, a
+        // relay reservation) is marked so, and listed once.
         for a in &i.listen_addrs {
-            out!("    {a}");
+            if i.external_addrs.contains(a) {
+                out!("    {a} (external)");
+            } else {
+                out!("    {a}");
+            }
         }
         for a in &i.external_addrs {
+            if i.listen_addrs.contains(a) {
+                continue;
+            }
             out!("    {a} (external)");
         }
     }

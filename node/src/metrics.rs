@@ -303,10 +303,12 @@ pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetIn
     family(
         "lgmesh_net_connections_total",
         "counter",
-        "Connections opened (both directions), and peers disconnected as surplus over max_peers.",
+        "Connections opened (both directions), peers disconnected as surplus over max_peers, and relayed peers reached directly through NAT by a hole punch or not.",
         vec![
             ("{event=\"opened\"}".into(), n.connections_opened),
             ("{event=\"trimmed\"}".into(), n.connections_trimmed),
+            ("{event=\"hole_punched\"}".into(), n.hole_punched),
+            ("{event=\"hole_punch_failed\"}".into(), n.hole_punch_failed),
         ],
     );
     family(

@@ -14,8 +14,20 @@ pub fn examples() -> PathBuf {
 
 /// Runs `lgmesh ARGS --data-dir DIR` to completion.
 pub fn lgmesh(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
+    lgmesh_via(&[], dir, args)
+}
+
+/// As [`lgmesh`], through `wrapper` (e.g. `ip netns exec NS`) when it is not empty.
+pub fn lgmesh_via(wrapper: &[&str], dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.args(args)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("LGMESH_TOKEN")
