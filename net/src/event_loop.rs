@@ -589,6 +589,7 @@ impl EventLoop {
             if need == 0 {
                 break;
             }
+            let addrs: Vec<Multiaddr> = addrs.into_iter().filter(|a| self.dialable(a)).collect();
             if self.swarm.is_connected(&p) || self.banned.contains_key(&p) || addrs.is_empty() {
                 continue;
             }
@@ -597,6 +598,26 @@ impl EventLoop {
                 need -= 1;
             }
         }
+    }
+
+    /// Whether an address a peer gave is worth dialling: not unspecified, and not one of
+    /// this node's own. Every node on the default port answers at 127.0.0.1:4001, and two
+    /// councils' containers may both be 172.17.0.2: dialling the peer there reaches this
+    /// node itself, and libp2p then fails the whole dial, the peer's good addresses with it.
+    fn dialable(&self, a: &Multiaddr) -> bool {
+        if ip_of(a).is_some_and(|ip| ip.is_unspecified()) {
+            return false;
+        }
+        // Without the peer's own `/p2p/ID`; a relayed address keeps the relay's.
+        let mut bare = a.clone();
+        if matches!(bare.iter().last(), Some(Protocol::P2p(_))) {
+            bare.pop();
+        }
+        !self
+            .swarm
+            .listeners()
+            .chain(self.swarm.external_addresses())
+            .any(|mine| *mine == bare)
     }
 
     fn on_command(&mut self, c: Command) {
@@ -1113,11 +1134,24 @@ impl EventLoop {
                 }
                 let kad_proto = format!("/lgmesh/{}/kad/1", self.cfg.network);
                 if info.protocols.iter().any(|p| p.as_ref() == kad_proto) {
-                    for a in info.listen_addrs.iter().take(8) {
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, a.clone());
+                    // Its loopback addresses are for a peer on this machine only (a demo
+                    // or a test); elsewhere they would spread through Kademlia and lead
+                    // every node that dials them back to itself.
+                    let on_this_machine = self.peers.get(&peer_id).is_some_and(|p| {
+                        p.conns
+                            .values()
+                            .any(|(a, _)| ip_of(a).is_some_and(|ip| ip.is_loopback()))
+                    });
+                    let addrs: Vec<Multiaddr> = info
+                        .listen_addrs
+                        .iter()
+                        .filter(|a| on_this_machine || !ip_of(a).is_some_and(|ip| ip.is_loopback()))
+                        .filter(|a| self.dialable(a))
+                        .take(8)
+                        .cloned()
+                        .collect();
+                    for a in addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, a);
                     }
                 }
                 let first = match self.peers.get_mut(&peer_id) {

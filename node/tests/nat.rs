@@ -308,8 +308,12 @@ fn two_councils_behind_nat_meet_through_a_relay_and_then_connect_directly() {
             &net.ns(&format!("l{k}")),
             &dir(n),
             &[
+                // As a council's node does by default: TCP and QUIC on one port, on every
+                // interface, loopback included.
                 "--listen",
                 &format!("/ip4/0.0.0.0/tcp/{NODE_PORT}"),
+                "--listen",
+                &format!("/ip4/0.0.0.0/udp/{NODE_PORT}/quic-v1"),
                 "--listen",
                 &circuit,
                 "--bootstrap",
