@@ -785,7 +785,13 @@ impl EventLoop {
             .iter()
             .map(|(id, p)| PeerInfo {
                 peer_id: *id,
-                addrs: p.conns.values().map(|(a, _)| a.clone()).collect(),
+                addrs: {
+                    // One line per address, though two connections may share it.
+                    let mut a: Vec<Multiaddr> = p.conns.values().map(|(a, _)| a.clone()).collect();
+                    a.sort();
+                    a.dedup();
+                    a
+                },
                 agent: p.agent.clone(),
                 rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 outbound: p.conns.values().any(|(_, out)| *out),
