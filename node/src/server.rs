@@ -147,6 +147,28 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     health_reporter
         .set_serving::<TrustServer<TrustService>>()
         .await;
+    {
+        // A health Watch (a load balancer's or orchestrator's probe) hears NOT_SERVING
+        // when the node stops, then its stream ends: left open, it held the graceful
+        // stop for the whole 10 s and the node exited with an error.
+        let mut reporter = health_reporter.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            use tonic::server::NamedService;
+            for name in [
+                "",
+                <RegistryServer<RegistryService> as NamedService>::NAME,
+                <NodeServer<NodeService> as NamedService>::NAME,
+                <TrustServer<TrustService> as NamedService>::NAME,
+            ] {
+                reporter
+                    .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                    .await;
+                reporter.clear_service_status(name).await;
+            }
+        });
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lgmesh_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

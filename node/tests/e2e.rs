@@ -329,6 +329,7 @@ fn a_node_without_bootstrap_peers_says_so_in_words_of_its_own() {
 
 #[test]
 fn a_node_with_a_watcher_attached_stops_cleanly_and_tells_the_watcher() {
+    use tonic_health::pb::health_check_response::ServingStatus;
     let tmp = init_guildford();
     let dir = tmp.path().join("node");
     let mut node = Node::start(&dir);
@@ -345,10 +346,45 @@ fn a_node_with_a_watcher_attached_stops_cleanly_and_tells_the_watcher() {
     std::io::BufRead::read_line(&mut err, &mut line).expect("read");
     assert!(line.starts_with("Watching"), "{line}");
 
+    // A load balancer or orchestrator watching the standard gRPC health service.
+    // Its connection is served in the background while this thread stops the node.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut health = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(node.url())
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut stream = client
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health watch")
+            .into_inner();
+        let first = stream.message().await.expect("status").expect("a status");
+        assert_eq!(first.status, ServingStatus::Serving as i32);
+        stream
+    });
+
     // An open watch used to hold the server's graceful shutdown until its 10 s limit,
     // and the node then exited with an error.
     let status = node.interrupt();
     assert!(status.success(), "the node exited with {status}");
+    // The health watcher heard the node stop serving, and its stream ended.
+    let heard = rt.block_on(async {
+        let mut seen = vec![];
+        while let Ok(Some(m)) = health.message().await {
+            seen.push(m.status);
+        }
+        seen
+    });
+    assert_eq!(heard, vec![ServingStatus::NotServing as i32], "{heard:?}");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).expect("read");
     let done = watch.wait().expect("watch");
