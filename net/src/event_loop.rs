@@ -589,8 +589,11 @@ impl EventLoop {
             if need == 0 {
                 break;
             }
+            if self.swarm.is_connected(&p) || self.banned.contains_key(&p) {
+                continue;
+            }
             let addrs: Vec<Multiaddr> = addrs.into_iter().filter(|a| self.dialable(a)).collect();
-            if self.swarm.is_connected(&p) || self.banned.contains_key(&p) || addrs.is_empty() {
+            if addrs.is_empty() {
                 continue;
             }
             let opts = DialOpts::peer_id(p).addresses(addrs).build();

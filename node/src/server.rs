@@ -138,30 +138,29 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     ));
     let trust_svc = TrustServer::new(TrustService::new(app.clone(), token.clone()));
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<RegistryServer<RegistryService>>()
-        .await;
-    health_reporter
-        .set_serving::<NodeServer<NodeService>>()
-        .await;
-    health_reporter
-        .set_serving::<TrustServer<TrustService>>()
-        .await;
+    let served = {
+        use tonic::server::NamedService;
+        [
+            "",
+            <RegistryServer<RegistryService> as NamedService>::NAME,
+            <NodeServer<NodeService> as NamedService>::NAME,
+            <TrustServer<TrustService> as NamedService>::NAME,
+        ]
+    };
+    for name in served {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
     {
         // A health Watch (a load balancer's or orchestrator's probe) hears NOT_SERVING
         // when the node stops, then its stream ends: left open, it held the graceful
         // stop for the whole 10 s and the node exited with an error.
-        let mut reporter = health_reporter.clone();
+        let mut reporter = health_reporter;
         let stop = shutdown.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
-            use tonic::server::NamedService;
-            for name in [
-                "",
-                <RegistryServer<RegistryService> as NamedService>::NAME,
-                <NodeServer<NodeService> as NamedService>::NAME,
-                <TrustServer<TrustService> as NamedService>::NAME,
-            ] {
+            for name in served {
                 reporter
                     .set_service_status(name, tonic_health::ServingStatus::NotServing)
                     .await;

@@ -226,11 +226,7 @@ async fn publish_search_show_history_retract() {
     );
 
     // Health and reflection, for grpcurl and any language's client.
-    let channel = tonic::transport::Endpoint::from_shared(node.url())
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = node.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let st = health
         .check(tonic_health::pb::HealthCheckRequest {
@@ -248,11 +244,7 @@ async fn publish_search_show_history_retract() {
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    let channel = tonic::transport::Endpoint::from_shared(node.url())
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = node.channel().await;
     let mut refl = ServerReflectionClient::new(channel);
     let req = ServerReflectionRequest {
         host: String::new(),
@@ -354,11 +346,7 @@ fn a_node_with_a_watcher_attached_stops_cleanly_and_tells_the_watcher() {
         .build()
         .expect("runtime");
     let mut health = rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(node.url())
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = node.channel().await;
         let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
         let mut stream = client
             .watch(tonic_health::pb::HealthCheckRequest {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -56,23 +56,12 @@ fn three_processes_find_each_other_through_one_bootstrap_address() {
         .to_owned();
 
     // A watcher on c, started before the publish, following LGSL 524 and its withdrawals.
-    let mut watch = Reaped(
+    let (watch, rx) = Reaped::reading(
         Command::new(BIN)
-            .args([
-                "watch",
-                "--json",
-                "--lgsl",
-                "524",
-                "--include-retracted",
-                "--data-dir",
-            ])
-            .arg(&c)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn watch"),
+            .args(["watch", "--json", "--lgsl", "524", "--include-retracted"])
+            .arg("--data-dir")
+            .arg(&c),
     );
-    let rx = lines_of(watch.0.stdout.take().expect("stdout"));
     std::thread::sleep(Duration::from_millis(500));
 
     let file = examples().join("manifests/guildford-bin-collection.toml");
@@ -194,17 +183,7 @@ fn bad_network_flags_are_refused_with_the_field_named() {
 fn the_demo_runs_a_federation_that_the_usual_commands_reach() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("lgmesh-demo");
-    let mut demo = Reaped(
-        Command::new(BIN)
-            .arg("demo")
-            .arg("--dir")
-            .arg(&root)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lgmesh demo"),
-    );
-    let rx = lines_of(demo.0.stdout.take().expect("stdout"));
+    let (mut demo, rx) = Reaped::reading(Command::new(BIN).arg("demo").arg("--dir").arg(&root));
     // The list of councils, then the line that says every council holds everything.
     let mut councils = vec![];
     loop {

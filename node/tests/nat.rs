@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -169,13 +169,16 @@ fn in_ns(ns: &str, cmd: &[&str]) -> Result<(), String> {
 
 /// `lgmesh ARGS --data-dir DIR` inside `ns`, asserting success; returns stdout.
 fn ns_ok(ns: &str, dir: &Path, args: &[&str]) -> String {
-    let out = lgmesh_via(&["ip", "netns", "exec", ns], dir, args);
-    assert!(
-        out.status.success(),
-        "lgmesh {args:?} in {ns} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    ok_via(&["ip", "netns", "exec", ns], dir, args)
+}
+
+/// `lgmesh run` on the test's network inside `ns`, its log in `log`. `ip netns exec`
+/// execs the binary, so the child is the node itself.
+fn start_in(ns: &str, dir: &Path, extra: &[&str], log: &Path) -> Node {
+    let mut args = vec!["--network", "nat-test"];
+    args.extend_from_slice(extra);
+    let log = std::fs::File::create(log).expect("log file");
+    Node::run_via(&["ip", "netns", "exec", ns], dir, &args, Stdio::from(log))
 }
 
 /// Polls `check` every 300 ms until it passes; after `secs`, panics with what it last
@@ -198,51 +201,6 @@ fn wait_for(
             }
             Err(_) => std::thread::sleep(Duration::from_millis(300)),
         }
-    }
-}
-
-/// `lgmesh run` inside `ns`, killed on drop. `ip netns exec` execs the binary, so the
-/// child is the node itself.
-struct NsNode(Child);
-
-impl NsNode {
-    fn start(ns: &str, dir: &Path, extra: &[&str], log: &Path) -> NsNode {
-        let _ = std::fs::remove_file(dir.join("node.json"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, BIN, "run"])
-            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .args(["--network", "nat-test"])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(dir)
-            .env("LGMESH_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("log file"))
-            .spawn()
-            .expect("spawn lgmesh run");
-        let mut node = NsNode(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !dir.join("node.json").exists() {
-            if let Ok(Some(status)) = node.0.try_wait() {
-                panic!(
-                    "lgmesh run in {ns} exited with {status}: {}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node in {ns} did not start in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
-    }
-}
-
-impl Drop for NsNode {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -291,7 +249,7 @@ fn two_councils_behind_nat_meet_through_a_relay_and_then_connect_directly() {
     set_config(&dir("relay"), "external", &format!("[\"{relay_addr}\"]"));
     set_config(&dir("relay"), "relay_server", "true");
     let inet = net.ns("i");
-    let _relay = NsNode::start(
+    let _relay = start_in(
         &inet,
         &dir("relay"),
         &["--listen", &relay_addr],
@@ -304,7 +262,7 @@ fn two_councils_behind_nat_meet_through_a_relay_and_then_connect_directly() {
     let relay = format!("{relay_addr}/p2p/{relay_id}");
     let circuit = format!("{relay}/p2p-circuit");
     let behind_nat = |n: &str, k: u8| {
-        NsNode::start(
+        start_in(
             &net.ns(&format!("l{k}")),
             &dir(n),
             &[
@@ -388,4 +346,10 @@ fn two_councils_behind_nat_meet_through_a_relay_and_then_connect_directly() {
         });
         found.then_some(()).ok_or(r.to_string())
     });
+    // The hole punch is logged (and counted in lgmesh_net_connections_total).
+    let punched = ["a", "d"].iter().any(|n| {
+        std::fs::read_to_string(dir(&format!("{n}.log")))
+            .is_ok_and(|log| log.contains("connected directly through NAT (hole punch)"))
+    });
+    assert!(punched, "no hole punch in the logs:\n{}", logs());
 }

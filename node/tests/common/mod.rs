@@ -17,17 +17,22 @@ pub fn lgmesh(dir: &Path, args: &[&str]) -> Output {
     lgmesh_via(&[], dir, args)
 }
 
-/// As [`lgmesh`], through `wrapper` (e.g. `ip netns exec NS`) when it is not empty.
-pub fn lgmesh_via(wrapper: &[&str], dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = match wrapper.split_first() {
+/// The binary, run through `wrapper` (e.g. `ip netns exec NS`) when it is not empty.
+fn command(wrapper: &[&str]) -> Command {
+    match wrapper.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
             c.args(rest).arg(BIN);
             c
         }
         None => Command::new(BIN),
-    };
-    cmd.args(args)
+    }
+}
+
+/// As [`lgmesh`], through `wrapper` (see [`command`]).
+pub fn lgmesh_via(wrapper: &[&str], dir: &Path, args: &[&str]) -> Output {
+    command(wrapper)
+        .args(args)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("LGMESH_TOKEN")
@@ -38,10 +43,15 @@ pub fn lgmesh_via(wrapper: &[&str], dir: &Path, args: &[&str]) -> Output {
 
 /// As [`lgmesh`], asserting success; returns stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = lgmesh(dir, args);
+    ok_via(&[], dir, args)
+}
+
+/// As [`ok`], through `wrapper` (see [`command`]).
+pub fn ok_via(wrapper: &[&str], dir: &Path, args: &[&str]) -> String {
+    let out = lgmesh_via(wrapper, dir, args);
     assert!(
         out.status.success(),
-        "lgmesh {args:?} failed: {}\n{}",
+        "lgmesh {wrapper:?} {args:?} failed: {}\n{}",
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
@@ -91,20 +101,24 @@ impl Node {
     }
 
     fn spawn(dir: &Path, extra: &[&str], stderr: Stdio) -> Node {
+        let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0", "--network", "e2e-test"];
+        args.extend_from_slice(extra);
+        Node::run_via(&[], dir, &args, stderr)
+    }
+
+    /// `lgmesh run` with gRPC and HTTP on loopback ports the OS picks, `args`, and
+    /// `--data-dir DIR`, through `wrapper` (see [`command`]); returns once it serves.
+    pub fn run_via(wrapper: &[&str], dir: &Path, args: &[&str], stderr: Stdio) -> Node {
         let _ = std::fs::remove_file(dir.join("node.json"));
-        let child = Command::new(BIN)
+        let child = command(wrapper)
             .args([
                 "run",
                 "--grpc-addr",
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--network",
-                "e2e-test",
             ])
-            .args(extra)
+            .args(args)
             .arg("--data-dir")
             .arg(dir)
             .stdout(Stdio::null())
@@ -137,6 +151,16 @@ impl Node {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.grpc)
+    }
+
+    /// A gRPC channel to the node, for the services without a generated lgmesh client
+    /// (health, reflection).
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url())
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -328,6 +352,20 @@ pub fn lines_of(out: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<St
 /// A child process killed (SIGKILL) and reaped on drop, so a failed test leaves nothing
 /// running.
 pub struct Reaped(pub Child);
+
+impl Reaped {
+    /// Spawns `cmd` with its stdout read line by line (stderr dropped).
+    pub fn reading(cmd: &mut Command) -> (Reaped, std::sync::mpsc::Receiver<String>) {
+        let mut child = Reaped(
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn lgmesh"),
+        );
+        let rx = lines_of(child.0.stdout.take().expect("stdout"));
+        (child, rx)
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
