@@ -133,7 +133,20 @@ fn behaviour(
     kcfg.set_replication_factor(KAD_CLOSEST);
     // The event loop refreshes the routing table itself, more often only while short of peers.
     kcfg.set_periodic_bootstrap_interval(None);
-    let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kcfg);
+    // Kademlia finds peers and nothing else: no node stores what others PUT (records
+    // or provider entries). Left to itself, the store would keep about 64 MiB of
+    // whatever any peer sent (1,024 records of up to 65 KiB).
+    kcfg.set_record_filtering(kad::StoreInserts::FilterBoth);
+    let store = kad::store::MemoryStore::with_config(
+        peer,
+        kad::store::MemoryStoreConfig {
+            max_records: 0,
+            max_value_bytes: 0,
+            max_providers_per_key: 0,
+            max_provided_keys: 0,
+        },
+    );
+    let mut kad = kad::Behaviour::with_config(peer, store, kcfg);
     kad.set_mode(match cfg.kad {
         KadMode::Client => Some(kad::Mode::Client),
         KadMode::Server | KadMode::Auto => Some(kad::Mode::Server),

@@ -1165,7 +1165,10 @@ impl EventLoop {
                 }
                 let first = match self.peers.get_mut(&peer_id) {
                     Some(p) => {
-                        p.agent = info.agent_version.clone();
+                        // Shown by `lgmesh peers` and in logs: what the peer says,
+                        // cut short and with no character that could act on a terminal.
+                        let said: String = info.agent_version.chars().take(64).collect();
+                        p.agent = lgmesh_protocol::schema::escape_unsafe(&said, false).into_owned();
                         !std::mem::replace(&mut p.identified, true)
                     }
                     None => false,

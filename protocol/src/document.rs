@@ -816,11 +816,12 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// A value as it appears in a message: its first 40 characters (not bytes: a value
+/// of multibyte characters must not be cut inside one).
 fn compact(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 40 {
-        format!("{}…", &s[..40])
-    } else {
-        s
+    match s.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s,
     }
 }

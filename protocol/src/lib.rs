@@ -51,3 +51,13 @@ pub fn now_ms() -> u64 {
 
 /// One year in milliseconds: the default lifetime of a manifest.
 pub const YEAR_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+
+/// The longest a manifest may be current, in days (three years and a leap day): its
+/// `expires_at` is at most this long after its `issued_at`. A publisher renews what it
+/// still stands behind; without a bound, a manifest (or a key's stolen signature on one)
+/// could stay current for ever, and a tombstone could not be sure to outlive what it
+/// retracts.
+pub const MAX_LIFETIME_DAYS: u64 = 3 * 365 + 1;
+
+/// [`MAX_LIFETIME_DAYS`] in milliseconds.
+pub const MAX_LIFETIME_MS: u64 = MAX_LIFETIME_DAYS * 24 * 60 * 60 * 1000;

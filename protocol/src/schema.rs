@@ -67,6 +67,9 @@ impl Errors {
 /// An http(s) URL with a host.
 pub fn is_http_url(s: &str) -> bool {
     s.len() <= limits::URL
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || is_unsafe_char(c, false))
         && url::Url::parse(s)
             .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .unwrap_or(false)
@@ -76,7 +79,9 @@ pub fn is_http_url(s: &str) -> bool {
 fn is_uri_or_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= limits::URL
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || is_unsafe_char(c, false))
 }
 
 /// An ISO 8601 calendar date as the model uses it: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
@@ -129,7 +134,9 @@ pub fn is_media_type(s: &str) -> bool {
         Some((top, sub)) => {
             TOP.contains(&top)
                 && !sub.is_empty()
-                && !sub.chars().any(char::is_whitespace)
+                && !sub
+                    .chars()
+                    .any(|c| c.is_whitespace() || is_unsafe_char(c, false))
                 && s.len() <= 255
         }
         None => false,
@@ -140,13 +147,73 @@ pub fn is_media_type(s: &str) -> bool {
 pub fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((l, d)) => {
-            !l.is_empty() && d.len() >= 2 && !s.chars().any(char::is_whitespace) && s.len() <= 320
+            !l.is_empty()
+                && d.len() >= 2
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || is_unsafe_char(c, false))
+                && s.len() <= 320
         }
         None => false,
     }
 }
 
+/// Characters no text field may hold: control characters (C0, DEL and C1), which a
+/// terminal acts on (ESC starts a colour or cursor sequence, BEL rings, CR overwrites
+/// the line), and the invisible formatting characters that reorder or hide text (bidi
+/// overrides and isolates, zero-width marks), with which a title could be made to read
+/// `[verified]` or to hide what follows it. A `multiline` field (a description) may
+/// hold line breaks and tabs.
+pub fn is_unsafe_char(c: char, multiline: bool) -> bool {
+    if multiline && matches!(c, '\n' | '\r' | '\t') {
+        return false;
+    }
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+/// `s` with every character [`is_unsafe_char`] refuses (line breaks and tabs too,
+/// unless `multiline`) written as a JSON-style escape (`\u001b`), for output to a
+/// terminal: what a peer or an old store holds can then never act on the terminal.
+pub fn escape_unsafe(s: &str, multiline: bool) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe_char(c, multiline)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c, multiline) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The first unsafe character of `v`, as the reason a field is refused.
+fn unsafe_reason(v: &str, multiline: bool) -> Option<String> {
+    v.chars().find(|c| is_unsafe_char(*c, multiline)).map(|c| {
+        format!(
+            "must not contain control or invisible formatting characters (found U+{:04X})",
+            u32::from(c)
+        )
+    })
+}
+
 fn text(e: &mut Errors, field: &str, v: &str, required: bool, max: usize) {
+    text_lines(e, field, v, required, max, false)
+}
+
+/// As [`text`], for a field that may run over several lines (a description).
+fn text_lines(e: &mut Errors, field: &str, v: &str, required: bool, max: usize, multiline: bool) {
     if v.trim().is_empty() {
         if required {
             e.push(field, "required");
@@ -156,6 +223,8 @@ fn text(e: &mut Errors, field: &str, v: &str, required: bool, max: usize) {
             field,
             format!("at most {max} characters, got {}", v.chars().count()),
         );
+    } else if let Some(why) = unsafe_reason(v, multiline) {
+        e.push(field, why);
     }
 }
 
@@ -174,7 +243,9 @@ fn list(
         );
     }
     for (i, it) in items.iter().enumerate() {
-        if it.trim().is_empty() || it.chars().count() > max_len || !check(it) {
+        if let Some(why) = unsafe_reason(it, false) {
+            e.push(format!("{field}[{i}]"), why);
+        } else if it.trim().is_empty() || it.chars().count() > max_len || !check(it) {
             e.push(format!("{field}[{i}]"), format!("{it:?} is not {what}"));
         }
     }
@@ -264,7 +335,14 @@ fn check_common(e: &mut Errors, c: Option<&v1::Catalogued>) {
         "a title",
     );
     text(e, "summary", &c.summary, false, limits::SUMMARY);
-    text(e, "description", &c.description, true, limits::DESCRIPTION);
+    text_lines(
+        e,
+        "description",
+        &c.description,
+        true,
+        limits::DESCRIPTION,
+        true,
+    );
     list(
         e,
         "keyword",
@@ -413,12 +491,13 @@ pub(crate) fn check_distribution(e: &mut Errors, field: &str, d: &v1::Distributi
     let f = |n: &str| format!("{field}.{n}");
     text(e, &f("identifier"), &d.identifier, true, limits::URL);
     text(e, &f("title"), &d.title, true, limits::TITLE);
-    text(
+    text_lines(
         e,
         &f("description"),
         &d.description,
         false,
         limits::DESCRIPTION,
+        true,
     );
     opt_url(e, &f("downloadURL"), &d.download_url);
     if d.media_type.is_empty() {
@@ -586,6 +665,11 @@ pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
     }
     if b.expires_at_ms <= b.issued_at_ms {
         e.push("expiresAt", "must be after issuedAt");
+    } else if b.expires_at_ms - b.issued_at_ms > crate::MAX_LIFETIME_MS {
+        e.push(
+            "expiresAt",
+            format!("at most {} days after issuedAt", crate::MAX_LIFETIME_DAYS),
+        );
     }
     match &b.kind {
         None => e.push(
@@ -738,7 +822,14 @@ fn check_adoption(e: &mut Errors, b: &ManifestBody, a: &v1::Adoption) {
 
 fn check_need(e: &mut Errors, n: &v1::Need) {
     text(e, "title", &n.title, true, limits::TITLE);
-    text(e, "description", &n.description, false, limits::DESCRIPTION);
+    text_lines(
+        e,
+        "description",
+        &n.description,
+        false,
+        limits::DESCRIPTION,
+        true,
+    );
     check_local(
         e,
         Some(&v1::LocalGov {

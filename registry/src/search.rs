@@ -942,7 +942,9 @@ fn encode_cursor(offset: usize) -> String {
 }
 
 fn decode_cursor(s: &str) -> Result<usize, QueryError> {
-    if s.len() != 10 {
+    // Ten hex digits; anything else (multibyte characters included, which the slices
+    // below would cut inside) is not a cursor.
+    if s.len() != 10 || !s.is_ascii() {
         return Err(QueryError::Cursor);
     }
     let o = u32::from_str_radix(&s[..8], 16).map_err(|_| QueryError::Cursor)?;
