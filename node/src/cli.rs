@@ -11,16 +11,21 @@ use lgmesh_protocol::identity::OrgId;
 use serde_json::json;
 use tonic::transport::Channel;
 
-use crate::config::{self, DataDir, InitOptions, Running};
+use crate::config::{self, DataDir, InitOptions};
 use crate::view;
 
 /// Writes command output to stdout (see `out!`). A closed pipe ends the process with
 /// success; any other failure to write ends it with an error, naming stdout.
+///
+/// Everything printed passes through [`terminal_safe`]: what the node returns comes from
+/// peers and files, and a control character in it (ESC, BEL, CR) or a bidi override
+/// would act on the reader's terminal or disguise the line.
 #[doc(hidden)]
 pub fn emit(args: std::fmt::Arguments) {
     use std::io::Write;
+    let text = args.to_string();
     let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_fmt(args) {
+    if let Err(e) = o.write_all(terminal_safe(&text).as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -35,7 +40,9 @@ pub struct OutputArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// The node's gRPC address (default: read from <data-dir>/node.json).
+    /// The node's gRPC address, e.g. 127.0.0.1:7420 (default: the admin socket
+    /// <data-dir>/admin.sock). Writes over it send the admin token (LGMESH_TOKEN, or
+    /// <data-dir>/admin.token).
     #[arg(long, env = "LGMESH_GRPC")]
     pub grpc: Option<String>,
 }
@@ -311,16 +318,33 @@ pub struct ShowArgs {
     pub out: OutputArgs,
 }
 
-/// The first line of an error chain, for a one-line CLI message.
+/// Output for a terminal: every control character but line breaks and tabs, and every
+/// invisible formatting character, written as an escape (`\u001b`). JSON output stays
+/// valid JSON: these characters only ever occur inside its strings, where the escape
+/// means the same.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\r') {
+        return lgmesh_protocol::schema::escape_unsafe(s, true);
+    }
+    std::borrow::Cow::Owned(
+        lgmesh_protocol::schema::escape_unsafe(s, true).replace('\r', "\\u000d"),
+    )
+}
+
+/// The first line of an error chain, for a one-line CLI message (safe for a terminal:
+/// it may quote what a peer or a file holds).
 pub fn one_line(e: &anyhow::Error) -> String {
-    if let Some(s) = e.downcast_ref::<tonic::Status>() {
-        return status_line(s);
-    }
-    let mut s = e.to_string();
-    for cause in e.chain().skip(1) {
-        s += &format!(": {cause}");
-    }
-    s.replace('\n', " ")
+    let s = match e.downcast_ref::<tonic::Status>() {
+        Some(s) => status_line(s),
+        None => {
+            let mut s = e.to_string();
+            for cause in e.chain().skip(1) {
+                s += &format!(": {cause}");
+            }
+            s
+        }
+    };
+    lgmesh_protocol::schema::escape_unsafe(&s.replace('\n', " "), false).into_owned()
 }
 
 fn status_line(s: &tonic::Status) -> String {
@@ -333,7 +357,7 @@ fn status_line(s: &tonic::Status) -> String {
         Unavailable => "unavailable",
         _ => "failed",
     };
-    format!("{what}: {}", s.message().replace('\n', " "))
+    format!("{what}: {}", s.message())
 }
 
 /// `lgmesh init`.
@@ -428,19 +452,40 @@ pub fn init_development(dir: &DataDir) -> Result<()> {
     Ok(())
 }
 
-/// Finds the running node from `--grpc` or `node.json`.
+/// Connects to the node: to its admin socket in the data dir, or to `--grpc ADDR`.
+///
+/// The socket is this user's own (mode 0600) and only the node that owns the data dir
+/// listens on it, so nothing secret is ever sent to whatever happens to listen on a
+/// port a stale `node.json` names (a node that crashed leaves one behind).
 async fn connect(dir: &DataDir, o: &OutputArgs) -> Result<Channel> {
-    let addr = match &o.grpc {
-        Some(a) => a.clone(),
-        None => {
-            let path = dir.node_json();
-            let text = std::fs::read_to_string(&path).map_err(|_| {
-                anyhow!("no running node found for {} (no {}); start one with: lgmesh run --data-dir {}", dir.0.display(), path.display(), dir.0.display())
-            })?;
-            let r: Running = serde_json::from_str(&text)
-                .with_context(|| format!("{} is damaged", path.display()))?;
-            r.grpc.to_string()
+    let Some(addr) = &o.grpc else {
+        let path = dir.admin_socket();
+        if !path.exists() {
+            bail!(
+                "no running node found for {} (no {}); start one with: lgmesh run --data-dir {}",
+                dir.0.display(),
+                path.display(),
+                dir.0.display()
+            );
         }
+        return tonic::transport::Endpoint::from_static("http://admin.sock")
+            .timeout(Duration::from_secs(60))
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    tokio::net::UnixStream::connect(path)
+                        .await
+                        .map(hyper_util::rt::TokioIo::new)
+                }
+            }))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "cannot reach the node through {}; is `lgmesh run --data-dir {}` running?",
+                    dir.admin_socket().display(),
+                    dir.0.display()
+                )
+            });
     };
     let uri = if addr.starts_with("http") {
         addr.clone()
@@ -454,22 +499,22 @@ async fn connect(dir: &DataDir, o: &OutputArgs) -> Result<Channel> {
         .tcp_nodelay(true)
         .connect()
         .await
-        .map_err(|_| {
-            anyhow!(
-                "cannot reach the node at {addr}; is `lgmesh run --data-dir {}` running?",
-                dir.0.display()
-            )
-        })
+        .map_err(|_| anyhow!("cannot reach the node at {addr}"))
 }
 
-fn with_token<T>(dir: &DataDir, msg: T) -> Result<tonic::Request<T>> {
+/// `msg` as a request, with the admin token when it goes over TCP (`--grpc`): the
+/// admin socket needs none. The token comes from `LGMESH_TOKEN` or the data dir.
+fn with_token<T>(dir: &DataDir, o: &OutputArgs, msg: T) -> Result<tonic::Request<T>> {
+    let mut req = tonic::Request::new(msg);
+    if o.grpc.is_none() {
+        return Ok(req);
+    }
     let token = match std::env::var("LGMESH_TOKEN") {
         Ok(t) if !t.is_empty() => t,
         _ => dir
             .load_admin_token()
-            .context("writes need the admin token")?,
+            .context("writes over --grpc need the admin token")?,
     };
-    let mut req = tonic::Request::new(msg);
     req.metadata_mut().insert(
         "authorization",
         format!("Bearer {token}")
@@ -563,6 +608,7 @@ pub async fn publish(dir: &DataDir, a: PublishArgs) -> Result<()> {
     };
     let req = with_token(
         dir,
+        &a.out,
         v1::PublishRequest {
             name: a.name.unwrap_or_default(),
             content: Some(v1::publish_request::Content::Document(v1::Document {
@@ -600,6 +646,7 @@ pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
 pub async fn retract(dir: &DataDir, a: RetractArgs) -> Result<()> {
     let req = with_token(
         dir,
+        &a.out,
         v1::RetractRequest {
             name: a.name,
             reason: a.reason,
@@ -880,7 +927,7 @@ pub async fn peers(dir: &DataDir, a: OutputArgs) -> Result<()> {
 pub async fn dial(dir: &DataDir, a: DialArgs) -> Result<()> {
     let mut client = NodeClient::new(connect(dir, &a.out).await?);
     let r = client
-        .dial(with_token(dir, v1::DialRequest { addr: a.addr })?)
+        .dial(with_token(dir, &a.out, v1::DialRequest { addr: a.addr })?)
         .await?
         .into_inner();
     if a.out.json {
@@ -1119,6 +1166,7 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
             let mut client = TrustClient::new(connect(dir, &out).await?);
             let req = with_token(
                 dir,
+                &out,
                 v1::TrustAddRequest {
                     publisher,
                     org_id: org,
@@ -1128,7 +1176,7 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
         }
         TrustCommand::Remove { publisher, out } => {
             let mut client = TrustClient::new(connect(dir, &out).await?);
-            let req = with_token(dir, v1::TrustRemoveRequest { publisher })?;
+            let req = with_token(dir, &out, v1::TrustRemoveRequest { publisher })?;
             (out, client.remove(req).await?.into_inner())
         }
         TrustCommand::Check { publisher, out } => {
@@ -1144,7 +1192,7 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
                 }
             };
             let mut client = TrustClient::new(channel);
-            let req = with_token(dir, v1::TrustGetRequest { publisher })?;
+            let req = with_token(dir, &out, v1::TrustGetRequest { publisher })?;
             (out, client.check_domain(req).await?.into_inner())
         }
         TrustCommand::Show { publisher, out } => {
@@ -1210,6 +1258,7 @@ async fn publish_content(
 ) -> Result<()> {
     let req = with_token(
         dir,
+        out,
         v1::PublishRequest {
             name,
             content: Some(content),

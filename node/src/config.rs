@@ -7,7 +7,8 @@
 //! | `lgmesh.toml` | the configuration, commented |
 //! | `publisher.key` | the organisation's ed25519 signing key (hex seed, mode 0600) |
 //! | `node.key` | the node's own key, its libp2p identity (hex seed, mode 0600) |
-//! | `admin.token` | the bearer token for writes over gRPC (mode 0600) |
+//! | `admin.token` | the bearer token for writes over gRPC on TCP (mode 0600) |
+//! | `admin.sock` | while the node runs: its admin socket, gRPC for this user only (mode 0600) |
 //! | `store/` | the sled store |
 //! | `node.json` | written by `lgmesh run`: the addresses it actually bound |
 //!
@@ -452,10 +453,11 @@ impl Default for ManifestConfig {
 impl ManifestConfig {
     /// Checks the values, naming the one that is wrong.
     pub fn check(&self) -> Result<()> {
-        if self.expiry_days == 0 || self.expiry_days > 3650 {
+        if self.expiry_days == 0 || self.expiry_days > lgmesh_protocol::MAX_LIFETIME_DAYS {
             bail!(
-                "manifests.expiry_days: {} is not between 1 and 3650",
-                self.expiry_days
+                "manifests.expiry_days: {} is not between 1 and {} (the protocol's longest lifetime)",
+                self.expiry_days,
+                lgmesh_protocol::MAX_LIFETIME_DAYS
             );
         }
         if self.renew_days_before >= self.expiry_days {
@@ -508,6 +510,10 @@ impl DataDir {
     /// `node.json`.
     pub fn node_json(&self) -> PathBuf {
         self.0.join("node.json")
+    }
+    /// `admin.sock`: the running node's local admin endpoint (mode 0600).
+    pub fn admin_socket(&self) -> PathBuf {
+        self.0.join("admin.sock")
     }
 
     /// Has `lgmesh init` run here?

@@ -29,10 +29,20 @@ impl From<AppError> for Status {
     }
 }
 
+/// How writes are allowed on a listener.
+#[derive(Clone)]
+pub enum Access {
+    /// The admin socket (`<data-dir>/admin.sock`, mode 0600): whoever can open it owns
+    /// the data dir already, so writes need nothing more, as with Docker's socket.
+    Socket,
+    /// A TCP listener: writes need `authorization: Bearer <token>`.
+    Token(String),
+}
+
 /// The registry service.
 pub struct RegistryService {
     app: Arc<App>,
-    token: String,
+    access: Access,
     /// Cancelled when the node begins to stop: open `Watch` streams end then, so that
     /// they do not hold the server's graceful shutdown open.
     stop: tokio_util::sync::CancellationToken,
@@ -43,7 +53,7 @@ pub struct NodeService {
     app: Arc<App>,
     info: v1::InfoResponse,
     net: lgmesh_net::Network,
-    token: String,
+    access: Access,
 }
 
 /// The filter fields that Search and Watch share (empty or 0: no filter).
@@ -96,8 +106,13 @@ fn judged(trust: &TrustView, pk: &PublisherKey) -> (v1::Verification, String) {
     }
 }
 
-/// Checks `authorization: Bearer <token>` in constant time.
-fn authorise<T>(app: &App, token: &str, req: &Request<T>) -> Result<(), Status> {
+/// Allows a write: always on the admin socket; on TCP, with `authorization: Bearer
+/// <token>`, compared in constant time.
+fn authorise<T>(app: &App, access: &Access, req: &Request<T>) -> Result<(), Status> {
+    let token = match access {
+        Access::Socket => return Ok(()),
+        Access::Token(t) => t.as_str(),
+    };
     let given = req
         .metadata()
         .get("authorization")
@@ -116,7 +131,7 @@ fn authorise<T>(app: &App, token: &str, req: &Request<T>) -> Result<(), Status> 
         app.metrics.unauthenticated();
         Err(Status::unauthenticated(match given {
             None => {
-                "authorization: missing; writes need `authorization: Bearer <token>` (the token is in <data-dir>/admin.token)"
+                "authorization: missing; writes need the admin socket (<data-dir>/admin.sock, which the lgmesh command uses) or `authorization: Bearer <token>` (the token is in <data-dir>/admin.token)"
             }
             Some(_) => "authorization: wrong admin token",
         }))
@@ -124,13 +139,13 @@ fn authorise<T>(app: &App, token: &str, req: &Request<T>) -> Result<(), Status> 
 }
 
 impl RegistryService {
-    /// Serves `app`; writes need `token`; watches end when `stop` is cancelled.
-    pub fn new(app: Arc<App>, token: String, stop: tokio_util::sync::CancellationToken) -> Self {
-        Self { app, token, stop }
+    /// Serves `app`; writes as `access` allows; watches end when `stop` is cancelled.
+    pub fn new(app: Arc<App>, access: Access, stop: tokio_util::sync::CancellationToken) -> Self {
+        Self { app, access, stop }
     }
 
     fn authorise<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        authorise(&self.app, &self.token, req)
+        authorise(&self.app, &self.access, req)
     }
 
     fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
@@ -533,18 +548,18 @@ impl RegistryApi for RegistryService {
 }
 
 impl NodeService {
-    /// Serves identity, counters and peers; dialling needs `token`.
+    /// Serves identity, counters and peers; dialling as `access` allows.
     pub fn new(
         app: Arc<App>,
         info: v1::InfoResponse,
         net: lgmesh_net::Network,
-        token: String,
+        access: Access,
     ) -> Self {
         Self {
             app,
             info,
             net,
-            token,
+            access,
         }
     }
 }
@@ -601,7 +616,7 @@ impl Node for NodeService {
         &self,
         req: Request<v1::DialRequest>,
     ) -> Result<Response<v1::DialResponse>, Status> {
-        authorise(&self.app, &self.token, &req)?;
+        authorise(&self.app, &self.access, &req)?;
         let text = req.into_inner().addr;
         let addr: lgmesh_net::Multiaddr = text.trim().parse().map_err(|e| {
             Status::invalid_argument(format!("addr: {text:?} is not a multiaddr ({e})"))
@@ -695,13 +710,13 @@ impl Node for NodeService {
 /// The trust service.
 pub struct TrustService {
     app: Arc<App>,
-    token: String,
+    access: Access,
 }
 
 impl TrustService {
-    /// Serves trust judgements; changing the operator's list needs `token`.
-    pub fn new(app: Arc<App>, token: String) -> Self {
-        Self { app, token }
+    /// Serves trust judgements; changing the operator's list as `access` allows.
+    pub fn new(app: Arc<App>, access: Access) -> Self {
+        Self { app, access }
     }
 
     fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
@@ -807,7 +822,7 @@ impl v1::trust_server::Trust for TrustService {
         req: Request<v1::TrustAddRequest>,
     ) -> Result<Response<v1::PublisherTrust>, Status> {
         let r = async {
-            authorise(&self.app, &self.token, &req)?;
+            authorise(&self.app, &self.access, &req)?;
             let req = req.into_inner();
             let pk = publisher_arg(&req.publisher)?;
             let org: lgmesh_protocol::identity::OrgId = req
@@ -832,7 +847,7 @@ impl v1::trust_server::Trust for TrustService {
         req: Request<v1::TrustRemoveRequest>,
     ) -> Result<Response<v1::PublisherTrust>, Status> {
         let r = async {
-            authorise(&self.app, &self.token, &req)?;
+            authorise(&self.app, &self.access, &req)?;
             let pk = publisher_arg(&req.into_inner().publisher)?;
             let reg = self.app.registry.clone();
             let had = self
@@ -890,7 +905,7 @@ impl v1::trust_server::Trust for TrustService {
         req: Request<v1::TrustGetRequest>,
     ) -> Result<Response<v1::PublisherTrust>, Status> {
         let r = async {
-            authorise(&self.app, &self.token, &req)?;
+            authorise(&self.app, &self.access, &req)?;
             let pk = publisher_arg(&req.into_inner().publisher)?;
             let checker = self
                 .app

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{Config, DataDir, Running, peer_id, write_atomic};
-use crate::grpc::{NodeService, RegistryService, TrustService};
+use crate::grpc::{Access, NodeService, RegistryService, TrustService};
 
 /// Everything `run` needs, after flags and config are merged.
 pub struct RunOptions {
@@ -108,6 +108,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         .with_context(|| format!("cannot bind HTTP on {http_addr}"))?;
     let grpc = grpc_listener.local_addr()?;
     let http = http_listener.local_addr()?;
+    let admin_listener = bind_admin_socket(&dir.admin_socket())?;
 
     let info = v1::InfoResponse {
         org_id: config.org.id.clone(),
@@ -123,20 +124,25 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     };
     let max = config.grpc.max_request_bytes;
     let shutdown = CancellationToken::new();
-    let registry_svc = RegistryServer::new(RegistryService::new(
-        app.clone(),
-        token.clone(),
-        shutdown.clone(),
-    ))
-    .max_decoding_message_size(max)
-    .max_encoding_message_size(16 * 1024 * 1024);
-    let node_svc = NodeServer::new(NodeService::new(
-        app.clone(),
-        info,
-        net.clone(),
-        token.clone(),
-    ));
-    let trust_svc = TrustServer::new(TrustService::new(app.clone(), token.clone()));
+    // The same services on two listeners: TCP (reads for anyone who can reach it, writes
+    // with the admin token) and the admin socket (everything, for whoever can open it).
+    let services = |access: Access| {
+        let registry = RegistryServer::new(RegistryService::new(
+            app.clone(),
+            access.clone(),
+            shutdown.clone(),
+        ))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(16 * 1024 * 1024);
+        let node = NodeServer::new(NodeService::new(
+            app.clone(),
+            info.clone(),
+            net.clone(),
+            access.clone(),
+        ));
+        let trust = TrustServer::new(TrustService::new(app.clone(), access));
+        (registry, node, trust)
+    };
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
     let served = {
         use tonic::server::NamedService;
@@ -168,26 +174,46 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             }
         });
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(lgmesh_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("reflection")?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(lgmesh_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("reflection")
+    };
+    let grpc_server = || {
+        tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(config.grpc.max_concurrent_per_connection)
+            .max_concurrent_streams(Some(256))
+            .timeout(Duration::from_secs(30))
+    };
 
     let incoming =
         tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc_task = {
         let stop = shutdown.clone();
+        let (registry, node, trust) = services(Access::Token(token.clone()));
         tokio::spawn(
-            tonic::transport::Server::builder()
-                .concurrency_limit_per_connection(config.grpc.max_concurrent_per_connection)
-                .max_concurrent_streams(Some(256))
-                .timeout(Duration::from_secs(30))
+            grpc_server()
+                .add_service(health_svc.clone())
+                .add_service(reflection()?)
+                .add_service(registry)
+                .add_service(node)
+                .add_service(trust)
+                .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
+        )
+    };
+    let admin_task = {
+        let stop = shutdown.clone();
+        let (registry, node, trust) = services(Access::Socket);
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(admin_listener);
+        tokio::spawn(
+            grpc_server()
                 .add_service(health_svc)
-                .add_service(reflection)
-                .add_service(registry_svc)
-                .add_service(node_svc)
-                .add_service(trust_svc)
+                .add_service(reflection()?)
+                .add_service(registry)
+                .add_service(node)
+                .add_service(trust)
                 .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
         )
     };
@@ -231,13 +257,16 @@ pub async fn start(o: RunOptions) -> Result<Started> {
 
     let (app_out, net_out) = (app.clone(), net.clone());
     let done = tokio::spawn(async move {
-        let (g, h) = tokio::join!(grpc_task, http_task);
+        let (g, a, h) = tokio::join!(grpc_task, admin_task, http_task);
         net.shutdown().await;
-        // Teardown in order: servers have stopped accepting; flush the store; remove node.json.
+        // Teardown in order: servers have stopped accepting; flush the store; remove
+        // node.json and the admin socket.
         let reg = app.registry.clone();
         tokio::task::spawn_blocking(move || reg.flush()).await??;
         let _ = std::fs::remove_file(dir.node_json());
+        let _ = std::fs::remove_file(dir.admin_socket());
         g?.context("gRPC server")?;
+        a?.context("gRPC admin socket")?;
         h?.context("HTTP server")?;
         Ok(())
     });
@@ -249,6 +278,49 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         app: app_out,
         net: net_out,
     })
+}
+
+/// Listens on the admin socket at `path`, which only this user can open (mode 0600).
+///
+/// A socket file left by a node that died is replaced; one that another running node
+/// answers on is not (two nodes on one data dir would corrupt the store). The socket is
+/// bound inside a new directory only this user can enter, made private there, then
+/// moved into place, so no other user can connect to it in between.
+fn bind_admin_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        bail!(
+            "another node is running on this data dir (it answers on {}); stop it first",
+            path.display()
+        );
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let private = dir.join(format!(".admin-{}", std::process::id()));
+    let staged = private.join("s");
+    // sockaddr_un holds 107 bytes of path.
+    for p in [path, staged.as_path()] {
+        if p.as_os_str().len() > 107 {
+            bail!(
+                "the admin socket path {} is longer than the 107 bytes a Unix socket allows: use a shorter --data-dir",
+                p.display()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .with_context(|| format!("cannot create {}", private.display()))?;
+    let bound = (|| -> Result<tokio::net::UnixListener> {
+        let l = tokio::net::UnixListener::bind(&staged)
+            .with_context(|| format!("cannot listen on {}", staged.display()))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path)
+            .with_context(|| format!("cannot create the admin socket {}", path.display()))?;
+        Ok(l)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    bound
 }
 
 /// How often the node looks for its own manifests that are due for renewal.

@@ -5,32 +5,8 @@ mod common;
 use common::*;
 use lgmesh_proto::v1::{self, node_client::NodeClient, registry_client::RegistryClient};
 use lgmesh_protocol::envelope::UnsignedManifest;
-use lgmesh_protocol::identity::SecretKey;
 use lgmesh_protocol::{now_ms, sample};
 use tonic::Code;
-
-fn publisher_key(dir: &std::path::Path) -> SecretKey {
-    let hex = std::fs::read_to_string(dir.join("publisher.key")).expect("key");
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(hex.trim(), &mut seed).expect("hex");
-    SecretKey::from_seed(&seed)
-}
-
-fn token(dir: &std::path::Path) -> String {
-    std::fs::read_to_string(dir.join("admin.token"))
-        .expect("token")
-        .trim()
-        .to_owned()
-}
-
-fn authed<T>(dir: &std::path::Path, msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", token(dir)).parse().expect("ascii"),
-    );
-    r
-}
 
 const GOOD: &str = r#"
 kind = "service"
@@ -177,12 +153,7 @@ async fn bad_input_is_refused_and_nothing_changes() {
     let mut tampered =
         UnsignedManifest(sample::service("x", 1, "X", "x", &[], &[], now)).sign(&key);
     tampered.signature[5] ^= 1;
-    let submit = |s: &lgmesh_protocol::envelope::SignedManifest| v1::SubmitRequest {
-        envelope: Some(v1::Envelope {
-            body: s.body.clone(),
-            signature: s.signature.to_vec(),
-        }),
-    };
+    let submit = submit_of;
     let st = reg
         .submit(authed(&dir, submit(&tampered)))
         .await

@@ -8,6 +8,42 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lgmesh");
 
+/// The publisher key in the data dir `dir`.
+pub fn publisher_key(dir: &Path) -> lgmesh_protocol::identity::SecretKey {
+    let hex = std::fs::read_to_string(dir.join("publisher.key")).expect("key");
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(hex.trim(), &mut seed).expect("hex");
+    lgmesh_protocol::identity::SecretKey::from_seed(&seed)
+}
+
+/// The admin token in the data dir `dir`.
+pub fn token(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("admin.token"))
+        .expect("token")
+        .trim()
+        .to_owned()
+}
+
+/// `msg` with the admin token of `dir`, for a write over TCP.
+pub fn authed<T>(dir: &Path, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(dir)).parse().expect("ascii"),
+    );
+    r
+}
+
+/// A Submit request for a signed manifest.
+pub fn submit_of(s: &lgmesh_protocol::envelope::SignedManifest) -> lgmesh_proto::v1::SubmitRequest {
+    lgmesh_proto::v1::SubmitRequest {
+        envelope: Some(lgmesh_proto::v1::Envelope {
+            body: s.body.clone(),
+            signature: s.signature.to_vec(),
+        }),
+    }
+}
+
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
