@@ -81,12 +81,12 @@ pub struct Calls(Vec<Call>);
 enum Call {
     Publish {
         auth: Auth,
-        document: Document,
+        document: Box<Document>,
         format: FormatName,
     },
     Submit {
         auth: Auth,
-        envelope: Manifest,
+        envelope: Box<Manifest>,
     },
     Retract {
         auth: Auth,
@@ -128,7 +128,8 @@ enum Call {
     TrustList(i8),
 }
 
-/// A decoded request, as a handler takes it.
+/// A decoded request, as a handler takes it. One at a time, moved once: no need to box.
+#[allow(clippy::large_enum_variant)]
 enum Rpc {
     Publish(v1::PublishRequest),
     Submit(v1::SubmitRequest),

@@ -160,7 +160,7 @@ impl Request {
 enum Envelope {
     /// One of the seed envelopes (valid).
     Seed(u8),
-    Built(Manifest),
+    Built(Box<Manifest>),
     Raw(Vec<u8>),
 }
 
