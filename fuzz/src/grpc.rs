@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arbitrary::Arbitrary;
 use lgmesh::app::App;
 use lgmesh::config::Config;
-use lgmesh::grpc::{RegistryService, TrustService};
+use lgmesh::grpc::{Access, RegistryService, TrustService};
 use lgmesh_proto::v1::trust_server::Trust as _;
 use lgmesh_proto::v1::{self, publish_request::Content, registry_server::Registry as _};
 use prost::Message;
@@ -368,10 +368,10 @@ impl Target for Grpc {
                 .expect("fuzz setup: a tokio runtime"),
             registry: RegistryService::new(
                 app.clone(),
-                TOKEN.into(),
+                Access::Token(TOKEN.into()),
                 tokio_util::sync::CancellationToken::new(),
             ),
-            trust: TrustService::new(app, TOKEN.into()),
+            trust: TrustService::new(app, Access::Token(TOKEN.into())),
             _store: store,
         }
     }
