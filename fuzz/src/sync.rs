@@ -164,6 +164,19 @@ enum Envelope {
     Raw(Vec<u8>),
 }
 
+impl Envelope {
+    fn bytes(&self, seeds: &[Vec<u8>]) -> Vec<u8> {
+        match self {
+            Envelope::Seed(i) => seeds
+                .get(usize::from(*i) % seeds.len().max(1))
+                .cloned()
+                .unwrap_or_default(),
+            Envelope::Built(m) => m.to_bytes(),
+            Envelope::Raw(b) => b.clone(),
+        }
+    }
+}
+
 /// A `SyncResponse`.
 #[derive(Debug, Arbitrary)]
 pub struct Response(ResponseKind);
@@ -173,6 +186,7 @@ enum ResponseKind {
     Reconcile(Negentropy),
     Manifests {
         envelopes: Vec<Envelope>,
+        evidence: Vec<(Envelope, Envelope)>,
         last_issued_at_ms: Num,
         last_id: Id,
         more: bool,
@@ -190,19 +204,17 @@ impl Response {
             R::Reconcile(n) => Some(Kind::Reconcile(n.bytes(ids))),
             R::Manifests {
                 envelopes,
+                evidence,
                 last_issued_at_ms,
                 last_id,
                 more,
             } => Some(Kind::Manifests(Manifests {
-                envelopes: envelopes
+                envelopes: envelopes.iter().map(|e| e.bytes(seeds)).collect(),
+                evidence: evidence
                     .iter()
-                    .map(|e| match e {
-                        Envelope::Seed(i) => seeds
-                            .get(usize::from(*i) % seeds.len().max(1))
-                            .cloned()
-                            .unwrap_or_default(),
-                        Envelope::Built(m) => m.to_bytes(),
-                        Envelope::Raw(b) => b.clone(),
+                    .map(|(a, b)| lgmesh_protocol::v1::Evidence {
+                        first: a.bytes(seeds),
+                        second: b.bytes(seeds),
                     })
                     .collect(),
                 last_issued_at_ms: last_issued_at_ms.get(),

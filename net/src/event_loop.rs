@@ -1545,7 +1545,7 @@ fn verdicts_of(
             PutOutcome::Stored(_) => MessageAcceptance::Accept,
             PutOutcome::Duplicate(_) => MessageAcceptance::Ignore,
             PutOutcome::Rejected(r) => {
-                if r.reason.is_bad_input() && r.reason != Reason::Time {
+                if r.reason.strikes_sender() {
                     *strikes.entry(*source).or_default() += 1;
                 }
                 acceptance_of(r.reason)

@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use lgmesh_proto::v1::{
-    FetchRequest, Manifests, Nudge, StreamRequest, SyncRequest, SyncResponse, sync_request,
-    sync_response,
+    Evidence, FetchRequest, Manifests, Nudge, StreamRequest, SyncRequest, SyncResponse,
+    sync_request, sync_response,
 };
 use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
 use lgmesh_protocol::validate::Rejection;
-use lgmesh_registry::{PutOutcome, Registry};
+use lgmesh_registry::{PutOutcome, Registry, SyncPayload};
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector, Storage};
 use tokio::sync::broadcast;
@@ -79,6 +79,20 @@ impl Declined {
     }
 }
 
+fn payload_len(p: &SyncPayload) -> usize {
+    match p {
+        SyncPayload::Manifest(e) => e.len(),
+        SyncPayload::Proof(a, b) => a.len() + b.len(),
+    }
+}
+
+fn push_payload(m: &mut Manifests, p: SyncPayload) {
+    match p {
+        SyncPayload::Manifest(e) => m.envelopes.push(e),
+        SyncPayload::Proof(first, second) => m.evidence.push(Evidence { first, second }),
+    }
+}
+
 fn storage_err(e: impl std::fmt::Display) -> NetError {
     NetError::Config(format!("store: {e}"))
 }
@@ -105,7 +119,7 @@ impl SyncShared {
 
     /// The sync set as it is now (blocking: call from a blocking thread).
     pub(crate) fn snapshot(&self) -> Result<Snapshot, NetError> {
-        let seq = self.registry.change_seq().map_err(storage_err)?;
+        let seq = self.registry.sync_generation().map_err(storage_err)?;
         if let Some((s, snap)) = &*self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
             && *s == seq
         {
@@ -149,12 +163,13 @@ impl SyncShared {
                     .map(Vec::as_slice)
                     .chain(id_prefixes.chunks(ID_PREFIX));
                 for id in wanted {
-                    if let Ok(Some(env)) = self.registry.envelope_bytes_by_prefix(id) {
-                        bytes += env.len();
-                        if bytes > self.limits.max_response_bytes && !m.envelopes.is_empty() {
+                    if let Ok(Some(item)) = self.registry.sync_item_by_prefix(id) {
+                        bytes += payload_len(&item);
+                        let any = !m.envelopes.is_empty() || !m.evidence.is_empty();
+                        if bytes > self.limits.max_response_bytes && any {
                             break; // the initiator asks again for what is left
                         }
-                        m.envelopes.push(env);
+                        push_payload(&mut m, item);
                     }
                 }
                 Ok(kind(sync_response::Kind::Manifests(m)))
@@ -185,19 +200,22 @@ impl SyncShared {
                     .sync_items_after(after, max + 1)
                     .map_err(|_| Refusal::Busy)?;
                 let mut rest = items.iter();
+                let mut sent = 0;
                 loop {
-                    if m.envelopes.len() >= max || bytes >= self.limits.max_response_bytes {
+                    if sent >= max || bytes >= self.limits.max_response_bytes {
                         break;
                     }
                     let Some(&(at, id)) = rest.next() else {
                         m.more = items.len() > max;
                         break;
                     };
-                    if let Ok(Some(env)) = self.registry.envelope_bytes(&id) {
-                        bytes += env.len();
-                        m.envelopes.push(env);
-                        m.last_issued_at_ms = at;
-                        m.last_id = id.0.to_vec();
+                    // The cursor moves past every item, sent or (gone meanwhile) not.
+                    sent += 1;
+                    m.last_issued_at_ms = at;
+                    m.last_id = id.0.to_vec();
+                    if let Ok(Some(item)) = self.registry.sync_item_by_prefix(&id.0) {
+                        bytes += payload_len(&item);
+                        push_payload(&mut m, item);
                     }
                 }
                 Ok(kind(sync_response::Kind::Manifests(m)))
@@ -210,7 +228,7 @@ impl SyncShared {
 
     /// Checks a page of envelopes (blocking; signatures on every core). Nothing is
     /// stored yet: [`SyncShared::store`] does that, in page order.
-    fn check(&self, envelopes: Vec<Vec<u8>>, now_ms: u64) -> Checked {
+    fn check(&self, envelopes: Vec<Vec<u8>>, proofs: Vec<Evidence>, now_ms: u64) -> Checked {
         self.stats.received(Path::Sync, envelopes.len() as u64);
         let manifests = self.registry.check_batch(&envelopes, now_ms);
         // A checked manifest carries its id; only a refused one needs it worked out.
@@ -222,7 +240,11 @@ impl SyncShared {
                 Err(_) => crate::behaviour::manifest_id_of(e),
             })
             .collect();
-        Checked { ids, manifests }
+        Checked {
+            ids,
+            manifests,
+            proofs: proofs.into_iter().map(|e| (e.first, e.second)).collect(),
+        }
     }
 
     /// Stores a checked page (blocking) as one flushed batch, sending on `placed` once
@@ -250,11 +272,31 @@ impl SyncShared {
                 PutOutcome::Duplicate(_) => self.stats.duplicate(Path::Sync),
                 PutOutcome::Rejected(r) => {
                     self.stats.rejected(Path::Sync, r.reason);
-                    if r.reason.is_bad_input() {
+                    if r.reason.strikes_sender() {
+                        // Forged or malformed: its id is only a claim (the hash of a body
+                        // nobody signed), and must not keep the genuine manifest out.
                         strikes += 1;
-                    }
-                    if let Some(id) = id {
+                    } else if let Some(id) = id {
+                        // Verified and refused here (stale, expired, over quota…): not
+                        // asked for again.
                         declined.insert(id);
+                    }
+                }
+            }
+        }
+        drop(declined);
+        for o in self
+            .registry
+            .put_proofs(&page.proofs, now_ms())
+            .map_err(storage_err)?
+        {
+            match o {
+                PutOutcome::Stored(_) => self.stats.stored(Path::Sync),
+                PutOutcome::Duplicate(_) => self.stats.duplicate(Path::Sync),
+                PutOutcome::Rejected(r) => {
+                    self.stats.rejected(Path::Sync, r.reason);
+                    if r.reason.strikes_sender() {
+                        strikes += 1;
                     }
                 }
             }
@@ -307,6 +349,8 @@ fn response_bytes(r: &SyncResponse) -> u64 {
 struct Checked {
     ids: Vec<Option<ManifestId>>,
     manifests: Vec<Result<VerifiedManifest, Rejection>>,
+    /// Equivocation proofs, checked as they are stored (two signatures each; rare).
+    proofs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
@@ -344,11 +388,15 @@ impl Ingest {
     }
 
     /// Starts checking `envelopes`, once the page before has moved on to storing.
-    async fn push(&mut self, envelopes: Vec<Vec<u8>>) -> Result<(), NetError> {
+    async fn push(
+        &mut self,
+        envelopes: Vec<Vec<u8>>,
+        proofs: Vec<Evidence>,
+    ) -> Result<(), NetError> {
         self.advance().await?;
         let s = self.shared.clone();
         self.checking = Some(tokio::task::spawn_blocking(move || {
-            s.check(envelopes, now_ms())
+            s.check(envelopes, proofs, now_ms())
         }));
         Ok(())
     }
@@ -467,7 +515,7 @@ async fn stream_all(
         report.fetched += m.envelopes.len() as u64;
         let more = m.more && !m.envelopes.is_empty();
         after = Some((m.last_issued_at_ms, m.last_id));
-        ingest.push(m.envelopes).await?;
+        ingest.push(m.envelopes, m.evidence).await?;
         if !more {
             break;
         }
@@ -580,14 +628,30 @@ async fn fetch(
                 _ => strikes += 1, // unasked-for or undecodable data
             }
         }
-        report.fetched += envelopes.len() as u64;
+        let mut proofs = Vec::with_capacity(m.evidence.len());
+        for e in m.evidence {
+            let id = match (
+                crate::behaviour::manifest_id_of(&e.first),
+                crate::behaviour::manifest_id_of(&e.second),
+            ) {
+                (Some(a), Some(b)) => Some(ManifestId::of_evidence(&a, &b)),
+                _ => None,
+            };
+            match id {
+                Some(id) if asked.contains(id.as_bytes().as_slice()) && got.insert(id) => {
+                    proofs.push(e)
+                }
+                _ => strikes += 1,
+            }
+        }
+        report.fetched += (envelopes.len() + proofs.len()) as u64;
         if !got.is_empty() {
             want.extend(batch.into_iter().rev().filter(|id| {
                 <[u8; 32]>::try_from(id.as_slice()).is_ok_and(|id| !got.contains(&ManifestId(id)))
             }));
         }
         // A peer that sent nothing of a batch no longer has it: move on.
-        ingest.push(envelopes).await?;
+        ingest.push(envelopes, proofs).await?;
     }
     Ok(strikes + ingest.finish().await?)
 }
@@ -673,7 +737,20 @@ pub mod fuzzing {
                 Some(sync_response::Kind::Manifests(m)) => {
                     let n = m.envelopes.len().min(self.0.limits.max_fetch_ids);
                     let checked = self.0.registry.check_batch(&m.envelopes[..n], now_ms());
-                    if checked.iter().any(Result::is_ok) {
+                    let proofs: Vec<(Vec<u8>, Vec<u8>)> = m
+                        .evidence
+                        .into_iter()
+                        .take(self.0.limits.max_fetch_ids)
+                        .map(|e| (e.first, e.second))
+                        .collect();
+                    let proven = self
+                        .0
+                        .registry
+                        .put_proofs(&proofs, now_ms())
+                        .is_ok_and(|o| o.iter().any(|o| matches!(o, PutOutcome::Stored(_))));
+                    if proven {
+                        "evidence-stored"
+                    } else if checked.iter().any(Result::is_ok) {
                         "manifests-valid"
                     } else {
                         "manifests"

@@ -236,12 +236,17 @@ impl App {
             issued_at_ms: head
                 .as_ref()
                 .map_or(now, |h| now.max(h.body.issued_at_ms + 1)),
-            expires_at_ms: now
-                + self
+            // A tombstone lives as long as anything may: longer than every version it
+            // withdraws, so none of them can come back from a node that missed it.
+            expires_at_ms: if matches!(kind, Kind::Retraction(_)) {
+                now + lgmesh_protocol::MAX_LIFETIME_MS
+            } else {
+                now + self
                     .config
                     .manifests
                     .expiry_days
-                    .saturating_mul(YEAR_MS / 365),
+                    .saturating_mul(YEAR_MS / 365)
+            },
             kind: Some(kind),
         };
         if let Err(fields) = schema::check_body(&ManifestBody {

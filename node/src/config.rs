@@ -56,7 +56,8 @@ pub struct TrustConfig {
     /// Endorsements from verified organisations (other than the key's own) that verify a
     /// key: *k*, 1-100.
     pub endorsements_required: usize,
-    /// Manifests (every version) one unverified publisher may store here.
+    /// Manifests one unverified publisher may have stored here (what it has now: an
+    /// update replaces, expired ones are swept away; tombstones and evidence count).
     pub unverified_max_manifests: u64,
     /// KiB one unverified publisher may store here.
     pub unverified_max_kb: u64,
@@ -830,10 +831,11 @@ renew_days_before = {renew}
 # (`lgmesh trust add did:key:... --org gss:...`) or when this many organisations that
 # this node already verifies have endorsed it (`lgmesh endorse`).
 endorsements_required = {k}
-# What a publisher this node does not verify may store here: manifests (every version
-# counts), KiB, and MiB for all unverified publishers together. Beyond these its
-# manifests are refused (reason "quota") and not relayed; verified publishers have no
-# quota.
+# What a publisher this node does not verify may have stored here: manifests (its
+# current ones, tombstones included, and any evidence against it; an update replaces
+# what it updates, and expired ones are swept away), KiB, and MiB for all unverified
+# publishers together. Beyond these its manifests are refused (reason "quota") and not
+# relayed; verified publishers have no quota.
 unverified_max_manifests = {qm}
 unverified_max_kb = {qkb}
 unverified_total_mb = {qtot}

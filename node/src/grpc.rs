@@ -191,7 +191,9 @@ pub async fn views(app: &App, items: Vec<Stored>) -> Result<Vec<v1::Manifest>, A
             for s in items {
                 let head = reg.head(&s.publisher, &s.body.name)?;
                 let org = reg.org_of(&s.publisher)?;
-                let equivocation = !reg.equivocations(&s.publisher, &s.body.name)?.is_empty();
+                // Flagged on every result once this node holds proof that the publisher
+                // equivocated, under any name.
+                let equivocation = reg.equivocated(&s.publisher)?;
                 let (v, why) = judged(&trust, &s.publisher);
                 let mut adopters = vec![];
                 if matches!(s.kind(), "service" | "dataset") {

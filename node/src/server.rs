@@ -246,6 +246,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     }
 
     tokio::spawn(crate::domain::run(app.clone(), checker, shutdown.clone()));
+    tokio::spawn(sweep_expired(app.clone(), shutdown.clone()));
 
     let running = Running {
         grpc,
@@ -321,6 +322,34 @@ fn bind_admin_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener>
     })();
     let _ = std::fs::remove_dir_all(&private);
     bound
+}
+
+/// How often expired heads of unverified publishers are swept away.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Sweeps away, every [`SWEEP_EVERY`], the expired heads of publishers this node does
+/// not verify (`Registry::sweep_expired`): what they may store here is what is current.
+async fn sweep_expired(app: Arc<App>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let reg = app.registry.clone();
+        match tokio::task::spawn_blocking(move || reg.sweep_expired(lgmesh_protocol::now_ms()))
+            .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(
+                names = n,
+                "swept expired manifests of unverified publishers"
+            ),
+            Ok(Err(e)) => tracing::warn!("sweeping expired manifests failed (will retry): {e}"),
+            Err(_) => return,
+        }
+    }
 }
 
 /// How often the node looks for its own manifests that are due for renewal.

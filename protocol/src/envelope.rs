@@ -35,6 +35,19 @@ impl ManifestId {
     pub fn fmt_short(&self) -> String {
         hex::encode(&self.0[..6])
     }
+
+    /// The id of an equivocation proof: two manifests of one publisher that contradict
+    /// each other (two bodies of one version, or two of a statement a key makes once).
+    /// SHA-256 of `"lgmesh/evidence/v1" || 0x00 ||` the two ids in ascending order, so
+    /// both orders give one id, and no manifest id can equal it.
+    pub fn of_evidence(a: &ManifestId, b: &ManifestId) -> Self {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let mut h = Sha256::new();
+        h.update(b"lgmesh/evidence/v1\0");
+        h.update(lo.0);
+        h.update(hi.0);
+        Self(h.finalize().into())
+    }
 }
 
 impl fmt::Display for ManifestId {

@@ -615,6 +615,14 @@ pub const ROTATION_NAME: &str = "key-rotation";
 /// The name every org card is published under.
 pub const ORG_CARD_NAME: &str = "org";
 
+/// Whether `(publisher, name)` holds a statement a key makes once and for good: its key
+/// rotation, or its revocation of itself. Such a name has no versions: any second body
+/// under it, whatever its version, contradicts the first (equivocation), and both are
+/// kept and flagged; a later one never silently replaces the first.
+pub fn is_terminal(publisher: &[u8], name: &str) -> bool {
+    name == ROTATION_NAME || (publisher.len() == 32 && name == revocation_name(publisher))
+}
+
 /// Checks a whole body: the envelope fields and its kind. Every problem is listed.
 pub fn check_body(b: &ManifestBody) -> Result<(), Vec<FieldError>> {
     let mut e = Errors::default();

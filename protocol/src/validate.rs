@@ -93,6 +93,16 @@ impl Reason {
         }
     }
 
+    /// Does the peer that passed it on deserve a strike? Only for what no honest node
+    /// relays: undecodable, malformed or forged data. Not for times: clocks differ, and
+    /// a manifest expires while it travels or waits in an honest peer's store.
+    pub fn strikes_sender(self) -> bool {
+        matches!(
+            self,
+            Reason::Size | Reason::Decode | Reason::Schema | Reason::Signature
+        )
+    }
+
     /// Is the input itself bad (as opposed to conflicting with what is stored)?
     pub fn is_bad_input(self) -> bool {
         matches!(

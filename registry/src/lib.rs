@@ -32,5 +32,7 @@ pub mod store;
 pub mod trust;
 
 pub use search::{Hit, Page, Query, QueryError, SearchError};
-pub use store::{Counts, OrgCard, OrgInfo, PutOutcome, Quota, Registry, StoreError, Stored};
+pub use store::{
+    Counts, OrgCard, OrgInfo, PutOutcome, Quota, Registry, StoreError, Stored, SyncPayload,
+};
 pub use trust::{DomainProof, PublisherTrust, TrustView, Verification};

@@ -167,12 +167,33 @@ pub(crate) struct Doc {
     /// replace, and the delete (which tantivy applies to every segment at the next
     /// commit) is skipped.
     new_name: bool,
+    /// The name has no head any more: its document is deleted, none is added.
+    gone: bool,
 }
 
 impl Doc {
     /// Whether the document is the first head of its name (see `new_name`).
     pub(crate) fn with_new_name(self, new_name: bool) -> Doc {
         Doc { new_name, ..self }
+    }
+
+    /// The change for a name (`publisher | name`) whose head is gone.
+    pub(crate) fn gone(pn: &[u8]) -> Doc {
+        Doc {
+            pn: hex::encode(pn),
+            id: ManifestId([0; 32]),
+            kind: "",
+            publisher: String::new(),
+            status: "",
+            expires: 0,
+            lgsl: vec![],
+            area: vec![],
+            title: vec![],
+            keyword: vec![],
+            body: vec![],
+            new_name: false,
+            gone: true,
+        }
     }
 
     pub(crate) fn of(publisher: &PublisherKey, body: &ManifestBody, id: &ManifestId) -> Doc {
@@ -189,6 +210,7 @@ impl Doc {
             keyword: vec![],
             body: vec![],
             new_name: false,
+            gone: false,
         };
         let (common, local) = match &body.kind {
             Some(Kind::Service(s)) => {
@@ -708,7 +730,9 @@ fn add_jobs(writer: &mut IndexWriter, f: &Fields, jobs: Vec<Job>) -> tantivy::Re
             if !d.new_name {
                 writer.delete_term(Term::from_field_text(f.pn, &d.pn));
             }
-            writer.add_document(document(f, d))?;
+            if !d.gone {
+                writer.add_document(document(f, d))?;
+            }
         }
     }
     Ok((seq, urgent))

@@ -21,13 +21,16 @@ use std::sync::{Mutex, RwLock};
 use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{Envelope, ManifestBody, manifest_body::Kind};
-use lgmesh_protocol::validate::{self, Head, Limits, Placement, Reason, Rejection};
+use lgmesh_protocol::validate::{self, Head, Limits, Reason, Rejection};
 use prost::Message;
 use sled::IVec;
 
 use crate::search::TextIndex;
-use crate::staging::{Base, Staged, Staging, Ticket, Writes};
+use crate::staging::{Staging, Ticket};
 use crate::trust::{DomainProof, TrustInputs, TrustView};
+
+mod pending;
+use pending::Pending;
 
 /// The default bound of sled's page cache. Large enough that bulk ingest of 100k
 /// manifests stays in memory (ingest ran 0.45 → 0.58 of raw verification speed going
@@ -65,8 +68,9 @@ mod prefix {
     /// `A | service publisher | service name | 0 | adopter` → version (8) | expires_at
     /// (8): live adoptions.
     pub const ADOPTION: u8 = b'A';
-    /// `U | publisher` → manifests (8) | bytes (8) accepted from it while it was not
-    /// verified here: what its quota is measured against.
+    /// `U | publisher` → manifests (8) | bytes (8): what the publisher has stored here
+    /// (heads, tombstones, kept history and evidence), whatever its trust. Its quota is
+    /// measured against it; derived from the manifests ([`super::Registry::rederive`]).
     pub const USAGE: u8 = b'U';
     /// `R | subject | revoker` → revoked_at (8): revocations. Kept after they expire:
     /// a compromised key stays revoked.
@@ -76,19 +80,38 @@ mod prefix {
     /// `D | publisher` → a [`crate::trust::DomainProof`]: what this node last found at
     /// the key's organisation's website (local, never gossiped).
     pub const DOMAIN: u8 = b'D';
+    /// `X | expires_at (8) | publisher | name` → (): when each head expires, for the
+    /// sweep of expired heads of publishers this node does not verify.
+    pub const EXPIRY: u8 = b'X';
+    /// `P | proof id` → id (32) | id (32) | issued_at (8): an equivocation proof, two
+    /// manifests of one publisher that contradict each other. In the sync set, so that
+    /// every node learns of it.
+    pub const PROOF: u8 = b'P';
+    /// `Q | publisher | proof id` → (): the publisher's equivocation proofs.
+    pub const FLAG: u8 = b'Q';
 }
 
 const COUNT_MANIFESTS: &[u8] = b"manifests";
 const COUNT_HEADS: &[u8] = b"heads";
 const COUNT_SEQ: &[u8] = b"seq";
-/// Bytes accepted from publishers that were not verified at the time, all together.
-const COUNT_UNVERIFIED_BYTES: &[u8] = b"unverified-bytes";
+/// The layout of the derived records (usage, relations, expiry, proofs): a store whose
+/// records are of an older layout has them derived again when it is opened.
+const COUNT_DERIVED: &[u8] = b"derived";
+const DERIVED_VERSION: u64 = 2;
 
-/// What a publisher this node does not verify may store here. Verified publishers have
-/// no quota; retractions are always accepted.
+/// Evidence kept for one version of a name: the head and one body that contradicts it,
+/// which is all a proof needs.
+const MAX_EVIDENCE_PER_VERSION: usize = 2;
+/// Bodies kept under a terminal name (a key rotation, a key's revocation of itself):
+/// every one after the first is evidence against the key.
+const MAX_TERMINAL_BODIES: usize = 4;
+
+/// What a publisher this node does not verify may store here: every manifest it has
+/// stored counts (heads, tombstones, evidence), whatever its kind, and goes when it is
+/// replaced or, once expired, swept away. Verified publishers have no quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
-    /// Manifests (every version, and equivocation evidence) per unverified key.
+    /// Manifests stored (heads, tombstones and equivocation evidence) per unverified key.
     pub max_manifests: u64,
     /// Bytes of manifests per unverified key.
     pub max_bytes: u64,
@@ -136,6 +159,15 @@ pub enum PutOutcome {
     /// Refused, with the reason. Nothing was stored, except that an equivocating
     /// manifest is kept as evidence.
     Rejected(Rejection),
+}
+
+/// What sync sends for one item of the sync set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncPayload {
+    /// A manifest's envelope bytes, exactly as received.
+    Manifest(Vec<u8>),
+    /// The two envelopes of an equivocation proof.
+    Proof(Vec<u8>, Vec<u8>),
 }
 
 /// A stored manifest.
@@ -212,6 +244,13 @@ pub struct Registry {
     trust_cache: Mutex<Option<(u64, std::time::Instant, std::sync::Arc<TrustView>)>>,
     /// Limits for publishers this node does not verify.
     quota: Mutex<Quota>,
+    /// Bytes stored by the publishers this node does not verify, all together: summed
+    /// from their usage whenever the trust judgement is computed, and kept up to date by
+    /// every write in between.
+    unverified_bytes: std::sync::atomic::AtomicU64,
+    /// Bumped whenever the sync set changes: by a commit, or by dropping what expired
+    /// (the set changes with time as well as with writes).
+    sync_pruned: std::sync::atomic::AtomicU64,
 }
 
 /// The default *k*: endorsements from verified organisations that verify a key.
@@ -237,12 +276,17 @@ struct Writer {
 /// storing a batch (and, with many stores in one process, waits on sled's global lock).
 /// A name whose hash is not here has no head, so a new name, the common case in a
 /// catch-up or a burst of new publishes, is placed without reading. A hash that is here
-/// still reads the head (a collision only costs that read). Heads are never removed, so
-/// the set only grows; it is filled by one scan of the head keys at the first write,
-/// and kept up to date by every placement under the write lock.
+/// still reads the head (a collision only costs that read). Heads leave it only when
+/// the store is reopened (a swept head's hash stays: it costs a read), so the set only
+/// grows; it is filled by one scan of the head keys at the first write, and kept up to
+/// date by every placement under the write lock.
+///
+/// It also knows which publishers have equivocated: only their new heads may have been
+/// stored already (as evidence, from a proof), so only theirs are looked up first.
 struct KnownHeads {
     hasher: std::hash::RandomState,
     set: std::collections::HashSet<u64>,
+    flagged: std::collections::HashSet<PublisherKey>,
 }
 
 impl KnownHeads {
@@ -250,9 +294,16 @@ impl KnownHeads {
         let mut k = Self {
             hasher: std::hash::RandomState::new(),
             set: Default::default(),
+            flagged: Default::default(),
         };
         for kv in tree.scan_prefix([prefix::HEAD]).keys() {
             k.insert(&kv?[1..]);
+        }
+        for kv in tree.scan_prefix([prefix::FLAG]).keys() {
+            let kv = kv?;
+            if let Ok(pk) = PublisherKey::from_bytes(&kv[1..33.min(kv.len())]) {
+                k.flagged.insert(pk);
+            }
         }
         Ok(k)
     }
@@ -272,14 +323,57 @@ impl KnownHeads {
 }
 
 /// The sync set: every live head as `(issued_at, id)`, in order (a retraction is a
-/// head too, so it spreads like any update; superseded versions and equivocation
-/// evidence are not in it).
+/// head too, so it spreads like any update; superseded versions are not in it), and
+/// every equivocation proof, so that evidence reaches every node. A head leaves it when
+/// it expires: what the federation converges on is what is current.
 ///
-/// It is derived from the head records, which sled writes in the same atomic batch as
-/// the manifests, so it cannot disagree with them after a crash. Keeping it in memory
-/// (65–80 bytes a head: 8 MB at 100,000) instead of as a third sled key per manifest
-/// took a tenth off the CPU of a new node's catch-up, a third of which is sled inserts.
-type SyncSet = std::collections::BTreeSet<(u64, ManifestId)>;
+/// It is derived from the head and proof records, which sled writes in the same atomic
+/// batch as the manifests, so it cannot disagree with them after a crash. Keeping it in
+/// memory (65–80 bytes a head: 8 MB at 100,000) instead of as a third sled key per
+/// manifest took a tenth off the CPU of a new node's catch-up, a third of which is sled
+/// inserts.
+#[derive(Default)]
+struct SyncSet {
+    items: std::collections::BTreeSet<(u64, ManifestId)>,
+    /// `(expires_at, issued_at, id)` of every item that expires (proofs do not).
+    expiry: std::collections::BTreeSet<(u64, u64, ManifestId)>,
+}
+
+/// An item of the sync set: issued_at, id, and expires_at (`u64::MAX`: never).
+type SyncItem = (u64, ManifestId, u64);
+
+impl SyncSet {
+    fn insert(&mut self, (at, id, expires): SyncItem) {
+        self.items.insert((at, id));
+        if expires != u64::MAX {
+            self.expiry.insert((expires, at, id));
+        }
+    }
+
+    fn remove(&mut self, (at, id, expires): &SyncItem) {
+        self.items.remove(&(*at, *id));
+        self.expiry.remove(&(*expires, *at, *id));
+    }
+
+    /// Whether something in it has expired by `now`.
+    fn due(&self, now: u64) -> bool {
+        self.expiry.first().is_some_and(|(e, _, _)| *e <= now)
+    }
+
+    /// Drops what has expired by `now`; how many.
+    fn prune(&mut self, now: u64) -> u64 {
+        let mut n = 0;
+        while let Some(&(e, at, id)) = self.expiry.first() {
+            if e > now {
+                break;
+            }
+            self.expiry.pop_first();
+            self.items.remove(&(at, id));
+            n += 1;
+        }
+        n
+    }
+}
 
 /// Where the sync set is.
 #[derive(Default)]
@@ -295,31 +389,70 @@ enum SyncState {
 }
 
 /// One commit's changes to the sync set: added, removed.
-type SyncChanges = (Vec<(u64, ManifestId)>, Vec<(u64, ManifestId)>);
+type SyncChanges = (Vec<SyncItem>, Vec<SyncItem>);
 
 /// Applies one commit's changes: adds first, since a head that came and was replaced
 /// within one batch is in both lists and must end up out (no id is ever a head
 /// twice). Replayed over a scan that may have seen any part of them, the result is
 /// the same: each item is added at most once and removed at most once, in that order.
-fn apply_sync_changes(
-    set: &mut SyncSet,
-    added: &[(u64, ManifestId)],
-    removed: &[(u64, ManifestId)],
-) {
-    set.extend(added.iter().copied());
+fn apply_sync_changes(set: &mut SyncSet, added: &[SyncItem], removed: &[SyncItem]) {
+    for item in added {
+        set.insert(*item);
+    }
     for item in removed {
         set.remove(item);
     }
 }
 
-/// The sync set, from one scan of the head records.
+/// The sync set, from one scan of the head and proof records.
 fn load_sync_set(tree: &sled::Tree) -> Result<SyncSet> {
-    let mut sync = SyncSet::new();
+    let mut sync = SyncSet::default();
     for v in tree.scan_prefix([prefix::HEAD]).values() {
         let rec = HeadRecord::decode(&v?)?;
-        sync.insert((rec.issued_at_ms, rec.head.id));
+        sync.insert(rec.sync_item());
+    }
+    for kv in tree.scan_prefix([prefix::PROOF]) {
+        let (k, v) = kv?;
+        let p = ProofRecord::decode(&k, &v)?;
+        sync.insert((p.issued_at_ms, p.id, u64::MAX));
     }
     Ok(sync)
+}
+
+/// An equivocation proof as stored: its id, the two manifests, and when the later of
+/// them was issued (its place in the sync set).
+#[derive(Debug, Clone, Copy)]
+struct ProofRecord {
+    id: ManifestId,
+    a: ManifestId,
+    b: ManifestId,
+    issued_at_ms: u64,
+}
+
+impl ProofRecord {
+    fn encode(&self) -> [u8; 72] {
+        let mut v = [0u8; 72];
+        v[..32].copy_from_slice(self.a.as_bytes());
+        v[32..64].copy_from_slice(self.b.as_bytes());
+        v[64..].copy_from_slice(&self.issued_at_ms.to_be_bytes());
+        v
+    }
+
+    fn decode(k: &[u8], v: &[u8]) -> Result<Self> {
+        let corrupt = || StoreError::Corrupt(format!("proof record of {} bytes", v.len()));
+        let id = |b: &[u8]| -> Result<ManifestId> {
+            Ok(ManifestId(b.try_into().map_err(|_| corrupt())?))
+        };
+        if v.len() != 72 || k.len() != 33 {
+            return Err(corrupt());
+        }
+        Ok(Self {
+            id: id(&k[1..])?,
+            a: id(&v[..32])?,
+            b: id(&v[32..64])?,
+            issued_at_ms: read_u64(&v[64..]),
+        })
+    }
 }
 
 /// Removes the `S` keys of a store written before the sync set moved to memory (they
@@ -394,6 +527,11 @@ impl HeadRecord {
         v
     }
 
+    /// Its item in the sync set.
+    fn sync_item(&self) -> SyncItem {
+        (self.issued_at_ms, self.head.id, self.expires_at_ms)
+    }
+
     fn decode(v: &[u8]) -> Result<Self> {
         let corrupt = || StoreError::Corrupt(format!("head record of {} bytes", v.len()));
         if v.len() != 57 {
@@ -420,450 +558,14 @@ pub(crate) fn read_u64(v: &[u8]) -> u64 {
     v.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
-/// The writes of one batch, with an overlay so later manifests in the batch see the
-/// heads and counters earlier ones set.
-struct Pending<'r, 'w> {
-    reg: &'r Registry,
-    known: &'w mut KnownHeads,
-    committed: &'w mut HashMap<&'static [u8], u64>,
-    /// The batches placed before this one and not yet in sled.
-    base: Base,
-    writes: Writes,
-    heads: HashMap<Vec<u8>, Option<HeadRecord>>,
-    counters: HashMap<&'static [u8], u64>,
-    /// Heads changed, for the text index, each with whether its name had no head
-    /// before (then the index cannot hold a document for it: nothing to delete).
-    indexed: Vec<(VerifiedManifest, bool)>,
-    evidence: HashMap<Vec<u8>, Vec<u8>>,
-    manifests: std::collections::HashSet<ManifestId>,
-    /// Sync-set changes, applied in memory once the batch is in sled.
-    sync_in: Vec<(u64, ManifestId)>,
-    sync_out: Vec<(u64, ManifestId)>,
-    /// An org card or endorsement changed: the trust judgement must be redone.
-    trust_changed: bool,
-    /// The judgement this batch places under, fetched at the first need.
-    trust: Option<std::sync::Arc<TrustView>>,
-    quota: Quota,
-    /// Usage of unverified publishers touched by this batch.
-    usage: HashMap<PublisherKey, (u64, u64)>,
-}
-
-impl<'r, 'w> Pending<'r, 'w> {
-    /// Starts a batch; `writer` is the write lock's content, held for as long as this.
-    fn new(reg: &'r Registry, writer: &'w mut Writer) -> Result<Self> {
-        let base = reg.staging.begin();
-        if base.reload {
-            *writer = Writer::default();
-        }
-        let Writer { known, counters } = writer;
-        let known = match known {
-            Some(k) => k,
-            empty => empty.insert(KnownHeads::load(&reg.tree)?),
-        };
-        Ok(Self {
-            reg,
-            known,
-            committed: counters,
-            base,
-            writes: Writes::new(),
-            heads: HashMap::new(),
-            counters: HashMap::new(),
-            indexed: vec![],
-            evidence: HashMap::new(),
-            manifests: Default::default(),
-            sync_in: vec![],
-            sync_out: vec![],
-            trust_changed: false,
-            trust: None,
-            quota: *reg.quota.lock().unwrap_or_else(|p| p.into_inner()),
-            usage: HashMap::new(),
-        })
-    }
-
-    /// A key as it will be once the batches before this one are applied.
-    fn read(&self, k: &[u8]) -> Result<Option<IVec>> {
-        match self.base.read(k) {
-            Some(v) => Ok(v),
-            None => Ok(self.reg.tree.get(k)?),
-        }
-    }
-
-    fn put(&mut self, k: Vec<u8>, v: impl Into<IVec>) {
-        self.writes.insert(k.into(), Some(v.into()));
-    }
-
-    fn del(&mut self, k: Vec<u8>) {
-        self.writes.insert(k.into(), None);
-    }
-
-    fn head(&mut self, pn: &[u8]) -> Result<Option<HeadRecord>> {
-        if let Some(h) = self.heads.get(pn) {
-            return Ok(*h);
-        }
-        if !self.known.may_have(pn) {
-            return Ok(None);
-        }
-        let h = match self.read(&key(prefix::HEAD, &[pn]))? {
-            Some(v) => Some(HeadRecord::decode(&v)?),
-            None => None,
-        };
-        self.heads.insert(pn.to_vec(), h);
-        Ok(h)
-    }
-
-    fn counter(&mut self, name: &'static [u8]) -> Result<&mut u64> {
-        if !self.counters.contains_key(name) {
-            let v = match self.committed.get(name) {
-                Some(v) => *v,
-                None => read_u64(
-                    &self
-                        .read(&key(prefix::COUNTER, &[name]))?
-                        .unwrap_or_default(),
-                ),
-            };
-            self.counters.insert(name, v);
-        }
-        Ok(self.counters.entry(name).or_insert(0))
-    }
-
-    /// Charges `m` to its publisher's quota if this node does not verify it; a
-    /// rejection when that would go over. Nothing is charged for verified publishers.
-    /// The trust judgement this batch places under (fetched once, cached).
-    fn trust(&mut self) -> Result<std::sync::Arc<TrustView>> {
-        Ok(match &self.trust {
-            Some(t) => t.clone(),
-            None => self.trust.insert(self.reg.trust()?).clone(),
-        })
-    }
-
-    fn charge(&mut self, m: &VerifiedManifest) -> Result<Option<Rejection>> {
-        let pk = *m.publisher();
-        let trust = self.trust()?;
-        if trust.of(&pk) == crate::trust::Verification::Verified {
-            return Ok(None);
-        }
-        let size = (m.signed().body.len() + 64) as u64;
-        let (count, bytes) = match self.usage.get(&pk) {
-            Some(u) => *u,
-            None => match self.read(&key(prefix::USAGE, &[pk.as_bytes()]))? {
-                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
-                _ => (0, 0),
-            },
-        };
-        let q = self.quota;
-        let total = *self.counter(COUNT_UNVERIFIED_BYTES)?;
-        let over = if count + 1 > q.max_manifests {
-            Some(format!("{} manifests", q.max_manifests))
-        } else if bytes + size > q.max_bytes {
-            Some(format!("{} bytes", q.max_bytes))
-        } else if total + size > q.max_total_bytes {
-            Some(format!(
-                "{} bytes for all unverified publishers together",
-                q.max_total_bytes
-            ))
-        } else {
-            None
-        };
-        if let Some(what) = over {
-            return Ok(Some(Rejection::new(
-                Reason::Quota,
-                format!(
-                    "publisher: {pk} is not verified on this node and has used its quota of {what}"
-                ),
-            )));
-        }
-        self.usage.insert(pk, (count + 1, bytes + size));
-        *self.counter(COUNT_UNVERIFIED_BYTES)? += size;
-        Ok(None)
-    }
-
-    /// The body of a manifest stored earlier or staged in this batch.
-    fn body_of(&self, id: &ManifestId) -> Result<Option<ManifestBody>> {
-        if let Some((m, _)) = self.indexed.iter().find(|(m, _)| m.id() == *id) {
-            return Ok(Some(m.body().clone()));
-        }
-        match self.read(&key(prefix::MANIFEST, &[id.as_bytes()]))? {
-            Some(v) => Ok(Some(decode_stored(*id, &v)?.body)),
-            None => Ok(None),
-        }
-    }
-
-    /// Stages the secondary records a new head carries: the org claim, an
-    /// endorsement, an adoption.
-    fn index_relation(&mut self, m: &VerifiedManifest) {
-        let b = m.body();
-        match &b.kind {
-            Some(Kind::Org(o)) => {
-                self.put(
-                    key(prefix::ORG, &[m.publisher().as_bytes()]),
-                    format!("{}\0{}", o.org_id, o.name).as_bytes(),
-                );
-                self.trust_changed = true;
-            }
-            Some(Kind::Endorsement(e)) => {
-                let mut v = b.expires_at_ms.to_be_bytes().to_vec();
-                v.extend_from_slice(e.org_id.as_bytes());
-                self.put(
-                    key(prefix::ENDORSEMENT, &[&e.subject, m.publisher().as_bytes()]),
-                    v,
-                );
-                self.trust_changed = true;
-            }
-            Some(Kind::Adoption(a)) => {
-                let mut v = a.version.to_be_bytes().to_vec();
-                v.extend_from_slice(&b.expires_at_ms.to_be_bytes());
-                self.put(adoption_key(&a.publisher, &a.name, m.publisher()), v);
-            }
-            Some(Kind::Revocation(r)) => {
-                self.put(
-                    key(prefix::REVOCATION, &[&r.subject, m.publisher().as_bytes()]),
-                    &r.revoked_at_ms.to_be_bytes()[..],
-                );
-                self.trust_changed = true;
-            }
-            Some(Kind::KeyRotation(r)) => {
-                let k = key(prefix::ROTATION, &[m.publisher().as_bytes()]);
-                // The first rotation stands: a later one would be signed by a key that
-                // the first already retired.
-                if self.read(&k).ok().flatten().is_none() {
-                    let mut v = r.new_key.clone();
-                    v.extend_from_slice(&b.issued_at_ms.to_be_bytes());
-                    self.put(k, v);
-                    self.trust_changed = true;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Removes the secondary records of a head that is being replaced (an endorsement
-    /// or adoption withdrawn or changed). Only names that can carry them are read.
-    fn unindex_relation(&mut self, old: &ManifestId) -> Result<()> {
-        let Some(b) = self.body_of(old)? else {
-            return Ok(());
-        };
-        let Ok(publisher) = PublisherKey::from_bytes(&b.publisher) else {
-            return Ok(());
-        };
-        match &b.kind {
-            Some(Kind::Endorsement(e)) => {
-                self.del(key(
-                    prefix::ENDORSEMENT,
-                    &[&e.subject, publisher.as_bytes()],
-                ));
-                self.trust_changed = true;
-            }
-            Some(Kind::Adoption(a)) => {
-                self.del(adoption_key(&a.publisher, &a.name, &publisher));
-            }
-            // Another organisation may withdraw its revocation; a key's own revocation
-            // cannot be undone (whoever holds the key now may be the thief).
-            Some(Kind::Revocation(r)) if r.subject != publisher.as_bytes() => {
-                self.del(key(prefix::REVOCATION, &[&r.subject, publisher.as_bytes()]));
-                self.trust_changed = true;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn has_manifest(&self, id: &ManifestId) -> Result<bool> {
-        Ok(self.manifests.contains(id)
-            || self
-                .read(&key(prefix::MANIFEST, &[id.as_bytes()]))?
-                .is_some())
-    }
-
-    /// Places one verified manifest and stages its writes.
-    fn add(&mut self, m: VerifiedManifest) -> Result<PutOutcome> {
-        // A revoked or rotated-away key signs nothing new (its own revocation aside).
-        if !matches!(m.body().kind, Some(Kind::Revocation(_)))
-            && let Some(at) = self.trust()?.cutoff(m.publisher())
-            && m.body().issued_at_ms >= at
-        {
-            return Ok(PutOutcome::Rejected(Rejection::new(
-                Reason::Revoked,
-                format!(
-                    "publisher: {} was revoked or rotated at {at} (Unix ms); this was signed after",
-                    m.publisher()
-                ),
-            )));
-        }
-        let pn = pn(m.publisher(), m.name());
-        let old = self.head(&pn)?;
-        match validate::place(&m, old.as_ref().map(|h| &h.head)) {
-            Ok(Placement::Duplicate) => Ok(PutOutcome::Duplicate(m.id())),
-            Ok(Placement::NewHead) => {
-                if !m.is_retraction()
-                    && let Some(r) = self.charge(&m)?
-                {
-                    return Ok(PutOutcome::Rejected(r));
-                }
-                let id = m.id();
-                let rec = HeadRecord::of(&m);
-                self.put(
-                    key(prefix::MANIFEST, &[id.as_bytes()]),
-                    m.signed().to_bytes(),
-                );
-                self.put(key(prefix::HEAD, &[&pn]), &rec.encode()[..]);
-                if let Some(old) = old {
-                    // The head is its own history entry; the one it replaces joins the
-                    // history index now (a new node catching up writes none).
-                    self.put(
-                        key(prefix::HISTORY, &[&version_suffix(&pn, old.head.version)]),
-                        &old.head.id.as_bytes()[..],
-                    );
-                    self.sync_out.push((old.issued_at_ms, old.head.id));
-                } else {
-                    *self.counter(COUNT_HEADS)? += 1;
-                }
-                self.sync_in.push((rec.issued_at_ms, id));
-                // Only endorsements and adoptions carry records to undo, and their
-                // names say so: a plain update reads nothing more.
-                if let Some(old) = old
-                    && (m.name().starts_with("endorse-")
-                        || m.name().starts_with("adopt-")
-                        || m.name().starts_with("revoke-"))
-                {
-                    self.unindex_relation(&old.head.id)?;
-                }
-                self.index_relation(&m);
-                *self.counter(COUNT_MANIFESTS)? += 1;
-                self.heads.insert(pn, Some(rec));
-                self.manifests.insert(id);
-                self.indexed.push((m, old.is_none()));
-                Ok(PutOutcome::Stored(id))
-            }
-            Err(r) if r.reason == Reason::Equivocation => {
-                // Keep both as evidence; the head does not change.
-                let ek = key(prefix::EVIDENCE, &[&version_suffix(&pn, m.version())]);
-                let mut ids = match self.evidence.get(&ek) {
-                    Some(v) => v.clone(),
-                    None => self.read(&ek)?.map(|v| v.to_vec()).unwrap_or_default(),
-                };
-                for id in old.iter().map(|h| h.head.id).chain(std::iter::once(m.id())) {
-                    if !ids.chunks(32).any(|c| c == id.as_bytes()) {
-                        ids.extend_from_slice(id.as_bytes());
-                    }
-                }
-                if !self.has_manifest(&m.id())? {
-                    // Evidence costs the equivocating publisher its quota too; past
-                    // it, the rejection stands and nothing is kept.
-                    if self.charge(&m)?.is_some() {
-                        return Ok(PutOutcome::Rejected(r));
-                    }
-                    self.put(
-                        key(prefix::MANIFEST, &[m.id().as_bytes()]),
-                        m.signed().to_bytes(),
-                    );
-                    self.manifests.insert(m.id());
-                    *self.counter(COUNT_MANIFESTS)? += 1;
-                }
-                self.put(ek.clone(), ids.clone());
-                self.evidence.insert(ek, ids);
-                Ok(PutOutcome::Rejected(r))
-            }
-            Err(r) => Ok(PutOutcome::Rejected(r)),
-        }
-    }
-
-    /// Queues the placed batch (with its change-log entry and counters) to be applied
-    /// after the batches placed before it, and counts it in the writer's caches, so
-    /// that the next placement, which may start at once, sees it.
-    fn stage(mut self) -> Result<Placed<'r>> {
-        // Nothing stored: only its turn is queued, so that its outcomes (a duplicate
-        // of a batch still being applied, say) are not reported before those.
-        let empty = self.manifests.is_empty() && self.evidence.is_empty();
-        if empty {
-            self.counters.clear();
-            self.usage.clear();
-        }
-        let seq = if self.indexed.is_empty() {
-            None
-        } else {
-            let seq = {
-                let s = self.counter(COUNT_SEQ)?;
-                *s += 1;
-                *s
-            };
-            let mut log = Vec::new();
-            for (m, _) in &self.indexed {
-                let k = pn(m.publisher(), m.name());
-                log.push(
-                    u8::try_from(k.len())
-                        .map_err(|_| StoreError::Corrupt("name too long".into()))?,
-                );
-                log.extend_from_slice(&k);
-            }
-            if self.reg.text.is_enabled() {
-                self.put(key(prefix::LOG, &[&seq.to_be_bytes()]), log);
-            }
-            Some(seq)
-        };
-        let counters: Vec<_> = self.counters.iter().map(|(k, v)| (*k, *v)).collect();
-        for (name, v) in &counters {
-            self.put(key(prefix::COUNTER, &[name]), &v.to_be_bytes()[..]);
-        }
-        let usage: Vec<_> = self.usage.iter().map(|(k, v)| (*k, *v)).collect();
-        for (pk, (count, bytes)) in usage {
-            let mut v = count.to_be_bytes().to_vec();
-            v.extend_from_slice(&bytes.to_be_bytes());
-            self.put(key(prefix::USAGE, &[pk.as_bytes()]), v);
-        }
-        for (pn, h) in &self.heads {
-            if h.is_some() {
-                self.known.insert(pn);
-            }
-        }
-        self.committed.extend(counters);
-        let docs = match seq {
-            Some(_) => self
-                .indexed
-                .iter()
-                .map(|(m, new_name)| {
-                    crate::search::Doc::of(m.publisher(), m.body(), &m.id())
-                        .with_new_name(*new_name)
-                })
-                .collect(),
-            None => vec![],
-        };
-        let mut batch = sled::Batch::default();
-        for (k, v) in &self.writes {
-            match v {
-                Some(v) => batch.insert(k.clone(), v.clone()),
-                None => batch.remove(k.clone()),
-            }
-        }
-        let staged = Staged {
-            writes: self.writes,
-            trust_changed: self.trust_changed,
-        };
-        let ticket = self
-            .reg
-            .staging
-            .stage(staged, &self.base)
-            .map_err(|_| StoreError::Aborted)?;
-        Ok(Placed {
-            reg: self.reg,
-            ticket,
-            batch: (!empty).then_some(batch),
-            sync_in: self.sync_in,
-            sync_out: self.sync_out,
-            trust_changed: self.trust_changed,
-            docs,
-            seq,
-        })
-    }
-}
-
 /// A batch placed and queued, to be applied in its turn (without the write lock).
 struct Placed<'a> {
     reg: &'a Registry,
     ticket: Ticket<'a>,
     /// `None` when it stores nothing.
     batch: Option<sled::Batch>,
-    sync_in: Vec<(u64, ManifestId)>,
-    sync_out: Vec<(u64, ManifestId)>,
+    sync_in: Vec<SyncItem>,
+    sync_out: Vec<SyncItem>,
     trust_changed: bool,
     docs: Vec<crate::search::Doc>,
     seq: Option<u64>,
@@ -887,6 +589,10 @@ impl Placed<'_> {
             if let Err(e) = reg.tree.apply_batch(batch) {
                 self.ticket.failed();
                 return Err(e.into());
+            }
+            if !self.sync_in.is_empty() || !self.sync_out.is_empty() {
+                reg.sync_pruned
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             }
             match &mut *sync {
                 SyncState::Unloaded => {}
@@ -972,7 +678,7 @@ impl Registry {
         drop_sync_keys(&tree)?;
         let trim = tree.clone();
         if !search {
-            return Ok(Self {
+            return Self {
                 db,
                 tree,
                 text: TextIndex::disabled()?,
@@ -985,7 +691,10 @@ impl Registry {
                 endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
                 trust_cache: Mutex::default(),
                 quota: Mutex::default(),
-            });
+                unverified_bytes: Default::default(),
+                sync_pruned: Default::default(),
+            }
+            .derive_if_older();
         }
         // An index of an older layout is rebuilt under the new name; drop the old one.
         let _ = std::fs::remove_dir_all(dir.join("text-v2"));
@@ -1017,7 +726,10 @@ impl Registry {
             endorsements_required: DEFAULT_ENDORSEMENTS_REQUIRED.into(),
             trust_cache: Mutex::default(),
             quota: Mutex::default(),
+            unverified_bytes: Default::default(),
+            sync_pruned: Default::default(),
         };
+        let reg = reg.derive_if_older()?;
         reg.catch_up_index()?;
         Ok(reg)
     }
@@ -1039,9 +751,10 @@ impl Registry {
         ) {
             let (_, v) = kv?;
             for pn in decode_log(&v) {
-                if let Some(s) = self.head_of_pn(pn)? {
-                    docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
-                }
+                docs.push(match self.head_of_pn(pn)? {
+                    Some(s) => crate::search::Doc::of(&s.publisher, &s.body, &s.id),
+                    None => crate::search::Doc::gone(pn),
+                });
             }
         }
         self.text.submit(docs, seq, true)?;
@@ -1263,6 +976,225 @@ impl Registry {
         drop(writer);
         staged.apply(flush, false)?;
         Ok(out)
+    }
+
+    /// Stores equivocation proofs received from a peer: each is two envelopes of one
+    /// publisher that contradict each other (two bodies of one version, or two of a
+    /// statement a key makes once). Both are checked as any manifest is (except that
+    /// they may have expired: evidence does not), and kept as evidence, charged to
+    /// their publisher; the heads do not change. Outcomes are in input order, with the
+    /// proof's id; flushed before it returns.
+    pub fn put_proofs(
+        &self,
+        proofs: &[(Vec<u8>, Vec<u8>)],
+        now_ms: u64,
+    ) -> Result<Vec<PutOutcome>> {
+        if proofs.is_empty() {
+            return Ok(vec![]);
+        }
+        let limits = Limits {
+            allow_expired: true,
+            ..self.limits.clone()
+        };
+        let flat: Vec<Vec<u8>> = proofs
+            .iter()
+            .flat_map(|(a, b)| [a.clone(), b.clone()])
+            .collect();
+        let mut checked = verify_parallel(&flat, &limits, now_ms).into_iter();
+        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = Pending::new(self, &mut writer)?;
+        let mut out = Vec::with_capacity(proofs.len());
+        while let (Some(a), Some(b)) = (checked.next(), checked.next()) {
+            out.push(match (a, b) {
+                (Ok(a), Ok(b)) => pending.add_proof_of(a, b)?,
+                (Err(r), _) | (_, Err(r)) => PutOutcome::Rejected(r),
+            });
+        }
+        let placed = pending.stage()?;
+        drop(writer);
+        placed.apply(true, false)?;
+        Ok(out)
+    }
+
+    /// Drops the expired heads of publishers this node does not verify, with their
+    /// history and secondary records (at most 10,000 a call), so that their quota
+    /// counts only what is current and the disk holds no more than that. Expired heads
+    /// of verified publishers stay (shown as expired); statements a key makes once (its
+    /// rotation, its own revocation) and equivocation evidence always stay. Returns how
+    /// many names it dropped.
+    pub fn sweep_expired(&self, now_ms: u64) -> Result<usize> {
+        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = Pending::new(self, &mut writer)?;
+        let mut dropped = 0;
+        let end = key(prefix::EXPIRY, &[&now_ms.saturating_add(1).to_be_bytes()]);
+        let due: Vec<IVec> = self
+            .tree
+            .range(key(prefix::EXPIRY, &[])..end)
+            .keys()
+            .take(10_000)
+            .collect::<std::result::Result<_, _>>()?;
+        for k in due {
+            let (exp, pn) = (read_u64(&k[1..9.min(k.len())]), &k[9.min(k.len())..]);
+            let rec = match pending.head(pn)? {
+                Some(rec) if rec.expires_at_ms == exp && pn.len() > 32 => rec,
+                _ => {
+                    pending.del(k.to_vec());
+                    continue;
+                }
+            };
+            let pk = PublisherKey::from_bytes(&pn[..32])
+                .map_err(|_| StoreError::Corrupt("expiry key".into()))?;
+            let name = String::from_utf8_lossy(&pn[32..]);
+            if lgmesh_protocol::schema::is_terminal(pk.as_bytes(), &name)
+                || pending.verified(&pk)?
+            {
+                // Kept, shown as expired; it has left the sync set already.
+                pending.del(k.to_vec());
+                continue;
+            }
+            pending.drop_name(pn, rec)?;
+            dropped += 1;
+        }
+        let placed = pending.stage()?;
+        drop(writer);
+        placed.apply(true, false)?;
+        Ok(dropped)
+    }
+
+    /// Derives the derived records again if they are of an older layout than this
+    /// build writes.
+    fn derive_if_older(self) -> Result<Self> {
+        if self.counter(COUNT_DERIVED)? != DERIVED_VERSION {
+            self.rederive()?;
+        }
+        Ok(self)
+    }
+
+    /// Derives again, from the manifests, heads and evidence alone, every record that
+    /// is derived from them: each publisher's usage (what its quota is measured
+    /// against), the relations (org claims, endorsements, adoptions, revocations,
+    /// rotations), the expiry index and the equivocation proofs. Done when a store of
+    /// an older layout is opened; the result equals what the writes keep up to date.
+    pub fn rederive(&self) -> Result<()> {
+        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        for p in [
+            prefix::USAGE,
+            prefix::EXPIRY,
+            prefix::PROOF,
+            prefix::FLAG,
+            prefix::ORG,
+            prefix::ENDORSEMENT,
+            prefix::ADOPTION,
+            prefix::REVOCATION,
+            prefix::ROTATION,
+        ] {
+            loop {
+                let mut b = sled::Batch::default();
+                let mut n = 0;
+                for k in self.tree.scan_prefix([p]).keys().take(10_000) {
+                    b.remove(k?);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                self.tree.apply_batch(b)?;
+            }
+        }
+        let mut batch = sled::Batch::default();
+        let mut pending_writes = 0;
+        let flush = |b: &mut sled::Batch, n: &mut usize, force: bool| -> Result<()> {
+            if *n >= 10_000 || (force && *n > 0) {
+                self.tree.apply_batch(std::mem::take(b))?;
+                *n = 0;
+            }
+            Ok(())
+        };
+        let mut usage: HashMap<PublisherKey, (u64, u64)> = HashMap::new();
+        for kv in self.tree.scan_prefix([prefix::MANIFEST]) {
+            let (k, v) = kv?;
+            let Ok(id) = <[u8; 32]>::try_from(&k[1..]).map(ManifestId) else {
+                continue;
+            };
+            let s = decode_stored(id, &v)?;
+            let u = usage.entry(s.publisher).or_default();
+            u.0 += 1;
+            u.1 += v.len() as u64;
+        }
+        for (pk, (count, bytes)) in &usage {
+            let mut v = count.to_be_bytes().to_vec();
+            v.extend_from_slice(&bytes.to_be_bytes());
+            batch.insert(key(prefix::USAGE, &[pk.as_bytes()]), v);
+            pending_writes += 1;
+            flush(&mut batch, &mut pending_writes, false)?;
+        }
+        for kv in self.tree.scan_prefix([prefix::HEAD]) {
+            let (k, v) = kv?;
+            let rec = HeadRecord::decode(&v)?;
+            batch.insert(pending::expiry_key(rec.expires_at_ms, &k[1..]), &[][..]);
+            if let Some(s) = self.get(&rec.head.id)? {
+                for (rk, rv, _) in pending::relation_records(&s.publisher, &s.body, &s.id) {
+                    batch.insert(rk, rv);
+                }
+            }
+            pending_writes += 2;
+            flush(&mut batch, &mut pending_writes, false)?;
+        }
+        for kv in self.tree.scan_prefix([prefix::EVIDENCE]) {
+            let (_, v) = kv?;
+            let ids: Vec<ManifestId> = v
+                .chunks_exact(32)
+                .filter_map(|c| c.try_into().ok().map(ManifestId))
+                .collect();
+            let stored: Vec<Stored> = ids
+                .iter()
+                .map(|id| self.get(id))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            let Some(first) = stored.first() else {
+                continue;
+            };
+            for other in &stored[1..] {
+                let id = ManifestId::of_evidence(&first.id, &other.id);
+                let rec = ProofRecord {
+                    id,
+                    a: first.id,
+                    b: other.id,
+                    issued_at_ms: first.body.issued_at_ms.max(other.body.issued_at_ms),
+                };
+                batch.insert(key(prefix::PROOF, &[id.as_bytes()]), &rec.encode()[..]);
+                batch.insert(
+                    key(prefix::FLAG, &[first.publisher.as_bytes(), id.as_bytes()]),
+                    &[][..],
+                );
+            }
+            for s in &stored {
+                if lgmesh_protocol::schema::is_terminal(s.publisher.as_bytes(), &s.body.name) {
+                    for (rk, rv, _) in pending::relation_records(&s.publisher, &s.body, &s.id) {
+                        batch.insert(rk, rv);
+                    }
+                }
+            }
+            pending_writes += 2;
+            flush(&mut batch, &mut pending_writes, false)?;
+        }
+        batch.insert(
+            key(prefix::COUNTER, &[COUNT_DERIVED]),
+            &DERIVED_VERSION.to_be_bytes()[..],
+        );
+        pending_writes += 1;
+        flush(&mut batch, &mut pending_writes, true)?;
+        self.db.flush()?;
+        // Nothing the writer cached may outlive this.
+        *writer = Writer::default();
+        if let Ok(mut sync) = self.sync.write() {
+            *sync = SyncState::Unloaded;
+        }
+        self.trust_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// One manifest by id.
@@ -1544,7 +1476,7 @@ impl Registry {
         }
         for kv in self.tree.scan_prefix([prefix::ENDORSEMENT]) {
             let (k, v) = kv?;
-            if k.len() != 65 || v.len() < 8 || read_u64(&v[..8]) <= now {
+            if k.len() != 65 || v.len() < 40 || read_u64(&v[..8]) <= now {
                 continue;
             }
             if let (Ok(subject), Ok(endorser)) = (
@@ -1554,13 +1486,13 @@ impl Registry {
                 i.endorsements.push((
                     endorser,
                     subject,
-                    String::from_utf8_lossy(&v[8..]).into_owned(),
+                    String::from_utf8_lossy(&v[40..]).into_owned(),
                 ));
             }
         }
         for kv in self.tree.scan_prefix([prefix::REVOCATION]) {
             let (k, v) = kv?;
-            if k.len() != 65 || v.len() != 8 {
+            if k.len() != 97 || v.len() != 8 {
                 continue;
             }
             if let (Ok(subject), Ok(revoker)) = (
@@ -1572,7 +1504,7 @@ impl Registry {
         }
         for kv in self.tree.scan_prefix([prefix::ROTATION]) {
             let (k, v) = kv?;
-            if k.len() != 33 || v.len() != 40 {
+            if k.len() != 65 || v.len() != 40 {
                 continue;
             }
             if let (Ok(old), Ok(new)) = (
@@ -1583,6 +1515,19 @@ impl Registry {
             }
         }
         let view = std::sync::Arc::new(TrustView::compute(&i));
+        // What the publishers it does not verify have stored, together.
+        let mut pool = 0u64;
+        for kv in self.tree.scan_prefix([prefix::USAGE]) {
+            let (k, v) = kv?;
+            if let Ok(pk) = PublisherKey::from_bytes(&k[1..])
+                && v.len() == 16
+                && view.of(&pk) != crate::trust::Verification::Verified
+            {
+                pool = pool.saturating_add(read_u64(&v[8..]));
+            }
+        }
+        self.unverified_bytes
+            .store(pool, std::sync::atomic::Ordering::Release);
         *cache = Some((gen_now, std::time::Instant::now(), view.clone()));
         Ok(view)
     }
@@ -1637,22 +1582,43 @@ impl Registry {
         Ok(out)
     }
 
-    /// The live-head sync set in `(issued_at, id)` order (for set reconciliation), as
-    /// of the last commit.
+    /// The sync set in `(issued_at, id)` order (for set reconciliation): the live heads
+    /// that have not expired, and the equivocation proofs, as of the last commit.
     pub fn sync_items(&self) -> Result<Vec<(u64, ManifestId)>> {
-        self.with_sync_set(|s| s.iter().copied().collect())
+        self.with_sync_set(|s| s.items.iter().copied().collect())
     }
 
-    /// How many live heads the sync set holds.
+    /// How many items the sync set holds.
     pub fn sync_len(&self) -> Result<usize> {
-        self.with_sync_set(|s| s.len())
+        self.with_sync_set(|s| s.items.len())
     }
 
-    /// Runs `f` on the sync set, loading it first if no sync has needed it yet.
+    /// A number that changes whenever the sync set does (a commit, or a head expiring):
+    /// caches of the set are keyed on it. Not kept across restarts.
+    pub fn sync_generation(&self) -> Result<u64> {
+        self.with_sync_set(|_| ())?;
+        Ok(self.sync_pruned.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Runs `f` on the sync set, loading it first if no sync has needed it yet, and
+    /// dropping what has expired.
     fn with_sync_set<T>(&self, f: impl FnOnce(&SyncSet) -> T) -> Result<T> {
+        let now = lgmesh_protocol::now_ms();
         {
             let sync = self.sync.read().unwrap_or_else(|p| p.into_inner());
-            if let SyncState::Loaded(set) = &*sync {
+            if let SyncState::Loaded(set) = &*sync
+                && !set.due(now)
+            {
+                return Ok(f(set));
+            }
+        }
+        {
+            let mut sync = self.sync.write().unwrap_or_else(|p| p.into_inner());
+            if let SyncState::Loaded(set) = &mut *sync {
+                if set.prune(now) > 0 {
+                    self.sync_pruned
+                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                }
                 return Ok(f(set));
             }
         }
@@ -1675,14 +1641,17 @@ impl Registry {
         for (added, removed) in &log {
             apply_sync_changes(&mut set, added, removed);
         }
+        set.prune(now);
+        self.sync_pruned
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let out = f(&set);
         *sync = SyncState::Loaded(set);
         Ok(out)
     }
 
-    /// Up to `limit` items of the live-head sync set from just after `after`
-    /// (exclusive) in `(issued_at, id)` order; from the start when `after` is `None`.
-    /// For streaming a whole store to a new node a page at a time.
+    /// Up to `limit` items of the sync set from just after `after` (exclusive) in
+    /// `(issued_at, id)` order; from the start when `after` is `None`. For streaming a
+    /// whole store to a new node a page at a time.
     pub fn sync_items_after(
         &self,
         after: Option<(u64, ManifestId)>,
@@ -1694,11 +1663,65 @@ impl Registry {
             None => Bound::Unbounded,
         };
         self.with_sync_set(|s| {
-            s.range((from, Bound::Unbounded))
+            s.items
+                .range((from, Bound::Unbounded))
                 .take(limit)
                 .copied()
                 .collect()
         })
+    }
+
+    /// The two envelopes of the equivocation proof `id` (as sync sends it), if held.
+    pub fn proof(&self, id: &ManifestId) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        match self.tree.get(key(prefix::PROOF, &[id.as_bytes()]))? {
+            Some(v) => self.proof_envelopes(&key(prefix::PROOF, &[id.as_bytes()]), &v),
+            None => Ok(None),
+        }
+    }
+
+    fn proof_envelopes(&self, k: &[u8], v: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let p = ProofRecord::decode(k, v)?;
+        Ok(
+            match (self.envelope_bytes(&p.a)?, self.envelope_bytes(&p.b)?) {
+                (Some(a), Some(b)) => Some((a, b)),
+                _ => None,
+            },
+        )
+    }
+
+    /// What sync sends for an id prefix (at least 16 bytes): a manifest's envelope, or
+    /// the two envelopes of an equivocation proof.
+    pub fn sync_item_by_prefix(&self, id_prefix: &[u8]) -> Result<Option<SyncPayload>> {
+        if let Some(env) = self.envelope_bytes_by_prefix(id_prefix)? {
+            return Ok(Some(SyncPayload::Manifest(env)));
+        }
+        if id_prefix.len() < 16 || id_prefix.len() > 32 {
+            return Ok(None);
+        }
+        match self
+            .tree
+            .scan_prefix(key(prefix::PROOF, &[id_prefix]))
+            .next()
+        {
+            Some(kv) => {
+                let (k, v) = kv?;
+                Ok(self
+                    .proof_envelopes(&k, &v)?
+                    .map(|(a, b)| SyncPayload::Proof(a, b)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Whether this node holds proof that `publisher` equivocated (signed two bodies of
+    /// one version, or two of a statement it makes once).
+    pub fn equivocated(&self, publisher: &PublisherKey) -> Result<bool> {
+        Ok(self
+            .tree
+            .scan_prefix(key(prefix::FLAG, &[publisher.as_bytes()]))
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// The envelope bytes of a manifest exactly as received (for relaying), if stored.
