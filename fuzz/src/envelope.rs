@@ -149,11 +149,13 @@ enum Kind {
     KeyRotation {
         new_key: KeyBytes,
         signature: RotationSignature,
+        valid_ids: Vec<Vec<u8>>,
     },
     Revocation {
         subject: KeyBytes,
         revoked_at: Time,
         reason: Text,
+        valid_ids: Vec<Vec<u8>>,
     },
 }
 
@@ -388,21 +390,28 @@ impl Kind {
                 coverage: texts(&n.coverage),
                 contact: n.contact.as_ref().map(Contact::v1),
             }),
-            Self::KeyRotation { new_key, signature } => V1Kind::KeyRotation(v1::KeyRotation {
+            Self::KeyRotation {
+                new_key,
+                signature,
+                valid_ids,
+            } => V1Kind::KeyRotation(v1::KeyRotation {
                 new_key: new_key.bytes(),
                 new_key_signature: match signature {
                     RotationSignature::By(i) => sign_rotation(&key(*i), signer).to_vec(),
                     RotationSignature::Raw(b) => b.clone(),
                 },
+                valid_ids: valid_ids.clone(),
             }),
             Self::Revocation {
                 subject,
                 revoked_at,
                 reason,
+                valid_ids,
             } => V1Kind::Revocation(v1::Revocation {
                 subject: subject.bytes(),
                 revoked_at_ms: revoked_at.ms(),
                 reason: reason.0.clone(),
+                valid_ids: valid_ids.clone(),
             }),
         }
     }

@@ -125,7 +125,7 @@ enum Call {
         publisher: Publisher,
     },
     TrustGet(Publisher),
-    TrustList(i8),
+    TrustList(i8, u16, Publisher),
 }
 
 /// A decoded request, as a handler takes it. One at a time, moved once: no need to box.
@@ -291,9 +291,11 @@ impl Call {
                 }),
                 NONE,
             ),
-            Self::TrustList(v) => (
+            Self::TrustList(v, page, after) => (
                 Rpc::TrustList(v1::TrustListRequest {
                     verification: i32::from(*v),
+                    page_size: u32::from(*page),
+                    after: after.text(),
                 }),
                 NONE,
             ),

@@ -181,10 +181,10 @@ impl App {
         if !matches!(kind, Kind::Revocation(_)) {
             let reg = self.registry.clone();
             let pk = self.publisher();
-            let cutoff = self
-                .blocking(move || reg.trust().map(|t| t.cutoff(&pk)))
+            let retired = self
+                .blocking(move || reg.trust().map(|t| t.retired(&pk).is_some()))
                 .await??;
-            if cutoff.is_some() {
+            if retired {
                 self.metrics.rejected(Reason::Revoked);
                 return Err(AppError::Conflict(format!(
                     "publisher: this node's key {} was revoked or rotated away from; it signs nothing more (see `lgmesh keys rotate`)",
@@ -411,11 +411,43 @@ impl App {
         self.publish_kind(&name, Kind::Need(n)).await
     }
 
-    /// Publishes a revocation of `subject` (this node's own key included) from
-    /// `revoked_at_ms` (0: now).
+    /// The ids of `publisher`'s current manifests (its heads, tombstones included) that
+    /// this node holds, newest first, at most [`schema::MAX_VALID_IDS`]: what a rotation
+    /// or revocation names as standing. `Err` when there are more and `all` is asked.
+    async fn valid_ids(
+        &self,
+        publisher: PublisherKey,
+        all: bool,
+    ) -> Result<Vec<Vec<u8>>, AppError> {
+        let reg = self.registry.clone();
+        let mut heads = self.blocking(move || reg.heads_of(&publisher)).await??;
+        if all && heads.len() > schema::MAX_VALID_IDS {
+            return Err(AppError::Conflict(format!(
+                "publisher: {publisher} has {} current manifests; a rotation or revocation can name at most {} (retract what is no longer needed first)",
+                heads.len(),
+                schema::MAX_VALID_IDS
+            )));
+        }
+        heads.sort_by_key(|h| std::cmp::Reverse(h.body.issued_at_ms));
+        Ok(heads
+            .iter()
+            .take(schema::MAX_VALID_IDS)
+            .map(|h| h.id.as_bytes().to_vec())
+            .collect())
+    }
+
+    /// Publishes a revocation of `subject` (this node's own key included): it names
+    /// what this node holds of the subject's current manifests as still genuine (its
+    /// own, for its own key), unless `r.valid_ids` says otherwise. `revoked_at_ms` (0:
+    /// now) is for people.
     pub async fn revoke(&self, r: v1::Revocation) -> Result<(Outcome, Stored), AppError> {
         let subject = PublisherKey::from_bytes(&r.subject)
             .map_err(|err| AppError::Invalid(format!("subject: {err}")))?;
+        let valid_ids = if r.valid_ids.is_empty() {
+            self.valid_ids(subject, subject == self.publisher()).await?
+        } else {
+            r.valid_ids
+        };
         let now = now_ms();
         if r.revoked_at_ms > now {
             return Err(AppError::Invalid(
@@ -433,6 +465,7 @@ impl App {
                     r.revoked_at_ms
                 },
                 reason: r.reason,
+                valid_ids,
             }),
         )
         .await
@@ -467,11 +500,15 @@ impl App {
         }
         app_new.ensure_org_card(node_id).await?;
         let sig = lgmesh_protocol::envelope::sign_rotation(&app_new.key, &self.publisher());
+        // What the old key signed that stands: its manifests as they are now (the
+        // tombstones just written, its org card). Nothing it signs later counts.
+        let valid_ids = self.valid_ids(self.publisher(), true).await?;
         self.publish_kind(
             schema::ROTATION_NAME,
             Kind::KeyRotation(v1::KeyRotation {
                 new_key: new_pk.as_bytes().to_vec(),
                 new_key_signature: sig.to_vec(),
+                valid_ids,
             }),
         )
         .await?;

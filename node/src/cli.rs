@@ -1076,8 +1076,9 @@ fn state_arg(s: Option<&str>) -> Result<v1::Verification> {
         Some("unverified") => v1::Verification::Unverified,
         Some("conflicting") => v1::Verification::Conflicting,
         Some("revoked") => v1::Verification::Revoked,
+        Some("rotated") => v1::Verification::Rotated,
         Some(other) => {
-            bail!("--state: {other:?} is not verified, unverified, conflicting or revoked")
+            bail!("--state: {other:?} is not verified, unverified, conflicting, revoked or rotated")
         }
     })
 }
@@ -1091,7 +1092,9 @@ fn trust_json(t: &v1::PublisherTrust) -> serde_json::Value {
             "publisher": e.publisher, "orgId": e.org_id,
             "verification": view::verification_word(e.verification),
         })).collect::<Vec<_>>(),
-        "rivals": t.rivals,
+        "rivals": t.rivals, "rivalCount": t.rival_count,
+        "rotatedTo": (!t.rotated_to.is_empty()).then_some(&t.rotated_to),
+        "validCount": t.valid_count,
         "domainProof": t.domain_proof.as_ref().map(|d| json!({
             "website": d.website, "proven": d.proven, "host": d.host,
             "checkedAt": view::rfc3339(d.checked_at_ms),
@@ -1131,6 +1134,22 @@ fn print_trust(t: &v1::PublisherTrust) {
     }
     for r in &t.rivals {
         out!("  also claims {}: {r}", t.claimed_org_id);
+    }
+    if t.rival_count > t.rivals.len() as u64 {
+        out!(
+            "  and {} more keys claim {} (lgmesh trust list)",
+            t.rival_count - t.rivals.len() as u64,
+            t.claimed_org_id
+        );
+    }
+    if !t.rotated_to.is_empty() {
+        out!("  rotated to    {}", t.rotated_to);
+    }
+    if t.valid_count > 0 {
+        out!(
+            "  still counts  {} manifest(s) its rotation or revocation names",
+            t.valid_count
+        );
     }
     if let Some(d) = &t.domain_proof {
         if d.proven {
@@ -1203,20 +1222,23 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
         TrustCommand::List { state, out } => {
             let verification = state_arg(state.as_deref())? as i32;
             let mut client = TrustClient::new(connect(dir, &out).await?);
-            let r = client
-                .list(v1::TrustListRequest { verification })
-                .await?
-                .into_inner();
-            if out.json {
-                let all: Vec<_> = r.publishers.iter().map(trust_json).collect();
-                out!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({ "publishers": all }))?
-                );
-            } else if r.publishers.is_empty() {
-                out!("No publishers known yet.");
-            } else {
+            // A page at a time: a node may know tens of thousands of keys.
+            let (mut after, mut all, mut n) = (String::new(), vec![], 0usize);
+            loop {
+                let r = client
+                    .list(v1::TrustListRequest {
+                        verification,
+                        page_size: 0,
+                        after: after.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                n += r.publishers.len();
                 for t in &r.publishers {
+                    if out.json {
+                        all.push(trust_json(t));
+                        continue;
+                    }
                     let org = if t.org_name.is_empty() {
                         "-"
                     } else {
@@ -1230,7 +1252,20 @@ pub async fn trust(dir: &DataDir, c: TrustCommand) -> Result<()> {
                         t.reason
                     );
                 }
-                out!("\n{} publisher(s).", r.publishers.len());
+                if r.next.is_empty() {
+                    break;
+                }
+                after = r.next;
+            }
+            if out.json {
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "publishers": all }))?
+                );
+            } else if n == 0 {
+                out!("No publishers known yet.");
+            } else {
+                out!("\n{n} publisher(s).");
             }
             return Ok(());
         }
@@ -1326,6 +1361,7 @@ pub async fn revoke(dir: &DataDir, a: RevokeArgs) -> Result<()> {
         bail!("--reason: say why the key is revoked");
     }
     let content = v1::publish_request::Content::Revocation(v1::Revocation {
+        valid_ids: vec![],
         subject: subject.as_bytes().to_vec(),
         revoked_at_ms: a.since_ms.unwrap_or(0),
         reason: a.reason,

@@ -403,6 +403,7 @@ impl Checker {
             _ => (0, same.map_or(0, |p| p.proven_at), String::new()),
         };
         DomainProof {
+            official: false,
             website: card.website.clone(),
             org_id: card.org_id.clone(),
             host,

@@ -92,6 +92,7 @@ pub fn verification(v: Verification) -> v1::Verification {
         Verification::Verified => v1::Verification::Verified,
         Verification::Conflicting => v1::Verification::Conflicting,
         Verification::Revoked => v1::Verification::Revoked,
+        Verification::Rotated => v1::Verification::Rotated,
     }
 }
 
@@ -104,6 +105,22 @@ fn judged(trust: &TrustView, pk: &PublisherKey) -> (v1::Verification, String) {
             "this node has no org card or endorsement for it".into(),
         ),
     }
+}
+
+/// The judgement of one manifest: its publisher's, except that what a rotated-away or
+/// revoked key signed counts as verified only when its rotation or revocation names it.
+fn judged_manifest(
+    trust: &TrustView,
+    pk: &PublisherKey,
+    id: &ManifestId,
+) -> (v1::Verification, String) {
+    let (key_state, why) = judged(trust, pk);
+    let v = verification(trust.of_manifest(pk, id));
+    if v == v1::Verification::Verified && key_state != v1::Verification::Verified {
+        let why = format!("{why}; this manifest is one its rotation or revocation names");
+        return (v, why);
+    }
+    (v, why)
 }
 
 /// Allows a write: always on the admin socket; on TCP, with `authorization: Bearer
@@ -194,7 +211,7 @@ pub async fn views(app: &App, items: Vec<Stored>) -> Result<Vec<v1::Manifest>, A
                 // Flagged on every result once this node holds proof that the publisher
                 // equivocated, under any name.
                 let equivocation = reg.equivocated(&s.publisher)?;
-                let (v, why) = judged(&trust, &s.publisher);
+                let (v, why) = judged_manifest(&trust, &s.publisher, &s.id);
                 let mut adopters = vec![];
                 if matches!(s.kind(), "service" | "dataset") {
                     for (pk, version) in reg
@@ -727,17 +744,20 @@ impl TrustService {
     }
 
     async fn judge(&self, pk: PublisherKey) -> Result<v1::PublisherTrust, Status> {
-        let mut v = self.judge_all(Some(pk), None).await?;
+        let (mut v, _) = self.judge_all(Some(pk), None, None, 1).await?;
         v.pop()
             .ok_or_else(|| Status::internal("trust judgement lost"))
     }
 
-    /// Every key (or just `only`), optionally in one state.
+    /// Keys in key order (or just `only`), optionally in one state, after `after`, at
+    /// most `page`; and the last key when more follow.
     async fn judge_all(
         &self,
         only: Option<PublisherKey>,
         state: Option<v1::Verification>,
-    ) -> Result<Vec<v1::PublisherTrust>, Status> {
+        after: Option<PublisherKey>,
+        page: usize,
+    ) -> Result<(Vec<v1::PublisherTrust>, Option<PublisherKey>), Status> {
         let reg = self.app.registry.clone();
         let r = self
             .app
@@ -747,13 +767,25 @@ impl TrustService {
                     reg.trusted()?.into_iter().map(|(k, _)| k).collect();
                 let keys: Vec<PublisherKey> = match only {
                     Some(pk) => vec![pk],
-                    None => trust.all().iter().map(|t| t.key).collect(),
+                    None => trust
+                        .all()
+                        .iter()
+                        .map(|t| t.key)
+                        .filter(|k| after.is_none_or(|a| *k > a))
+                        .collect(),
                 };
                 let mut out = vec![];
+                let mut next = None;
                 for pk in keys {
                     let (v, reason) = judged(&trust, &pk);
                     if state.is_some_and(|s| s != v) {
                         continue;
+                    }
+                    if out.len() >= page {
+                        next = out
+                            .last()
+                            .and_then(|t: &v1::PublisherTrust| t.publisher.parse().ok());
+                        break;
                     }
                     let t = trust.get(&pk);
                     let org = reg.org_of(&pk)?;
@@ -767,6 +799,23 @@ impl TrustService {
                         result: p.result,
                         detail: p.detail,
                     });
+                    // Those whose word counts first; a few hundred at most (a flood of
+                    // endorsements from unknown keys says nothing).
+                    let mut endorsed_by: Vec<v1::Endorser> = t
+                        .map(|t| {
+                            t.endorsed_by
+                                .iter()
+                                .map(|(e, org)| v1::Endorser {
+                                    publisher: e.to_string(),
+                                    org_id: org.clone(),
+                                    verification: verification(trust.of(e)) as i32,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    endorsed_by
+                        .sort_by_key(|e| e.verification != v1::Verification::Verified as i32);
+                    endorsed_by.truncate(MAX_ENDORSERS_LISTED);
                     out.push(v1::PublisherTrust {
                         publisher: pk.to_string(),
                         verification: v as i32,
@@ -775,36 +824,33 @@ impl TrustService {
                         org_name: org.map(|o| o.name).unwrap_or_default(),
                         verified_org_id: t.and_then(|t| t.verified_org.clone()).unwrap_or_default(),
                         operator_trusted: operator.contains(&pk),
-                        endorsed_by: t
-                            .map(|t| {
-                                t.endorsed_by
-                                    .iter()
-                                    .map(|(e, org)| v1::Endorser {
-                                        publisher: e.to_string(),
-                                        org_id: org.clone(),
-                                        verification: verification(trust.of(e)) as i32,
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        endorsed_by,
                         rivals: t
                             .map(|t| t.rivals.iter().map(ToString::to_string).collect())
                             .unwrap_or_default(),
+                        rival_count: t.map_or(0, |t| t.rival_count as u64),
+                        rotated_to: t
+                            .and_then(|t| t.rotated_to)
+                            .map(|(k, _)| k.to_string())
+                            .unwrap_or_default(),
+                        valid_count: t
+                            .and_then(|t| t.retired.as_ref())
+                            .map_or(0, |r| r.valid.len() as u64),
                         domain_proof,
                     });
-                    if out.len() >= MAX_TRUST_LIST {
-                        break;
-                    }
                 }
-                Ok(out)
+                Ok((out, next))
             })
             .await?;
         Ok(r.map_err(AppError::from)?)
     }
 }
 
-/// Keys listed by one Trust.List call.
-const MAX_TRUST_LIST: usize = 10_000;
+/// Keys in one Trust.List page, by default and at most.
+const TRUST_PAGE: usize = 1_000;
+const MAX_TRUST_PAGE: usize = 5_000;
+/// Endorsers listed on one key.
+const MAX_ENDORSERS_LISTED: usize = 200;
 
 fn publisher_arg(s: &str) -> Result<PublisherKey, AppError> {
     if s.trim().is_empty() {
@@ -887,15 +933,31 @@ impl v1::trust_server::Trust for TrustService {
         req: Request<v1::TrustListRequest>,
     ) -> Result<Response<v1::TrustListResponse>, Status> {
         let r = async {
-            let state = match v1::Verification::try_from(req.into_inner().verification) {
+            let req = req.into_inner();
+            let state = match v1::Verification::try_from(req.verification) {
                 Ok(v1::Verification::Unspecified) => None,
                 Ok(v) => Some(v),
                 Err(_) => {
                     return Err(Status::invalid_argument("verification: not a known state"));
                 }
             };
+            let page = match req.page_size as usize {
+                0 => TRUST_PAGE,
+                n if n > MAX_TRUST_PAGE => {
+                    return Err(Status::invalid_argument(format!(
+                        "pageSize: at most {MAX_TRUST_PAGE}"
+                    )));
+                }
+                n => n,
+            };
+            let after = match req.after.trim() {
+                "" => None,
+                a => Some(publisher_arg(a)?),
+            };
+            let (publishers, next) = self.judge_all(None, state, after, page).await?;
             Ok(v1::TrustListResponse {
-                publishers: self.judge_all(None, state).await?,
+                publishers,
+                next: next.map(|k| k.to_string()).unwrap_or_default(),
             })
         }
         .await;

@@ -215,8 +215,8 @@ pub struct StoreGauges {
     pub heads: u64,
     /// Heads past their expiry.
     pub expired: u64,
-    /// Publisher keys by judgement: verified, unverified, conflicting.
-    pub publishers: [(&'static str, u64); 4],
+    /// Publisher keys by judgement: verified, unverified, conflicting, revoked, rotated.
+    pub publishers: [(&'static str, u64); 5],
 }
 
 impl StoreGauges {
@@ -230,6 +230,7 @@ impl StoreGauges {
             ("unverified", 0),
             ("conflicting", 0),
             ("revoked", 0),
+            ("rotated", 0),
         ];
         for t in trust.all() {
             let i = match t.state {
@@ -237,6 +238,7 @@ impl StoreGauges {
                 V::Unverified => 1,
                 V::Conflicting => 2,
                 V::Revoked => 3,
+                V::Rotated => 4,
             };
             by[i].1 += 1;
         }

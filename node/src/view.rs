@@ -242,6 +242,7 @@ pub fn verification_word(v: i32) -> &'static str {
         Ok(v1::Verification::Verified) => "verified",
         Ok(v1::Verification::Conflicting) => "conflicting",
         Ok(v1::Verification::Revoked) => "revoked",
+        Ok(v1::Verification::Rotated) => "rotated",
         _ => "unverified",
     }
 }
@@ -315,6 +316,7 @@ pub fn flags(m: &v1::Manifest) -> String {
         Ok(v1::Verification::Verified) => f.push("verified"),
         Ok(v1::Verification::Conflicting) => f.push("CONFLICTING ORG CLAIM"),
         Ok(v1::Verification::Revoked) => f.push("REVOKED KEY"),
+        Ok(v1::Verification::Rotated) => f.push("ROTATED-AWAY KEY"),
         _ => f.push("unverified"),
     }
     if !m.is_head && !m.retracted {

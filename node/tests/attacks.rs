@@ -406,3 +406,184 @@ async fn equivocation_evidence_reaches_every_node() {
             .then_some(())
     });
 }
+
+/// A key's judgement on the node in `dir`, as `lgmesh trust show` says it.
+fn judgement(dir: &std::path::Path, key: &str) -> String {
+    json(&ok(dir, &["trust", "show", key, "--json"]))["verification"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// How the node in `dir` shows `publisher/name`: its verification, or `None` when it
+/// does not hold it.
+fn shown(dir: &std::path::Path, publisher: &str, name: &str) -> Option<String> {
+    let o = lgmesh(dir, &["show", &format!("{publisher}/{name}"), "--json"]);
+    o.status.success().then(|| {
+        json(&String::from_utf8_lossy(&o.stdout))["verification"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    })
+}
+
+/// 400 keys claiming one GSS code made each judgement list 399 rivals: `trust list`
+/// failed ("decoded message length too large"), and at 3,000 keys the node used
+/// 711 MiB. Now each names at most ten and counts the rest, and the list comes a
+/// page at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_keys_claiming_one_council_cost_memory_in_proportion() {
+    let p = pair(1000);
+    let mut reg = RegistryClient::connect(p.a.url()).await.expect("connect");
+    let now = now_ms();
+    let n = 400u32;
+    for i in 0..n {
+        let mut seed = [0x51; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        let k = lgmesh_protocol::identity::SecretKey::from_seed(&seed);
+        let card = sample::org("gss:E07000209", "Guildford Borough Council", 1, now);
+        reg.submit(authed(
+            &p.a.dir,
+            submit_of(&UnsignedManifest(card).sign(&k)),
+        ))
+        .await
+        .expect("stored on a");
+    }
+    until("v holds every card", || {
+        let r = json(&ok(
+            &p.v.dir,
+            &["search", "--kind", "org", "--limit", "1", "--json"],
+        ));
+        (r["total"].as_u64() >= Some(u64::from(n) + 1)).then_some(())
+    });
+    let list = json(&ok(&p.v.dir, &["trust", "list", "--json"]));
+    let keys = list["publishers"].as_array().expect("publishers");
+    let claimants: Vec<_> = keys
+        .iter()
+        .filter(|t| t["claimedOrgId"] == "gss:E07000209")
+        .collect();
+    // Its own key (Guildford's, verified) and the 400.
+    assert_eq!(claimants.len(), n as usize + 1);
+    for t in &claimants {
+        assert!(t["rivals"].as_array().is_some_and(|r| r.len() <= 10), "{t}");
+    }
+    let rivals = claimants
+        .iter()
+        .map(|t| t["rivalCount"].as_u64().unwrap_or(0))
+        .max();
+    assert_eq!(rivals, Some(u64::from(n)), "each counts all the others");
+}
+
+/// A key rotated away from still signed as verified: a manifest backdated before the
+/// rotation was taken, and shown verified, by every node, and a second, backdated
+/// rotation became the head on a node that had not seen the first. Now what the old key
+/// signs counts only if its rotation names it, and two rotations verify no successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thief_of_a_retired_key_cannot_sign_as_verified_on_any_node() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let [g, v, a, l] = ["g", "v", "a", "l"].map(|n| tmp.path().join(n));
+    ok(
+        &g,
+        &[
+            "init",
+            "--org",
+            "gss:E07000209",
+            "--name",
+            "Guildford Borough Council",
+        ],
+    );
+    ok(
+        &v,
+        &[
+            "init",
+            "--org",
+            "gss:E08000035",
+            "--name",
+            "Leeds City Council",
+        ],
+    );
+    ok(
+        &a,
+        &["init", "--org", "gss:E09000007", "--name", "Camden Council"],
+    );
+    ok(
+        &l,
+        &[
+            "init",
+            "--org",
+            "gss:E06000023",
+            "--name",
+            "Bristol City Council",
+        ],
+    );
+    for dir in [&g, &v, &a, &l] {
+        set_config(dir, "sync_interval_secs", "1");
+    }
+    let old_key = publisher_key(&g);
+    let old = old_key.public().to_string();
+    let mut ng = Node::start(&g);
+    let g_addr = listen_addr(&g);
+    let _nv = Node::start_with(&v, &["--bootstrap", &g_addr]);
+    let na = Node::start_with(&a, &["--bootstrap", &g_addr]);
+    ok(&v, &["trust", "add", &old, "--org", "gss:E07000209"]);
+    let file = examples().join("manifests/guildford-bin-collection.toml");
+    ok(&g, &["publish", file.to_str().expect("utf8")]);
+    until("v has Guildford's service", || {
+        shown(&v, &old, "bin-collection-days").filter(|s| s == "verified")
+    });
+
+    // Guildford rotates its key (on the stopped node, as the command asks).
+    assert!(ng.interrupt().success());
+    ok(&g, &["keys", "rotate"]);
+    let new = publisher_key(&g).public().to_string();
+    // On the same address, where v and a look for it.
+    let listen = g_addr.split("/p2p/").next().expect("address");
+    let _ng = Node::run_via(
+        &[],
+        &g,
+        &["--listen", listen, "--network", "e2e-test"],
+        std::process::Stdio::null(),
+    );
+    until("v verifies the successor", || {
+        (judgement(&v, &new) == "verified").then_some(())
+    });
+
+    // The thief, holding the old key, signs as if before the rotation, and signs a
+    // second rotation to a key of his own, and gives both to a node of his.
+    let now = now_ms();
+    let mut forged = sample::service("forged", 1, "Council tax", "Pay here.", &[], &[], now);
+    forged.issued_at_ms = now - 10 * 60_000;
+    let forged = UnsignedManifest(forged).sign(&old_key);
+    let thief = lgmesh_protocol::identity::SecretKey::from_seed(&[0x7e; 32]);
+    let rotation = v1::ManifestBody {
+        publisher: vec![],
+        name: lgmesh_protocol::schema::ROTATION_NAME.into(),
+        version: 2,
+        issued_at_ms: now - 20 * 60_000,
+        expires_at_ms: now + lgmesh_protocol::YEAR_MS,
+        kind: Some(v1::manifest_body::Kind::KeyRotation(v1::KeyRotation {
+            new_key: thief.public().as_bytes().to_vec(),
+            new_key_signature: lgmesh_protocol::envelope::sign_rotation(&thief, &old_key.public())
+                .to_vec(),
+            valid_ids: vec![forged.id().as_bytes().to_vec()],
+        })),
+    };
+    let mut reg = RegistryClient::connect(na.url()).await.expect("connect");
+    for m in [forged, UnsignedManifest(rotation).sign(&old_key)] {
+        // a may refuse them (it knows of the rotation): the thief then gossips them.
+        let _ = reg.submit(authed(&a, submit_of(&m))).await;
+    }
+    // A node that joins later, and trusts the old key as v does.
+    let _nl = Node::start_with(&l, &["--bootstrap", &listen_addr(&a)]);
+    ok(&l, &["trust", "add", &old, "--org", "gss:E07000209"]);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    for dir in [&v, &l] {
+        assert_ne!(
+            shown(dir, &old, "forged").as_deref(),
+            Some("verified"),
+            "{}: the backdated manifest",
+            dir.display()
+        );
+        assert_ne!(judgement(dir, &thief.public().to_string()), "verified");
+    }
+}

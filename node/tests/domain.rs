@@ -191,7 +191,10 @@ async fn a_website_listing_the_key_verifies_it_until_it_stops() {
         judged(&guildford, &pk),
         (
             Verification::Verified,
-            Some(Basis::Domain("localhost".into()))
+            Some(Basis::Domain {
+                host: "localhost".into(),
+                official: false
+            })
         )
     );
 
@@ -436,7 +439,10 @@ async fn proof_over_real_tls_needs_a_certificate_the_node_trusts() {
         judged(&guildford, &pk),
         (
             Verification::Verified,
-            Some(Basis::Domain("localhost".into()))
+            Some(Basis::Domain {
+                host: "localhost".into(),
+                official: false
+            })
         )
     );
 

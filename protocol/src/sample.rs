@@ -126,6 +126,7 @@ pub fn revocation(
             subject: subject.as_bytes().to_vec(),
             revoked_at_ms,
             reason: "key leaked".into(),
+            valid_ids: vec![],
         })),
     }
 }

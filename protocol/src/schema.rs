@@ -596,6 +596,30 @@ fn check_org(e: &mut Errors, o: &v1::OrgCard) {
     );
 }
 
+/// The most manifest ids a rotation or revocation may name as staying valid.
+pub const MAX_VALID_IDS: usize = 1024;
+
+fn check_valid_ids(e: &mut Errors, ids: &[Vec<u8>]) {
+    if ids.len() > MAX_VALID_IDS {
+        e.push(
+            "validIds",
+            format!("at most {MAX_VALID_IDS} ids, got {}", ids.len()),
+        );
+        return;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        if id.len() != 32 {
+            e.push(
+                format!("validIds[{i}]"),
+                format!("a manifest id is 32 bytes, got {}", id.len()),
+            );
+        } else if !seen.insert(id.as_slice()) {
+            e.push(format!("validIds[{i}]"), "named twice");
+        }
+    }
+}
+
 /// Every kind's name, as [`kind_name`] gives them.
 pub const KINDS: [&str; 9] = [
     "org",
@@ -745,6 +769,7 @@ fn check_rotation(e: &mut Errors, b: &ManifestBody, r: &v1::KeyRotation) {
         );
         return;
     }
+    check_valid_ids(e, &r.valid_ids);
     if r.new_key == b.publisher {
         e.push("newKey", "the new key must differ from the old one");
     } else if !crate::envelope::verify_rotation(&b.publisher, &r.new_key, &r.new_key_signature) {
@@ -770,6 +795,7 @@ fn check_revocation(e: &mut Errors, b: &ManifestBody, r: &v1::Revocation) {
             );
         }
     }
+    check_valid_ids(e, &r.valid_ids);
     if r.revoked_at_ms == 0 || r.revoked_at_ms > b.issued_at_ms {
         e.push("revokedAt", "required, and not after issuedAt");
     }

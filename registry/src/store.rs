@@ -814,11 +814,13 @@ impl Registry {
             |pk, name| -> Result<Option<Head>> { Ok(pending.head(&pn(pk, name))?.map(|h| h.head)) },
         )?;
         let out = match verdict {
-            validate::Verdict::Accept(m, _) => pending.add(*m)?,
-            validate::Verdict::Reject(Some(m), r) if r.reason == Reason::Equivocation => {
+            // A verified manifest is placed whatever the head says: equivocation is
+            // kept as evidence, and a statement a key makes once (its rotation, its own
+            // revocation) contradicts the first at any version.
+            validate::Verdict::Accept(m, _) | validate::Verdict::Reject(Some(m), _) => {
                 pending.add(*m)?
             }
-            validate::Verdict::Reject(_, r) => PutOutcome::Rejected(r),
+            validate::Verdict::Reject(None, r) => PutOutcome::Rejected(r),
         };
         let placed = pending.stage()?;
         drop(writer);
@@ -1471,7 +1473,7 @@ impl Registry {
             // A proof counts while it is fresh, and only for the organisation the key's
             // card claims now (a changed card is checked again).
             if p.valid_until > now && i.claims.get(&pk) == Some(&p.org_id) {
-                i.domains.insert(pk, (p.org_id, p.host));
+                i.domains.insert(pk, (p.org_id, p.host, p.official));
             }
         }
         for kv in self.tree.scan_prefix([prefix::ENDORSEMENT]) {
@@ -1483,10 +1485,12 @@ impl Registry {
                 PublisherKey::from_bytes(&k[1..33]),
                 PublisherKey::from_bytes(&k[33..65]),
             ) {
+                let id = ManifestId(v[8..40].try_into().unwrap_or([0; 32]));
                 i.endorsements.push((
                     endorser,
                     subject,
                     String::from_utf8_lossy(&v[40..]).into_owned(),
+                    id,
                 ));
             }
         }
@@ -1495,11 +1499,13 @@ impl Registry {
             if k.len() != 97 || v.len() != 8 {
                 continue;
             }
-            if let (Ok(subject), Ok(revoker)) = (
+            if let (Ok(subject), Ok(revoker), Ok(id)) = (
                 PublisherKey::from_bytes(&k[1..33]),
                 PublisherKey::from_bytes(&k[33..65]),
+                <[u8; 32]>::try_from(&k[65..97]),
             ) {
-                i.revocations.push((revoker, subject, read_u64(&v)));
+                i.revocations
+                    .push((revoker, subject, read_u64(&v), ManifestId(id)));
             }
         }
         for kv in self.tree.scan_prefix([prefix::ROTATION]) {
@@ -1507,14 +1513,32 @@ impl Registry {
             if k.len() != 65 || v.len() != 40 {
                 continue;
             }
-            if let (Ok(old), Ok(new)) = (
+            if let (Ok(old), Ok(new), Ok(id)) = (
                 PublisherKey::from_bytes(&k[1..33]),
                 PublisherKey::from_bytes(&v[..32]),
+                <[u8; 32]>::try_from(&k[33..65]),
             ) {
-                i.rotations.push((old, new, read_u64(&v[32..])));
+                i.rotations
+                    .push((old, new, read_u64(&v[32..]), ManifestId(id)));
             }
         }
-        let view = std::sync::Arc::new(TrustView::compute(&i));
+        // What a rotation or revocation names as staying valid, read from its body only
+        // for the statements that retire a key.
+        let valid_ids = |id: &ManifestId| -> Vec<ManifestId> {
+            let named = match self.get(id) {
+                Ok(Some(s)) => match s.body.kind {
+                    Some(Kind::KeyRotation(r)) => r.valid_ids,
+                    Some(Kind::Revocation(r)) => r.valid_ids,
+                    _ => vec![],
+                },
+                _ => vec![],
+            };
+            named
+                .iter()
+                .filter_map(|b| <[u8; 32]>::try_from(b.as_slice()).ok().map(ManifestId))
+                .collect()
+        };
+        let view = std::sync::Arc::new(TrustView::compute(&i, &valid_ids));
         // What the publishers it does not verify have stored, together.
         let mut pool = 0u64;
         for kv in self.tree.scan_prefix([prefix::USAGE]) {

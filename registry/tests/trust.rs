@@ -360,8 +360,36 @@ fn at(name: &str, t: u64) -> ManifestBody {
     )
 }
 
+fn stored_id(o: PutOutcome) -> lgmesh_protocol::envelope::ManifestId {
+    match o {
+        PutOutcome::Stored(id) => id,
+        other => panic!("expected stored, got {other:?}"),
+    }
+}
+
+fn revoked(o: PutOutcome) {
+    match o {
+        PutOutcome::Rejected(r) => {
+            assert_eq!(r.reason, lgmesh_protocol::validate::Reason::Revoked, "{r}")
+        }
+        other => panic!("expected revoked, got {other:?}"),
+    }
+}
+
+/// A revocation of `subject` signed at `NOW` that names `valid` as still genuine.
+fn revocation(
+    subject: &PublisherKey,
+    valid: &[lgmesh_protocol::envelope::ManifestId],
+) -> ManifestBody {
+    let mut b = sample::revocation(subject, NOW - 60_000, NOW);
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::Revocation(r)) = &mut b.kind {
+        r.valid_ids = valid.iter().map(|id| id.as_bytes().to_vec()).collect();
+    }
+    b
+}
+
 #[test]
-fn a_revoked_key_still_publishing_is_refused_and_what_it_signed_before_is_kept() {
+fn a_revoked_key_is_refused_whatever_time_it_claims_and_what_its_revocation_names_stays() {
     let dir = tempfile::tempdir().expect("tempdir");
     let reg = Registry::open(dir.path(), Limits::default()).expect("open");
     let c = councils(&reg);
@@ -369,55 +397,73 @@ fn a_revoked_key_still_publishing_is_refused_and_what_it_signed_before_is_kept()
     reg.trust_add(&a, "gss:E07000209").expect("trust");
     reg.trust_add(&b, "gss:E07000210").expect("trust");
     reg.trust_add(&x, "gss:E07000211").expect("trust");
-    let t0 = NOW - 10_000;
-    assert!(matches!(
-        put_at(&reg, &c[2], at("before", t0)),
-        PutOutcome::Stored(_)
-    ));
+    let before = stored_id(put_at(&reg, &c[2], at("before", NOW - 10_000)));
     // One other organisation's revocation is not enough (k = 2).
-    assert!(matches!(
-        put_at(&reg, &c[0], sample::revocation(&x, t0 + 1, NOW)),
-        PutOutcome::Stored(_)
-    ));
+    stored_id(put_at(&reg, &c[0], revocation(&x, &[before])));
     assert_eq!(reg.trust().expect("trust").of(&x), Verification::Verified);
-    assert!(matches!(
-        put_at(&reg, &c[2], at("still-fine", NOW)),
-        PutOutcome::Stored(_)
-    ));
-    // A second verified organisation: revoked from the later of the two times.
-    assert!(matches!(
-        put_at(&reg, &c[1], sample::revocation(&x, t0 + 5, NOW)),
-        PutOutcome::Stored(_)
-    ));
+    let fine = stored_id(put_at(&reg, &c[2], at("still-fine", NOW)));
+    // A second organisation: revoked. Only what both revocations name stands.
+    stored_id(put_at(&reg, &c[1], revocation(&x, &[before, fine])));
     let t = reg.trust().expect("trust");
     assert_eq!(t.of(&x), Verification::Revoked);
-    assert_eq!(t.cutoff(&x), Some(t0 + 5));
-    match put_at(&reg, &c[2], at("after", NOW)) {
-        PutOutcome::Rejected(r) => assert_eq!(r.reason, lgmesh_protocol::validate::Reason::Revoked),
-        other => panic!("expected revoked, got {other:?}"),
-    }
-    // What it signed before stays (flagged by its state).
+    assert_eq!(t.of_manifest(&x, &before), Verification::Verified);
+    assert_eq!(
+        t.of_manifest(&x, &fine),
+        Verification::Revoked,
+        "named by one only"
+    );
+    // Nothing new, not even backdated to before either revocation was signed.
+    revoked(put_at(&reg, &c[2], at("after", NOW)));
+    revoked(put_at(&reg, &c[2], at("backdated", NOW - 1_000_000)));
     assert!(reg.resolve(&x, "before").expect("resolve").is_some());
-    // A key can revoke itself, and that cannot be taken back by retracting it.
+    // A key can revoke itself, and that cannot be taken back: a retraction of it is a
+    // second statement (equivocation), not an undo.
     let y = &c[3];
-    assert!(matches!(
-        put_at(&reg, y, sample::revocation(&y.public(), NOW - 1, NOW)),
-        PutOutcome::Stored(_)
-    ));
+    stored_id(put_at(&reg, y, revocation(&y.public(), &[])));
     assert_eq!(
         reg.trust().expect("trust").of(&y.public()),
         Verification::Revoked
     );
     let name = lgmesh_protocol::schema::revocation_name(y.public().as_bytes());
-    let undo = put_at(&reg, y, sample::retraction(&name, 2, NOW));
-    assert!(
-        matches!(undo, PutOutcome::Rejected(_)),
-        "signed after its own revocation: {undo:?}"
-    );
+    match put_at(&reg, y, sample::retraction(&name, 2, NOW)) {
+        PutOutcome::Rejected(r) => {
+            assert_eq!(
+                r.reason,
+                lgmesh_protocol::validate::Reason::Equivocation,
+                "{r}"
+            )
+        }
+        other => panic!("signed after its own revocation: {other:?}"),
+    }
     assert_eq!(
         reg.trust().expect("trust").of(&y.public()),
         Verification::Revoked
     );
+}
+
+/// A rotation of `old` to `new`, signed by both, naming `valid` as standing.
+fn rotation(
+    old: &SecretKey,
+    new: &SecretKey,
+    version: u64,
+    issued: u64,
+    valid: &[lgmesh_protocol::envelope::ManifestId],
+) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: lgmesh_protocol::schema::ROTATION_NAME.into(),
+        version,
+        issued_at_ms: issued,
+        expires_at_ms: issued + lgmesh_protocol::YEAR_MS,
+        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::KeyRotation(
+            lgmesh_protocol::v1::KeyRotation {
+                new_key: new.public().as_bytes().to_vec(),
+                new_key_signature: lgmesh_protocol::envelope::sign_rotation(new, &old.public())
+                    .to_vec(),
+                valid_ids: valid.iter().map(|id| id.as_bytes().to_vec()).collect(),
+            },
+        )),
+    }
 }
 
 #[test]
@@ -429,30 +475,22 @@ fn a_key_rotation_passes_verification_to_the_successor_and_retires_the_old_key()
     reg.trust_add(&old.public(), "gss:E07000209")
         .expect("trust");
     let new = SecretKey::from_seed(&[99; 32]);
-    let rotation = |sig: [u8; 64]| ManifestBody {
-        publisher: vec![],
-        name: lgmesh_protocol::schema::ROTATION_NAME.into(),
-        version: 1,
-        issued_at_ms: NOW - 1000,
-        expires_at_ms: NOW + lgmesh_protocol::YEAR_MS,
-        kind: Some(lgmesh_protocol::v1::manifest_body::Kind::KeyRotation(
-            lgmesh_protocol::v1::KeyRotation {
-                new_key: new.public().as_bytes().to_vec(),
-                new_key_signature: sig.to_vec(),
-            },
-        )),
-    };
+    let kept = stored_id(put_at(&reg, old, at("kept", NOW - 5_000)));
     // Without the new key's signature it is refused, naming the field.
-    match put_at(&reg, old, rotation([7; 64])) {
+    let mut bad = rotation(old, &new, 1, NOW - 1000, &[kept]);
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::KeyRotation(r)) = &mut bad.kind {
+        r.new_key_signature = vec![7; 64];
+    }
+    match put_at(&reg, old, bad) {
         PutOutcome::Rejected(r) => {
             assert!(r.fields.iter().any(|f| f.field == "newKeySignature"), "{r}")
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
-    let sig = lgmesh_protocol::envelope::sign_rotation(&new, &old.public());
-    assert!(matches!(
-        put_at(&reg, old, rotation(sig)),
-        PutOutcome::Stored(_)
+    stored_id(put_at(
+        &reg,
+        old,
+        rotation(old, &new, 1, NOW - 1000, &[kept]),
     ));
     // The successor's card claims the same organisation: verified, not conflicting.
     put(
@@ -462,11 +500,67 @@ fn a_key_rotation_passes_verification_to_the_successor_and_retires_the_old_key()
     );
     let t = reg.trust().expect("trust");
     assert_eq!(t.of(&new.public()), Verification::Verified);
-    assert!(t.get(&new.public()).is_some_and(|t| t.rivals.is_empty()));
-    // The old key can sign nothing new.
-    match put_at(&reg, old, at("after-rotation", NOW)) {
-        PutOutcome::Rejected(r) => assert_eq!(r.reason, lgmesh_protocol::validate::Reason::Revoked),
-        other => panic!("expected the old key to be retired, got {other:?}"),
+    assert!(t.get(&new.public()).is_some_and(|t| t.rival_count == 0));
+    assert_eq!(t.of(&old.public()), Verification::Rotated);
+    assert_eq!(
+        t.of_manifest(&old.public(), &kept),
+        Verification::Verified,
+        "named"
+    );
+    // The old key signs nothing new, however early it says it signed it.
+    revoked(put_at(&reg, old, at("after-rotation", NOW)));
+    revoked(put_at(&reg, old, at("backdated", NOW - 60_000)));
+}
+
+/// Two different rotations from one key (the owner's and a thief's) are equivocation:
+/// both are kept, the key is revoked, and neither successor is verified by rotation,
+/// whichever arrives first.
+#[test]
+fn two_rotations_from_one_key_verify_neither_successor_in_either_order() {
+    let owner_new = SecretKey::from_seed(&[98; 32]);
+    let thief = SecretKey::from_seed(&[97; 32]);
+    for thief_first in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::open(dir.path(), Limits::default()).expect("open");
+        let c = councils(&reg);
+        let old = &c[0];
+        reg.trust_add(&old.public(), "gss:E07000209")
+            .expect("trust");
+        let genuine = rotation(old, &owner_new, 1, NOW - 1000, &[]);
+        // The thief's: a later version, backdated before the genuine one.
+        let forged = rotation(old, &thief, 2, NOW - 50_000, &[]);
+        let (first, second) = if thief_first {
+            (forged, genuine)
+        } else {
+            (genuine, forged)
+        };
+        stored_id(put_at(&reg, old, first));
+        match put_at(&reg, old, second) {
+            PutOutcome::Rejected(r) => {
+                assert_eq!(
+                    r.reason,
+                    lgmesh_protocol::validate::Reason::Equivocation,
+                    "{r}"
+                )
+            }
+            other => panic!("a second rotation: {other:?}"),
+        }
+        for k in [&owner_new, &thief] {
+            put(
+                &reg,
+                k,
+                sample::org("gss:E07000209", "Guildford Borough Council", 1, NOW),
+            );
+        }
+        let t = reg.trust().expect("trust");
+        assert_eq!(
+            t.of(&old.public()),
+            Verification::Revoked,
+            "thief first: {thief_first}"
+        );
+        assert_ne!(t.of(&owner_new.public()), Verification::Verified);
+        assert_ne!(t.of(&thief.public()), Verification::Verified);
+        assert!(reg.equivocated(&old.public()).expect("flag"), "flagged");
     }
 }
 

@@ -155,7 +155,13 @@ impl<'r, 'w> Pending<'r, 'w> {
     /// Whether this node verifies `pk`: its manifests are not held to a quota, and its
     /// replaced versions are kept as history.
     pub(super) fn verified(&mut self, pk: &PublisherKey) -> Result<bool> {
-        Ok(self.trust()?.of(pk) == Verification::Verified)
+        let t = self.trust()?;
+        // A key retired after it was verified: only what its retirement names is taken
+        // from it, and that is placed as a verified key's.
+        Ok(t.of(pk) == Verification::Verified
+            || t.get(pk)
+                .and_then(|t| t.retired.as_ref())
+                .is_some_and(|r| r.was_verified && !r.revoked))
     }
 
     /// What `pk` has stored here, as it will be after this batch.
@@ -360,20 +366,22 @@ impl<'r, 'w> Pending<'r, 'w> {
 
     /// Places one verified manifest and stages its writes.
     pub(super) fn add(&mut self, m: VerifiedManifest) -> Result<PutOutcome> {
-        // A revoked or rotated-away key signs nothing new (its own revocation aside).
-        if !matches!(m.body().kind, Some(Kind::Revocation(_)))
-            && let Some(at) = self.trust()?.cutoff(m.publisher())
-            && m.body().issued_at_ms >= at
+        let pk = *m.publisher();
+        // A retired key (rotated away from, or revoked) signs nothing new: of what it
+        // signed, only what its rotation or revocation names stands, whatever time it
+        // claims. Its own statements of retirement are placed still, so that a second
+        // one is seen (equivocation).
+        if !is_terminal(pk.as_bytes(), m.name())
+            && let Some(valid) = self.trust()?.retired(&pk)
+            && !valid.contains(&m.id())
         {
             return Ok(PutOutcome::Rejected(Rejection::new(
                 Reason::Revoked,
                 format!(
-                    "publisher: {} was revoked or rotated at {at} (Unix ms); this was signed after",
-                    m.publisher()
+                    "publisher: {pk} was rotated away from or revoked, and this manifest is not among those its rotation or revocation names"
                 ),
             )));
         }
-        let pk = *m.publisher();
         let pn = pn(&pk, m.name());
         let old = self.head(&pn)?;
         // A statement a key makes once (its rotation, its own revocation): any other
