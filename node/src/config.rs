@@ -76,6 +76,10 @@ pub struct TrustConfig {
     pub domain_allow_http: bool,
     /// PEM certificates trusted besides the system's (e.g. a TLS-inspecting proxy's).
     pub domain_ca_file: String,
+    /// Official domains besides the built-in list of councils' own (`org=domain`, e.g.
+    /// `"gss:E04012345=exampleparish.gov.uk"`): a key proven by a website under its
+    /// organisation's official domain may vouch for others.
+    pub official_domains: Vec<String>,
 }
 
 /// The public-sector domains domain proof is checked under by default: the UK, Scottish
@@ -108,6 +112,7 @@ impl Default for TrustConfig {
             domain_timeout_secs: 10,
             domain_allow_http: false,
             domain_ca_file: String::new(),
+            official_domains: vec![],
         }
     }
 }
@@ -148,20 +153,31 @@ impl TrustConfig {
                 self.domain_timeout_secs
             );
         }
-        for s in &self.domain_suffixes {
-            let d = s.trim().trim_start_matches('.');
-            let ok = !d.is_empty()
-                && d.len() <= 253
-                && d.split('.').all(|l| {
-                    !l.is_empty()
-                        && l.len() <= 63
-                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                });
+        for e in &self.official_domains {
+            let ok = e
+                .split_once('=')
+                .is_some_and(|(org, d)| org.trim().parse::<OrgId>().is_ok() && is_domain(d.trim()));
             if !ok {
+                bail!(
+                    "trust.official_domains: {e:?} is not org=domain (e.g. \"gss:E04012345=exampleparish.gov.uk\")"
+                );
+            }
+        }
+        for s in &self.domain_suffixes {
+            if !is_domain(s.trim().trim_start_matches('.')) {
                 bail!("trust.domain_suffixes: {s:?} is not a domain name (e.g. \"gov.uk\")");
             }
         }
         Ok(())
+    }
+
+    /// The official domains configured: organisation → domain, lower-case.
+    pub fn official_domains(&self) -> Vec<(String, String)> {
+        self.official_domains
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .map(|(o, d)| (o.trim().to_owned(), d.trim().to_ascii_lowercase()))
+            .collect()
     }
 
     /// The suffixes, lower-case, without a leading dot.
@@ -180,6 +196,17 @@ impl TrustConfig {
             max_total_bytes: self.unverified_total_mb.saturating_mul(1024 * 1024),
         }
     }
+}
+
+/// A domain name: dot-separated labels of letters, digits and '-'.
+fn is_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// `[network]`.
@@ -852,6 +879,10 @@ domain_timeout_secs = {dtimeout}
 domain_allow_http = {dhttp}
 # PEM certificates to trust besides the system's (e.g. your TLS-inspecting proxy).
 domain_ca_file = {dca}
+# A key proven by its organisation's own official domain may vouch for others
+# (endorse, revoke); one proven by any other website under the suffixes may not.
+# Principal councils' domains are built in; add others as "org=domain".
+official_domains = {doff}
 "#,
         id = q(&c.org.id),
         name = q(&c.org.name),
@@ -899,6 +930,7 @@ domain_ca_file = {dca}
         dtimeout = c.trust.domain_timeout_secs,
         dhttp = c.trust.domain_allow_http,
         dca = q(&c.trust.domain_ca_file),
+        doff = list(&c.trust.official_domains),
     )
 }
 

@@ -587,3 +587,163 @@ async fn a_thief_of_a_retired_key_cannot_sign_as_verified_on_any_node() {
         assert_ne!(judgement(dir, &thief.public().to_string()), "verified");
     }
 }
+
+/// A web server that accepts connections and never answers; counts them.
+fn tarpit() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for s in l.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            held.push(s);
+        }
+    });
+    (port, n)
+}
+
+/// Keys of their own for an attacker: `n` of them, each sorting before `before`.
+fn keys_before(n: usize, before: &str) -> Vec<lgmesh_protocol::identity::SecretKey> {
+    let before: lgmesh_protocol::identity::PublisherKey = before.parse().expect("key");
+    (0u32..)
+        .map(|i| {
+            let mut seed = [0x3c; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            lgmesh_protocol::identity::SecretKey::from_seed(&seed)
+        })
+        .filter(|k| k.public() < before)
+        .take(n)
+        .collect()
+}
+
+/// Domain checks ran in key order, 256 a round: org cards that sort first, naming a
+/// website that never answers, held every round for minutes and kept a genuine
+/// council's proof from being checked, while every node asked the named website up to
+/// 256 times a minute. Now one fetch answers for every card that names a website, and
+/// proofs that hold and websites never checked go first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_naming_a_slow_website_neither_starve_proofs_nor_flood_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let [g, v, a] = ["g", "v", "a"].map(|n| tmp.path().join(n));
+    let web = WellKnown::start();
+    let website = format!("http://localhost:{}", web.port);
+    ok(
+        &g,
+        &[
+            "init",
+            "--org",
+            "gss:E07000209",
+            "--name",
+            "Guildford Borough Council",
+            "--website",
+            &website,
+        ],
+    );
+    ok(
+        &v,
+        &[
+            "init",
+            "--org",
+            "gss:E08000035",
+            "--name",
+            "Leeds City Council",
+        ],
+    );
+    ok(
+        &a,
+        &["init", "--org", "gss:E09000007", "--name", "Camden Council"],
+    );
+    for dir in [&g, &v, &a] {
+        set_config(dir, "sync_interval_secs", "1");
+    }
+    // Only v checks websites (the test's are plain HTTP on localhost).
+    set_config(&v, "domain_suffixes", "[\"localhost\"]");
+    set_config(&v, "domain_allow_http", "true");
+    let gk = publisher_key(&g).public().to_string();
+    web.serve("gss:E07000209", &[&gk]);
+    let (slow, asked) = tarpit();
+    let ng = Node::start(&g);
+    let na = Node::start(&a);
+    let mut reg = RegistryClient::connect(na.url()).await.expect("connect");
+    let now = now_ms();
+    for k in keys_before(300, &gk) {
+        let mut card = sample::org("gss:E09000033", "Westminster City Council", 1, now);
+        if let Some(v1::manifest_body::Kind::Org(o)) = &mut card.kind {
+            o.website = format!("http://localhost:{slow}/");
+        }
+        reg.submit(authed(&a, submit_of(&UnsignedManifest(card).sign(&k))))
+            .await
+            .expect("stored on a");
+    }
+    let _nv = Node::start_with(
+        &v,
+        &[
+            "--bootstrap",
+            &listen_addr(&a),
+            "--bootstrap",
+            &listen_addr(&g),
+        ],
+    );
+    until("v verifies Guildford by its website", || {
+        (judgement(&v, &gk) == "verified").then_some(())
+    });
+    let n = asked.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n <= 2, "the slow website was asked {n} times");
+    drop(ng);
+}
+
+/// Any two keys proven by some website under the suffixes could revoke any council,
+/// back to time 1: a key proven only by a website that is not its organisation's own
+/// now cannot vouch (endorse, revoke) for anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_keys_proven_by_any_website_cannot_revoke_a_council() {
+    let p = pair(1000);
+    set_config(&p.v.dir, "domain_suffixes", "[\"localhost\"]");
+    set_config(&p.v.dir, "domain_allow_http", "true");
+    // Restart v with those settings, trusting Guildford's key (its own: v is Guildford).
+    let vdir = p.v.dir.clone();
+    let boot = listen_addr(&p.a.dir);
+    drop(p.v);
+    let _v = Node::start_with(&vdir, &["--bootstrap", &boot]);
+    let guildford = publisher_key(&vdir).public();
+    let mut reg = RegistryClient::connect(p.a.url()).await.expect("connect");
+    let now = now_ms();
+    let mut webs = vec![];
+    let mut attackers = vec![];
+    for (i, org) in ["gss:E07000210", "gss:E07000211"].into_iter().enumerate() {
+        let k = lgmesh_protocol::identity::SecretKey::from_seed(&[0x90 + i as u8; 32]);
+        let web = WellKnown::start();
+        web.serve(org, &[&k.public().to_string()]);
+        let mut card = sample::org(org, "A council", 1, now);
+        if let Some(v1::manifest_body::Kind::Org(o)) = &mut card.kind {
+            o.website = format!("http://localhost:{}/", web.port);
+        }
+        let revoke = sample::revocation(&guildford, 1, now);
+        for body in [card, revoke] {
+            reg.submit(authed(
+                &p.a.dir,
+                submit_of(&UnsignedManifest(body).sign(&k)),
+            ))
+            .await
+            .expect("stored on a");
+        }
+        webs.push(web);
+        attackers.push(k.public().to_string());
+    }
+    for k in &attackers {
+        until("v has the attacker's card", || {
+            lgmesh(&vdir, &["trust", "check", k])
+                .status
+                .success()
+                .then_some(())
+        });
+        assert_eq!(judgement(&vdir, k), "verified", "proven by a website");
+    }
+    until("v holds both revocations", || {
+        let r = json(&ok(&vdir, &["search", "--kind", "revocation", "--json"]));
+        (r["total"].as_u64() >= Some(2)).then_some(())
+    });
+    assert_eq!(judgement(&vdir, &guildford.to_string()), "verified");
+}
