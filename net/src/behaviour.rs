@@ -31,18 +31,17 @@ pub(crate) struct Behaviour {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
-/// The gossipsub message id: the manifest id (SHA-256 of the body) when the data is an
-/// envelope, so the same manifest relayed by two nodes is one message; otherwise a hash of
-/// the raw data, marked so it can never collide with a manifest id.
+/// The gossipsub message id: SHA-256 of `lgmesh/gossip/v1\0` and the whole message (the
+/// envelope with its signature). Not the manifest id: that is the hash of the body alone,
+/// and a forged copy (the genuine body under another signature) would then share the
+/// genuine message's id, so gossipsub would drop the genuine one as a duplicate. The same
+/// envelope relayed by two nodes is still one message.
 pub(crate) fn message_id(data: &[u8]) -> gossipsub::MessageId {
-    match Envelope::decode(data) {
-        Ok(e) => gossipsub::MessageId::new(ManifestId::of(&e.body).as_bytes()),
-        Err(_) => {
-            let mut v = b"raw:".to_vec();
-            v.extend_from_slice(ManifestId::of(data).as_bytes());
-            gossipsub::MessageId::new(&v)
-        }
-    }
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"lgmesh/gossip/v1\0");
+    h.update(data);
+    gossipsub::MessageId::new(h.finalize().as_slice())
 }
 
 pub(crate) fn gossipsub_config(

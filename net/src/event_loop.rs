@@ -22,13 +22,14 @@ use libp2p::{
     swarm::{ConnectionId, SwarmEvent, dial_opts::DialOpts},
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::{Id as TaskId, JoinSet};
 
 use crate::{
     KadMode, NetConfig, NetError, NetInfo, Network, PeerInfo, TransportKind,
     behaviour::{Behaviour, BehaviourEvent},
     handle::Command,
     stats::{Path, Refusal},
-    sync::{self, SyncShared},
+    sync::{self, RoundReport, Strikes, SyncShared},
     topic_name,
 };
 
@@ -204,24 +205,108 @@ impl Bucket {
     }
 }
 
+/// A connected peer.
 struct Peer {
     conns: HashMap<ConnectionId, (Multiaddr, bool)>,
     agent: String,
     rtt: Option<Duration>,
-    strikes: u32,
-    bucket: Bucket,
-    /// Gossip messages this peer may still hand us (see `NetConfig::gossip_per_peer`).
-    gossip: Bucket,
     identified: bool,
     /// When the first of its connections opened.
     since: Instant,
-    /// When it last nudged this node into a round (at most one per sync interval).
-    nudged_at: Option<Instant>,
     /// This node's identify went out to the peer, so it can know which network we are on.
     told: bool,
     /// On another network since then: hang up once it has been told (see `HANG_UP_AFTER`).
     hang_up: Option<Instant>,
 }
+
+/// What this node holds against a peer, and allows it, whether or not it is connected:
+/// kept across its reconnects (up to `MAX_STANDING` peers), so that hanging up and
+/// dialling again wipes neither its strikes nor its rate limits.
+struct Standing {
+    /// Strikes, as of `struck_at`; one is forgiven every `STRIKE_DECAY`.
+    strikes: u32,
+    struck_at: Instant,
+    /// Sync requests it may still make (`SyncLimits::requests_per_sec`).
+    requests: Bucket,
+    /// Gossip messages it may still hand us (`NetConfig::gossip_per_peer`).
+    gossip: Bucket,
+    /// When it last nudged this node into a round (at most one per sync interval).
+    nudged_at: Option<Instant>,
+    /// When this node last finished a round with it.
+    synced_at: Option<Instant>,
+    /// Rounds with it that failed in a row, and when the next may start.
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// A request of its is being answered (one at a time per peer).
+    serving: bool,
+    /// When it last did anything, for choosing whom to forget.
+    seen: Instant,
+}
+
+/// Peers whose standing is kept. Beyond it the least worth remembering (not connected,
+/// fewest strikes, longest unseen) is forgotten.
+const MAX_STANDING: usize = 4096;
+
+/// One strike is forgiven after this long, so an honest peer that once relayed
+/// something odd is not held against for ever, and a liar's record outlasts its
+/// reconnects.
+const STRIKE_DECAY: Duration = Duration::from_secs(600);
+
+/// The longest a peer whose rounds keep failing waits for the next.
+const MAX_BACKOFF: Duration = Duration::from_secs(1800);
+
+impl Standing {
+    fn new(cfg: &NetConfig, now: Instant) -> Self {
+        Self {
+            strikes: 0,
+            struck_at: now,
+            requests: Bucket {
+                tokens: cfg.sync.request_burst,
+                at: now,
+            },
+            gossip: Bucket {
+                tokens: cfg.gossip_per_peer.1,
+                at: now,
+            },
+            nudged_at: None,
+            synced_at: None,
+            failures: 0,
+            retry_at: None,
+            serving: false,
+            seen: now,
+        }
+    }
+
+    /// Its strikes now, once those forgiven since are taken off.
+    fn strikes(&self, now: Instant) -> u32 {
+        let forgiven = now.duration_since(self.struck_at).as_secs() / STRIKE_DECAY.as_secs();
+        self.strikes
+            .saturating_sub(u32::try_from(forgiven).unwrap_or(u32::MAX))
+    }
+
+    /// Whether this node may start a round with it on its own account (periodic, on
+    /// connect, or when it nudges): no strikes, and not waiting after failed rounds.
+    fn in_good_standing(&self, now: Instant) -> bool {
+        self.strikes(now) == 0 && self.retry_at.is_none_or(|t| now >= t)
+    }
+}
+
+/// An outbound sync request waiting for its answer.
+struct Outbound {
+    reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    peer: PeerId,
+    sent: Instant,
+}
+
+/// How a round ended, and with whom.
+type RoundEnd = (PeerId, Result<RoundReport, NetError>);
+
+/// An answer to a peer's sync request, worked out on a blocking thread.
+type Answered = (
+    PeerId,
+    request_response::ResponseChannel<SyncResponse>,
+    Result<SyncResponse, Refusal>,
+);
 
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -244,14 +329,19 @@ pub(crate) struct EventLoop {
     bootstrap_dials: HashMap<ConnectionId, Multiaddr>,
     /// Warnings about bootstrap addresses that failed.
     bootstrap_warned: Throttle<Multiaddr>,
-    requests: HashMap<
-        request_response::OutboundRequestId,
-        oneshot::Sender<Result<SyncResponse, NetError>>,
-    >,
+    requests: HashMap<request_response::OutboundRequestId, Outbound>,
     peers: HashMap<PeerId, Peer>,
+    standing: HashMap<PeerId, Standing>,
+    /// Strikes sync and gossip tasks have earned peers, applied as they come.
+    strikes: Arc<Strikes>,
+    /// Rounds running, and with whom.
+    rounds: JoinSet<RoundEnd>,
+    round_peers: HashMap<TaskId, PeerId>,
     syncing: HashSet<PeerId>,
     sync_queue: VecDeque<PeerId>,
-    inbound: usize,
+    /// Peers' requests being answered, and whose.
+    answering: JoinSet<Answered>,
+    answering_peers: HashMap<TaskId, PeerId>,
     banned: HashMap<PeerId, Instant>,
     per_ip: HashMap<IpAddr, u32>,
     nat: &'static str,
@@ -261,8 +351,6 @@ pub(crate) struct EventLoop {
     id_protocol: String,
     /// Budget for rounds started by new connections.
     on_connect: Bucket,
-    /// When this node last finished a round with each peer (pruned after one interval).
-    synced_at: HashMap<PeerId, Instant>,
 }
 
 impl EventLoop {
@@ -282,15 +370,23 @@ impl EventLoop {
                 )));
             }
         }
+        let strikes = Arc::new(Strikes::default());
         let shared = Arc::new(SyncShared::new(
             registry.clone(),
             cfg.sync.clone(),
             net.stats.clone(),
             arrivals.clone(),
+            strikes.clone(),
         ));
         let cfg_burst = cfg.sync.on_connect_burst;
         let (ingest, ingest_rx) = mpsc::channel(cfg.ingest_queue.max(1));
-        tokio::spawn(ingest_worker(ingest_rx, registry, arrivals, net.clone()));
+        tokio::spawn(ingest_worker(
+            ingest_rx,
+            registry,
+            arrivals,
+            net.clone(),
+            strikes.clone(),
+        ));
         Ok(Self {
             topic: gossipsub::IdentTopic::new(topic_name(&cfg.network)),
             id_protocol: format!("/lgmesh/{}/id/1", cfg.network),
@@ -310,9 +406,14 @@ impl EventLoop {
             bootstrap_warned: Throttle::new(),
             requests: HashMap::new(),
             peers: HashMap::new(),
+            standing: HashMap::new(),
+            strikes,
+            rounds: JoinSet::new(),
+            round_peers: HashMap::new(),
             syncing: HashSet::new(),
             sync_queue: VecDeque::new(),
-            inbound: 0,
+            answering: JoinSet::new(),
+            answering_peers: HashMap::new(),
             banned: HashMap::new(),
             per_ip: HashMap::new(),
             nat: "unknown",
@@ -322,7 +423,6 @@ impl EventLoop {
                 tokens: cfg_burst,
                 at: Instant::now(),
             },
-            synced_at: HashMap::new(),
         })
     }
 
@@ -441,6 +541,10 @@ impl EventLoop {
         let mut sync_tick = tokio::time::interval(self.cfg.sync.interval);
         sync_tick.tick().await;
         let mut house = tokio::time::interval(Duration::from_secs(5));
+        // Queued rounds start as soon as a slot frees or a running round stalls.
+        let mut slots = tokio::time::interval(Duration::from_millis(250));
+        slots.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let strikes = self.strikes.clone();
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_event(ev),
@@ -448,10 +552,23 @@ impl EventLoop {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
                 },
+                Some(done) = self.rounds.join_next_with_id(), if !self.rounds.is_empty() => {
+                    self.round_done(done);
+                }
+                Some(done) = self.answering.join_next_with_id(), if !self.answering.is_empty() => {
+                    self.answered(done);
+                }
+                () = strikes.wake.notified() => {
+                    for (peer, n) in strikes.take() {
+                        self.strike(peer, n);
+                    }
+                }
+                _ = slots.tick(), if !self.sync_queue.is_empty() => self.start_syncs(),
                 _ = sync_tick.tick() => self.sync_random(),
                 _ = house.tick() => self.housekeeping(),
             }
         }
+        self.rounds.abort_all();
         tracing::debug!("network task stopped");
     }
 
@@ -683,19 +800,8 @@ impl EventLoop {
                 reply,
             } => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                self.requests.insert(id, reply);
-            }
-            Command::Respond { channel, response } => {
-                self.inbound = self.inbound.saturating_sub(1);
-                self.net
-                    .stats
-                    .sync_served
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
+                let sent = Instant::now();
+                self.requests.insert(id, Outbound { reply, peer, sent });
             }
             Command::Validated(results) => {
                 if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
@@ -703,12 +809,6 @@ impl EventLoop {
                         g.report_message_validation_result(&id, &peer, acceptance);
                     }
                 }
-            }
-            Command::Strike { peer, n } => self.strike(peer, n),
-            Command::SyncDone { peer } => {
-                self.syncing.remove(&peer);
-                self.synced_at.insert(peer, Instant::now());
-                self.start_syncs();
             }
             Command::SyncNow { peer } => match peer {
                 Some(p) => self.queue_sync(p),
@@ -718,13 +818,51 @@ impl EventLoop {
         }
     }
 
+    /// The peer's standing, made if it has none (forgetting another, when full).
+    fn standing(&mut self, peer: PeerId) -> &mut Standing {
+        let now = Instant::now();
+        if !self.standing.contains_key(&peer) && self.standing.len() >= MAX_STANDING {
+            let forget = self
+                .standing
+                .iter()
+                .filter(|(p, _)| !self.peers.contains_key(p) && !self.syncing.contains(p))
+                .min_by_key(|(_, s)| (s.strikes(now), s.seen))
+                .map(|(p, _)| *p);
+            match forget {
+                Some(p) => {
+                    self.standing.remove(&p);
+                }
+                // Every one is connected or syncing: connections are bounded well
+                // below this, so it cannot happen; if it does, the oldest goes.
+                None => {
+                    if let Some(p) = self
+                        .standing
+                        .iter()
+                        .min_by_key(|(_, s)| s.seen)
+                        .map(|(p, _)| *p)
+                    {
+                        self.standing.remove(&p);
+                    }
+                }
+            }
+        }
+        let cfg = &self.cfg;
+        let s = self
+            .standing
+            .entry(peer)
+            .or_insert_with(|| Standing::new(cfg, now));
+        s.seen = now;
+        s
+    }
+
     fn strike(&mut self, peer: PeerId, n: u32) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        p.strikes = p.strikes.saturating_add(n);
-        if p.strikes >= self.cfg.max_strikes && !self.banned.contains_key(&peer) {
-            tracing::warn!(%peer, strikes = p.strikes, "peer sent bad data repeatedly: banned");
+        let now = Instant::now();
+        let s = self.standing(peer);
+        s.strikes = s.strikes(now).saturating_add(n);
+        s.struck_at = now;
+        let strikes = s.strikes;
+        if strikes >= self.cfg.max_strikes && !self.banned.contains_key(&peer) {
+            tracing::warn!(%peer, strikes, "peer sent bad data repeatedly: banned");
             self.net.stats.refused(Refusal::Banned);
             self.banned.insert(peer, Instant::now());
             if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
@@ -742,10 +880,15 @@ impl EventLoop {
     }
 
     fn sync_random(&mut self) {
+        let now = Instant::now();
         let ready: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(p, s)| s.identified && !self.syncing.contains(p))
+            .filter(|(p, s)| {
+                s.identified
+                    && !self.syncing.contains(p)
+                    && self.standing.get(p).is_none_or(|s| s.in_good_standing(now))
+            })
             .map(|(p, _)| *p)
             .collect();
         if ready.is_empty() {
@@ -755,8 +898,22 @@ impl EventLoop {
         self.queue_sync(ready[i]);
     }
 
+    /// Starts queued rounds while fewer than `max_concurrent` are making progress. A
+    /// round whose peer has kept it waiting past `stalled_after` does not count, so
+    /// peers that stall cannot hold every slot; all rounds together stay under four
+    /// times `max_concurrent`, and each ends by `round_timeout`.
     fn start_syncs(&mut self) {
-        while self.syncing.len() < self.cfg.sync.max_concurrent {
+        let limits = &self.cfg.sync;
+        let now = Instant::now();
+        let stalled: HashSet<PeerId> = self
+            .requests
+            .values()
+            .filter(|r| now.duration_since(r.sent) >= limits.stalled_after)
+            .map(|r| r.peer)
+            .collect();
+        let mut active = self.syncing.difference(&stalled).count();
+        let cap = limits.max_concurrent.saturating_mul(4);
+        while active < limits.max_concurrent && self.syncing.len() < cap {
             let Some(peer) = self.sync_queue.pop_front() else {
                 break;
             };
@@ -764,18 +921,97 @@ impl EventLoop {
                 continue;
             }
             self.syncing.insert(peer);
+            active += 1;
             let net = self.net.clone();
             let shared = self.shared.clone();
-            tokio::spawn(async move {
-                match sync::run_round(net.clone(), shared, peer).await {
-                    Ok(r) => {
-                        tracing::debug!(%peer, round_trips = r.round_trips, fetched = r.fetched, bytes = r.bytes_in, "sync round done")
-                    }
-                    Err(e) => tracing::debug!(%peer, error = %e, "sync round failed"),
-                }
-                net.send(Command::SyncDone { peer });
+            let deadline = limits.round_timeout;
+            let task = self.rounds.spawn(async move {
+                let round = sync::run_round(net, shared, peer);
+                let result = match tokio::time::timeout(deadline, round).await {
+                    Ok(r) => r,
+                    Err(_) => Err(NetError::Peer {
+                        peer,
+                        reason: format!("the round took over {} s", deadline.as_secs()),
+                    }),
+                };
+                (peer, result)
             });
+            self.round_peers.insert(task.id(), peer);
         }
+    }
+
+    /// A round ended: the next with this peer waits longer after each failure.
+    fn round_done(&mut self, done: Result<(TaskId, RoundEnd), tokio::task::JoinError>) {
+        let (task, result) = match done {
+            Ok((task, (_, result))) => (task, result),
+            Err(e) => (
+                e.id(),
+                Err(NetError::Config(format!("sync round task: {e}"))),
+            ),
+        };
+        let Some(peer) = self.round_peers.remove(&task) else {
+            return;
+        };
+        self.syncing.remove(&peer);
+        let now = Instant::now();
+        let interval = self.cfg.sync.interval;
+        let s = self.standing(peer);
+        match result {
+            Ok(r) => {
+                s.synced_at = Some(now);
+                s.failures = 0;
+                s.retry_at = None;
+                tracing::debug!(%peer, round_trips = r.round_trips, fetched = r.fetched, bytes = r.bytes_in, "sync round done");
+            }
+            Err(e) => {
+                let wait = interval
+                    .saturating_mul(1 << s.failures.min(10))
+                    .min(MAX_BACKOFF);
+                s.failures = s.failures.saturating_add(1);
+                s.retry_at = Some(now + wait);
+                let timed_out = matches!(&e, NetError::Peer { reason, .. } if reason.starts_with("the round took"));
+                if timed_out {
+                    self.net.stats.refused(Refusal::RoundTimeout);
+                }
+                tracing::debug!(%peer, error = %e, retry_in_s = wait.as_secs(), "sync round failed");
+            }
+        }
+        self.start_syncs();
+    }
+
+    /// A peer's request is answered: sent back, and a strike if it broke the protocol.
+    fn answered(&mut self, done: Result<(TaskId, Answered), tokio::task::JoinError>) {
+        let (task, answer) = match done {
+            Ok((task, answer)) => (task, Some(answer)),
+            Err(e) => (e.id(), None),
+        };
+        if let Some(peer) = self.answering_peers.remove(&task)
+            && let Some(s) = self.standing.get_mut(&peer)
+        {
+            s.serving = false;
+        }
+        let Some((peer, channel, result)) = answer else {
+            return;
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(why) => {
+                self.net.stats.refused(why);
+                if why == Refusal::BadRequest {
+                    self.strike(peer, 1);
+                }
+                refusal(why.as_str())
+            }
+        };
+        self.net
+            .stats
+            .sync_served
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response);
     }
 
     fn peer_list(&mut self) -> Vec<PeerInfo> {
@@ -783,6 +1019,7 @@ impl EventLoop {
             Some(g) => g.mesh_peers(&self.topic.hash()).copied().collect(),
             None => HashSet::new(),
         };
+        let now = Instant::now();
         let mut out: Vec<PeerInfo> = self
             .peers
             .iter()
@@ -799,7 +1036,7 @@ impl EventLoop {
                 rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 outbound: p.conns.values().any(|(_, out)| *out),
                 in_mesh: mesh.contains(id),
-                strikes: p.strikes,
+                strikes: self.standing.get(id).map_or(0, |s| s.strikes(now)),
             })
             .collect();
         out.sort_by_key(|p| p.peer_id.to_string());
@@ -995,22 +1232,13 @@ impl EventLoop {
                         self.swarm.close_connection(connection_id);
                     }
                 }
+                self.standing(peer_id);
                 let p = self.peers.entry(peer_id).or_insert_with(|| Peer {
                     conns: HashMap::new(),
                     agent: String::new(),
                     rtt: None,
-                    strikes: 0,
-                    bucket: Bucket {
-                        tokens: self.cfg.sync.request_burst,
-                        at: Instant::now(),
-                    },
-                    gossip: Bucket {
-                        tokens: self.cfg.gossip_per_peer.1,
-                        at: Instant::now(),
-                    },
                     identified: false,
                     since: Instant::now(),
-                    nudged_at: None,
                     told: false,
                     hang_up: None,
                 });
@@ -1096,10 +1324,7 @@ impl EventLoop {
             }) => {
                 self.net.stats.received(Path::Gossip, 1);
                 let (rate, burst) = self.cfg.gossip_per_peer;
-                let allowed = self
-                    .peers
-                    .get_mut(&propagation_source)
-                    .is_none_or(|p| p.gossip.take(rate, burst));
+                let allowed = self.standing(propagation_source).gossip.take(rate, burst);
                 if !allowed {
                     // One peer may not crowd out the others' messages: what it sends
                     // beyond its rate is neither validated nor forwarded by us (sync
@@ -1174,7 +1399,15 @@ impl EventLoop {
                     None => false,
                 };
                 self.answer_dials(peer_id, Ok(()));
-                if first && !self.synced_at.contains_key(&peer_id) {
+                let now = Instant::now();
+                // Not again for a peer that reconnects soon after a round.
+                let interval = self.cfg.sync.interval;
+                let fresh = self.standing.get(&peer_id).is_none_or(|s| {
+                    s.synced_at
+                        .is_none_or(|t| now.duration_since(t) >= interval)
+                        && s.in_good_standing(now)
+                });
+                if first && fresh {
                     let s = &self.cfg.sync;
                     if self
                         .on_connect
@@ -1207,8 +1440,8 @@ impl EventLoop {
                         request_id,
                         response,
                     } => {
-                        if let Some(reply) = self.requests.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
+                        if let Some(r) = self.requests.remove(&request_id) {
+                            let _ = r.reply.send(Ok(response));
                         }
                     }
                 }
@@ -1225,8 +1458,8 @@ impl EventLoop {
                     self.net.stats.refused(Refusal::BadFrame);
                     self.strike(peer, 1);
                 }
-                if let Some(reply) = self.requests.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Peer {
+                if let Some(r) = self.requests.remove(&request_id) {
+                    let _ = r.reply.send(Err(NetError::Peer {
                         peer,
                         reason: error.to_string(),
                     }));
@@ -1287,65 +1520,60 @@ impl EventLoop {
         let _ = self.kind;
     }
 
+    fn refuse(&mut self, channel: request_response::ResponseChannel<SyncResponse>, why: Refusal) {
+        self.net.stats.refused(why);
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, refusal(why.as_str()));
+    }
+
     fn on_sync_request(
         &mut self,
         peer: PeerId,
         request: SyncRequest,
         channel: request_response::ResponseChannel<SyncResponse>,
     ) {
-        let refuse = |why: &str| SyncResponse {
-            kind: Some(sync_response::Kind::Refused(why.into())),
-        };
         if request.kind.is_none() {
             // Oversized, undecodable or empty: the codec could not make sense of it.
-            self.net.stats.refused(Refusal::BadFrame);
             self.strike(peer, 1);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, refuse("bad_request"));
-            return;
+            return self.refuse(channel, Refusal::BadFrame);
+        }
+        if let Err(why) = self.shared.well_formed(&request) {
+            self.strike(peer, 1);
+            return self.refuse(channel, why);
         }
         let (rate, burst) = (self.cfg.sync.requests_per_sec, self.cfg.sync.request_burst);
-        let allowed = self
-            .peers
-            .get_mut(&peer)
-            .is_some_and(|p| p.bucket.take(rate, burst));
-        if !allowed {
-            self.net.stats.refused(Refusal::RateLimited);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, refuse("rate_limited"));
-            return;
-        }
-        if self.inbound >= self.cfg.sync.max_inbound {
-            self.net.stats.refused(Refusal::Busy);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, refuse("busy"));
-            return;
+        let interval = self.cfg.sync.interval;
+        let now = Instant::now();
+        let syncing = self.syncing.contains(&peer);
+        let busy = self.answering.len() >= self.cfg.sync.max_inbound;
+        let connected_at = self.peers.get(&peer).map(|p| p.since);
+        let s = self.standing(peer);
+        if !s.requests.take(rate, burst) {
+            return self.refuse(channel, Refusal::RateLimited);
         }
         if let Some(sync_request::Kind::Nudge(n)) = &request.kind {
-            let interval = self.cfg.sync.interval;
-            let accept = self.peers.get_mut(&peer).is_some_and(|p| {
-                let due = p.nudged_at.is_none_or(|t| t.elapsed() >= interval);
-                if due {
-                    p.nudged_at = Some(Instant::now());
-                }
-                due
+            // One a sync interval, and one on each new connection (a peer back from a
+            // restart with news). Reconnecting to nudge again gains a liar nothing: a
+            // round that fails sets it back, and that outlives the connection.
+            let due = s.nudged_at.is_none_or(|t| {
+                now.duration_since(t) >= interval || connected_at.is_some_and(|c| t < c)
             });
+            let good = s.in_good_standing(now);
+            let accept = due && good && !syncing;
             if accept {
+                s.nudged_at = Some(now);
                 tracing::debug!(%peer, missing = n.missing, "nudged: syncing with it now");
                 self.net
                     .stats
                     .syncs_nudged
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.queue_sync(peer);
+            } else if !good {
+                // A peer with strikes, or whose rounds fail, cannot start rounds here.
+                self.net.stats.refused(Refusal::NudgeIgnored);
             }
             let _ = self.swarm.behaviour_mut().sync.send_response(
                 channel,
@@ -1355,22 +1583,27 @@ impl EventLoop {
             );
             return;
         }
-        self.inbound += 1;
+        if s.serving {
+            // Its rounds ask one thing at a time: a second request before the first is
+            // answered would only hold another slot.
+            return self.refuse(channel, Refusal::PeerBusy);
+        }
+        if busy {
+            return self.refuse(channel, Refusal::Busy);
+        }
+        s.serving = true;
         let shared = self.shared.clone();
-        let net = self.net.clone();
-        tokio::task::spawn_blocking(move || {
-            let response = match shared.respond(request) {
-                Ok(r) => r,
-                Err(why) => {
-                    shared.stats.refused(why);
-                    if why == Refusal::BadRequest {
-                        net.send(Command::Strike { peer, n: 1 });
-                    }
-                    refuse(why.as_str())
-                }
-            };
-            net.send(Command::Respond { channel, response });
-        });
+        let task = self
+            .answering
+            .spawn_blocking(move || (peer, channel, shared.respond(request)));
+        self.answering_peers.insert(task.id(), peer);
+    }
+}
+
+/// A refusal as the peer reads it.
+fn refusal(why: &str) -> SyncResponse {
+    SyncResponse {
+        kind: Some(sync_response::Kind::Refused(why.into())),
     }
 }
 
@@ -1401,6 +1634,7 @@ async fn ingest_worker(
     registry: Arc<Registry>,
     arrivals: broadcast::Sender<ManifestId>,
     net: Network,
+    strikes: Arc<Strikes>,
 ) {
     const MAX_BATCH: usize = 256;
     let dirty = Arc::new(tokio::sync::Notify::new());
@@ -1426,7 +1660,7 @@ async fn ingest_worker(
         // signatures are checked on every core.
         let mut reported = false;
         let inline = if data.len() <= INLINE_BATCH {
-            let report = reporter(&keys, &arrived, &net, Mode::Try, &mut reported);
+            let report = reporter(&keys, &arrived, &net, &strikes, Mode::Try, &mut reported);
             registry.try_put_batch_relay(&data, sync::now_ms(), report)
         } else {
             None
@@ -1434,10 +1668,10 @@ async fn ingest_worker(
         let stored = match inline {
             Some(r) => Ok((r, keys, reported)),
             None => {
-                let (reg, n2) = (registry.clone(), net.clone());
+                let (reg, n2, s2) = (registry.clone(), net.clone(), strikes.clone());
                 tokio::task::spawn_blocking(move || {
                     let mut reported = false;
-                    let report = reporter(&keys, &arrived, &n2, Mode::Blocking, &mut reported);
+                    let report = reporter(&keys, &arrived, &n2, &s2, Mode::Blocking, &mut reported);
                     let r = reg.put_batch_relay(&data, sync::now_ms(), report);
                     (r, keys, reported)
                 })
@@ -1502,11 +1736,12 @@ fn reporter<'a>(
     keys: &'a [(MessageId, PeerId)],
     arrived: &'a [std::time::Instant],
     net: &'a Network,
+    strikes: &'a Strikes,
     mode: Mode,
     reported: &'a mut bool,
 ) -> impl FnOnce(&[PutOutcome]) + 'a {
     move |outcomes| {
-        let (verdicts, strikes) = verdicts_of(keys, outcomes);
+        let (verdicts, struck) = verdicts_of(keys, outcomes);
         match mode {
             // Waits only if the event loop is far behind.
             Mode::Blocking => {
@@ -1523,8 +1758,8 @@ fn reporter<'a>(
         stats
             .gossip_validated
             .fetch_add(arrived.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        for (peer, n) in strikes {
-            net.send(Command::Strike { peer, n });
+        for (peer, n) in struck {
+            strikes.add(peer, n);
         }
         *reported = true;
     }

@@ -113,10 +113,6 @@ pub(crate) enum Command {
         request: SyncRequest,
         reply: oneshot::Sender<Result<SyncResponse, NetError>>,
     },
-    Respond {
-        channel: libp2p::request_response::ResponseChannel<SyncResponse>,
-        response: SyncResponse,
-    },
     Validated(
         Vec<(
             libp2p::gossipsub::MessageId,
@@ -124,13 +120,6 @@ pub(crate) enum Command {
             libp2p::gossipsub::MessageAcceptance,
         )>,
     ),
-    Strike {
-        peer: PeerId,
-        n: u32,
-    },
-    SyncDone {
-        peer: PeerId,
-    },
     SyncNow {
         peer: Option<PeerId>,
     },
@@ -263,8 +252,9 @@ impl Network {
     }
 
     pub(crate) fn send(&self, c: Command) {
-        // Replies to the loop are small and the queue is large; a full queue means the
-        // loop is far behind, and dropping a strike or a verdict is the safe choice.
+        // Only gossip verdicts come this way. A full queue means the loop is far behind;
+        // a verdict dropped leaves the message unforwarded (sync carries it), and
+        // gossipsub forgets it within its history window.
         let _ = self.tx.try_send(c);
     }
 }

@@ -1,9 +1,11 @@
 //! lgmesh's network layer on libp2p.
 //!
 //! - **Push**: gossipsub on one topic per network, `lgmesh/<network>/manifests/v1`. The
-//!   message id is the manifest id; every message waits for the registry's validation
-//!   (the same function as a gRPC publish) and the verdict goes back to gossipsub, so
-//!   nothing invalid is forwarded and whoever sent it is penalised.
+//!   message id is SHA-256 of `lgmesh/gossip/v1\0` and the whole envelope, signature
+//!   included, so a forged copy of a manifest is a different message. Every message
+//!   waits for the registry's validation (the same function as a gRPC publish) and the
+//!   verdict goes back to gossipsub, so nothing invalid is forwarded and whoever sent it
+//!   is penalised.
 //! - **Pull**: request-response sync (`/lgmesh/<network>/sync/1`, defined in
 //!   `proto/lgmesh/v1/sync.proto`): negentropy set reconciliation over the live heads,
 //!   then bounded fetches of what is missing. Run on every new connection and now and
@@ -136,6 +138,20 @@ pub struct SyncLimits {
     /// time (Kademlia lookups, mesh repair); reconciling on every one of them would keep
     /// every node busy for nothing, so the rest wait for the periodic round.
     pub on_connect_per_sec: f64,
+    /// The longest one round may take, start to end; then it is abandoned (what it has
+    /// stored stays) and the peer waits out a backoff before the next.
+    pub round_timeout: Duration,
+    /// Manifests one stream may bring in one round; the rest come by reconciliation.
+    pub max_round_items: usize,
+    /// Ids one reconciliation may claim are missing here; more wait for the next round.
+    pub max_round_ids: usize,
+    /// A round whose peer has not answered for this long stops counting against
+    /// `max_concurrent`, so peers that stall cannot hold every slot; up to four times
+    /// `max_concurrent` rounds are open at once in all.
+    pub stalled_after: Duration,
+    /// Pages of manifests held at once between arriving and being stored, all rounds
+    /// together (each at most `max_response_bytes`).
+    pub max_pages: usize,
 }
 
 impl Default for SyncLimits {
@@ -154,6 +170,11 @@ impl Default for SyncLimits {
             request_timeout: Duration::from_secs(20),
             on_connect_burst: 8.0,
             on_connect_per_sec: 0.1,
+            round_timeout: Duration::from_secs(300),
+            max_round_items: 500_000,
+            max_round_ids: 100_000,
+            stalled_after: Duration::from_millis(500),
+            max_pages: 12,
         }
     }
 }
@@ -205,10 +226,16 @@ pub fn keypair_from_seed(seed: [u8; 32]) -> Result<Keypair, NetError> {
     Keypair::ed25519_from_bytes(seed).map_err(|e| NetError::Config(format!("node key: {e}")))
 }
 
-/// The manifest id of envelope bytes (SHA-256 of the body): the gossip message id of
-/// `data`. All zeros when `data` is not an envelope.
+/// The manifest id of envelope bytes (SHA-256 of the body). All zeros when `data` is not
+/// an envelope.
 pub fn envelope_id(data: &[u8]) -> lgmesh_protocol::envelope::ManifestId {
     behaviour::manifest_id_of(data).unwrap_or(lgmesh_protocol::envelope::ManifestId([0; 32]))
+}
+
+/// The gossipsub message id of `data`: SHA-256 of
+/// `lgmesh/gossip/v1\0` followed by the whole message.
+pub fn gossip_message_id(data: &[u8]) -> Vec<u8> {
+    behaviour::message_id(data).0
 }
 
 /// The gossipsub configuration lgmesh uses, without message validation: the bare stack

@@ -26,11 +26,22 @@ pub enum Refusal {
     GossipRateLimited,
     /// A peer on another network (or not lgmesh at all) was disconnected.
     OtherNetwork,
+    /// A peer's sync stream page did not move its cursor on (the round ended, a strike).
+    StreamStuck,
+    /// A peer offered manifests in reconciliation and then sent none of them (the round
+    /// ended).
+    EmptyFetch,
+    /// A sync round ran past `round_timeout` and was abandoned.
+    RoundTimeout,
+    /// A peer asked again before its last sync request was answered.
+    PeerBusy,
+    /// A nudge from a peer with strikes, or one whose last round failed, was ignored.
+    NudgeIgnored,
 }
 
 impl Refusal {
     /// Every refusal, for metrics.
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 14] = [
         Refusal::ConnectionsPerIp,
         Refusal::RateLimited,
         Refusal::Busy,
@@ -40,6 +51,11 @@ impl Refusal {
         Refusal::IngestFull,
         Refusal::GossipRateLimited,
         Refusal::OtherNetwork,
+        Refusal::StreamStuck,
+        Refusal::EmptyFetch,
+        Refusal::RoundTimeout,
+        Refusal::PeerBusy,
+        Refusal::NudgeIgnored,
     ];
 
     /// The metric label.
@@ -54,6 +70,11 @@ impl Refusal {
             Refusal::IngestFull => "ingest_full",
             Refusal::GossipRateLimited => "gossip_rate_limited",
             Refusal::OtherNetwork => "other_network",
+            Refusal::StreamStuck => "stream_stuck",
+            Refusal::EmptyFetch => "empty_fetch",
+            Refusal::RoundTimeout => "round_timeout",
+            Refusal::PeerBusy => "peer_busy",
+            Refusal::NudgeIgnored => "nudge_ignored",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the sync set; the initiator side runs as its own task and talks to the peer through
 //! the [`Network`] handle. Nothing here runs on the swarm's task.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,7 @@ use lgmesh_protocol::validate::Rejection;
 use lgmesh_registry::{PutOutcome, Registry, SyncPayload};
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector, Storage};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::{
     NetError, Network, SyncLimits,
@@ -47,15 +47,47 @@ impl NegentropyStorageBase for Snapshot {
     }
 }
 
+/// Strikes earned by peers, waiting for the event loop to apply them. Tasks add to it
+/// the moment a peer's fault shows (a forged manifest in a page, data nobody asked for);
+/// the loop is woken and applies them at once, so a peer is cut off mid-round, not when
+/// the round ends. Never full and never dropped: one counter per peer.
+#[derive(Default)]
+pub(crate) struct Strikes {
+    pending: Mutex<HashMap<PeerId, u32>>,
+    pub(crate) wake: Notify,
+}
+
+impl Strikes {
+    pub(crate) fn add(&self, peer: PeerId, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let e = p.entry(peer).or_default();
+        *e = e.saturating_add(n);
+        drop(p);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn take(&self) -> HashMap<PeerId, u32> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// State shared by the sync tasks of one node.
 pub(crate) struct SyncShared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) limits: SyncLimits,
     pub(crate) stats: Arc<NetStats>,
     pub(crate) arrivals: broadcast::Sender<ManifestId>,
+    pub(crate) strikes: Arc<Strikes>,
     snapshot: Mutex<Option<(u64, Snapshot)>>,
-    /// Ids this node would not take (stale, expired, invalid): never fetched again.
+    /// Ids of verified manifests this node refused (stale, expired, over quota): not
+    /// fetched again. Never the id of an envelope that failed its checks: that id is
+    /// the hash of a body nobody signed, and the genuine manifest must still come in.
     declined: Mutex<Declined>,
+    /// Pages held between arriving and being stored, all rounds together.
+    pages: Arc<Semaphore>,
 }
 
 /// A bounded set of declined ids (oldest forgotten first).
@@ -103,12 +135,15 @@ impl SyncShared {
         limits: SyncLimits,
         stats: Arc<NetStats>,
         arrivals: broadcast::Sender<ManifestId>,
+        strikes: Arc<Strikes>,
     ) -> Self {
         Self {
+            pages: Arc::new(Semaphore::new(limits.max_pages.max(1))),
             registry,
             limits,
             stats,
             arrivals,
+            strikes,
             snapshot: Mutex::new(None),
             declined: Mutex::new(Declined {
                 set: HashSet::new(),
@@ -136,8 +171,35 @@ impl SyncShared {
         Ok(snap)
     }
 
+    /// Whether a request is well formed, as far as can be told without the store: the
+    /// event loop asks this before giving it a thread, so malformed requests are struck
+    /// however many come at once.
+    pub(crate) fn well_formed(&self, req: &SyncRequest) -> Result<(), Refusal> {
+        match &req.kind {
+            Some(sync_request::Kind::Fetch(FetchRequest { ids, id_prefixes })) => {
+                if id_prefixes.len() % ID_PREFIX != 0
+                    || ids.len() + id_prefixes.len() / ID_PREFIX > self.limits.max_fetch_ids
+                    || ids.iter().any(|id| id.len() != 32)
+                {
+                    return Err(Refusal::BadRequest);
+                }
+                Ok(())
+            }
+            Some(sync_request::Kind::Stream(StreamRequest { after_id, .. })) => {
+                if after_id.is_empty() || after_id.len() == 32 {
+                    Ok(())
+                } else {
+                    Err(Refusal::BadRequest)
+                }
+            }
+            Some(_) => Ok(()),
+            None => Err(Refusal::BadRequest),
+        }
+    }
+
     /// Answers one request (blocking: call from a blocking thread).
     pub(crate) fn respond(&self, req: SyncRequest) -> Result<SyncResponse, Refusal> {
+        self.well_formed(&req)?;
         let kind = |k| SyncResponse { kind: Some(k) };
         match req.kind {
             Some(sync_request::Kind::Reconcile(frame)) => {
@@ -148,14 +210,6 @@ impl SyncShared {
                 Ok(kind(sync_response::Kind::Reconcile(out)))
             }
             Some(sync_request::Kind::Fetch(FetchRequest { ids, id_prefixes })) => {
-                if id_prefixes.len() % ID_PREFIX != 0
-                    || ids.len() + id_prefixes.len() / ID_PREFIX > self.limits.max_fetch_ids
-                {
-                    return Err(Refusal::BadRequest);
-                }
-                if ids.iter().any(|id| id.len() != 32) {
-                    return Err(Refusal::BadRequest);
-                }
                 let mut m = Manifests::default();
                 let mut bytes = 0;
                 let wanted = ids
@@ -228,7 +282,13 @@ impl SyncShared {
 
     /// Checks a page of envelopes (blocking; signatures on every core). Nothing is
     /// stored yet: [`SyncShared::store`] does that, in page order.
-    fn check(&self, envelopes: Vec<Vec<u8>>, proofs: Vec<Evidence>, now_ms: u64) -> Checked {
+    fn check(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+        proofs: Vec<Evidence>,
+        now_ms: u64,
+        permit: OwnedSemaphorePermit,
+    ) -> Checked {
         self.stats.received(Path::Sync, envelopes.len() as u64);
         let manifests = self.registry.check_batch(&envelopes, now_ms);
         // A checked manifest carries its id; only a refused one needs it worked out.
@@ -244,6 +304,7 @@ impl SyncShared {
             ids,
             manifests,
             proofs: proofs.into_iter().map(|e| (e.first, e.second)).collect(),
+            _permit: permit,
         }
     }
 
@@ -351,6 +412,8 @@ struct Checked {
     manifests: Vec<Result<VerifiedManifest, Rejection>>,
     /// Equivocation proofs, checked as they are stored (two signatures each; rare).
     proofs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Its place among the pages held at once (`SyncLimits::max_pages`).
+    _permit: OwnedSemaphorePermit,
 }
 
 fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
@@ -365,25 +428,25 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
 /// disk all work at once, with at most four pages held.
 struct Ingest {
     shared: Arc<SyncShared>,
+    peer: PeerId,
     checking: Option<tokio::task::JoinHandle<Checked>>,
     storing: std::collections::VecDeque<tokio::task::JoinHandle<Result<u32, NetError>>>,
     /// Sent once the last page given to storing is placed: the next waits for it, so
     /// that pages are placed in the order they came.
     placed: Option<tokio::sync::oneshot::Receiver<()>>,
-    strikes: u32,
 }
 
 /// Pages being stored at once: one applied while the next is placed.
 const STORING: usize = 2;
 
 impl Ingest {
-    fn new(shared: &Arc<SyncShared>) -> Self {
+    fn new(shared: &Arc<SyncShared>, peer: PeerId) -> Self {
         Self {
             shared: shared.clone(),
+            peer,
             checking: None,
             storing: Default::default(),
             placed: None,
-            strikes: 0,
         }
     }
 
@@ -394,9 +457,16 @@ impl Ingest {
         proofs: Vec<Evidence>,
     ) -> Result<(), NetError> {
         self.advance().await?;
+        let permit = self
+            .shared
+            .pages
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| NetError::Stopped)?;
         let s = self.shared.clone();
         self.checking = Some(tokio::task::spawn_blocking(move || {
-            s.check(envelopes, proofs, now_ms())
+            s.check(envelopes, proofs, now_ms(), permit)
         }));
         Ok(())
     }
@@ -426,18 +496,19 @@ impl Ingest {
     /// Waits for the oldest page being stored.
     async fn wait_stored(&mut self) -> Result<(), NetError> {
         if let Some(h) = self.storing.pop_front() {
-            self.strikes += joined(h.await)??;
+            let strikes = joined(h.await)??;
+            self.shared.strikes.add(self.peer, strikes);
         }
         Ok(())
     }
 
-    /// Stores what is left; the strikes against the peer over the whole round.
-    async fn finish(mut self) -> Result<u32, NetError> {
+    /// Stores what is left.
+    async fn finish(mut self) -> Result<(), NetError> {
         self.advance().await?;
         while !self.storing.is_empty() {
             self.wait_stored().await?;
         }
-        Ok(self.strikes)
+        Ok(())
     }
 }
 
@@ -456,10 +527,7 @@ pub(crate) async fn run_round(
         reconcile(&net, &shared, peer, &mut report).await
     };
     match result {
-        Ok(strikes) => {
-            if strikes > 0 {
-                net.send(crate::handle::Command::Strike { peer, n: strikes });
-            }
+        Ok(()) => {
             if report.they_lack > 0 {
                 // Tell the peer, so it pulls now rather than at its next periodic round.
                 let nudge = SyncRequest {
@@ -495,9 +563,9 @@ async fn stream_all(
     shared: &Arc<SyncShared>,
     peer: PeerId,
     report: &mut RoundReport,
-) -> Result<u32, NetError> {
+) -> Result<(), NetError> {
     let mut after: Option<(u64, Vec<u8>)> = None;
-    let mut ingest = Ingest::new(shared);
+    let mut ingest = Ingest::new(shared, peer);
     loop {
         let (at, id) = after.clone().unwrap_or_default();
         let req = SyncRequest {
@@ -512,11 +580,28 @@ async fn stream_all(
         let Some(sync_response::Kind::Manifests(m)) = resp.kind else {
             return Err(unexpected(peer, &resp));
         };
-        report.fetched += m.envelopes.len() as u64;
-        let more = m.more && !m.envelopes.is_empty();
-        after = Some((m.last_issued_at_ms, m.last_id));
+        report.fetched += (m.envelopes.len() + m.evidence.len()) as u64;
+        let more = m.more && !(m.envelopes.is_empty() && m.evidence.is_empty());
+        let next = (m.last_issued_at_ms, m.last_id);
+        // The stream is in (issued_at, id) order: a page that does not move the cursor
+        // on would be asked for again for ever.
+        if more && after.as_ref().is_some_and(|a| next <= *a) {
+            shared.stats.refused(Refusal::StreamStuck);
+            shared.strikes.add(peer, 1);
+            ingest.push(m.envelopes, m.evidence).await?;
+            ingest.finish().await?;
+            return Err(NetError::Peer {
+                peer,
+                reason: "its stream did not move on".into(),
+            });
+        }
+        after = Some(next);
         ingest.push(m.envelopes, m.evidence).await?;
         if !more {
+            break;
+        }
+        if report.fetched as usize >= shared.limits.max_round_items {
+            // Enough for one round: the next reconciles from here.
             break;
         }
     }
@@ -528,7 +613,7 @@ async fn reconcile(
     shared: &Arc<SyncShared>,
     peer: PeerId,
     report: &mut RoundReport,
-) -> Result<u32, NetError> {
+) -> Result<(), NetError> {
     let s = shared.clone();
     let snap = blocking(move || s.snapshot()).await?;
     let neg_err = |e: negentropy::Error| NetError::Peer {
@@ -566,6 +651,12 @@ async fn reconcile(
             .reconcile_with_ids(&reply, &mut have, &mut need)
             .map_err(neg_err)?;
         report.they_lack += have.len() as u64;
+        if need.len() >= shared.limits.max_round_ids {
+            // Enough for one round (a peer could claim any number of ids): fetch these,
+            // and the next round finds the rest.
+            need.truncate(shared.limits.max_round_ids);
+            break;
+        }
         match next {
             Some(next) => frame = next,
             None => break,
@@ -590,9 +681,8 @@ async fn fetch(
     peer: PeerId,
     mut want: Vec<Vec<u8>>,
     report: &mut RoundReport,
-) -> Result<u32, NetError> {
-    let mut strikes = 0;
-    let mut ingest = Ingest::new(shared);
+) -> Result<(), NetError> {
+    let mut ingest = Ingest::new(shared, peer);
     want.reverse(); // pop from the end, oldest first
     while !want.is_empty() {
         let n = want.len().min(shared.limits.max_fetch_ids);
@@ -618,6 +708,7 @@ async fn fetch(
         };
         // Only what was asked for counts; the rest (a response cut short by its byte
         // limit) is asked for again.
+        let mut strikes = 0;
         let mut got = HashSet::new();
         let mut envelopes = Vec::with_capacity(m.envelopes.len());
         for e in m.envelopes {
@@ -644,17 +735,32 @@ async fn fetch(
                 _ => strikes += 1,
             }
         }
+        shared.strikes.add(peer, strikes);
         report.fetched += (envelopes.len() + proofs.len()) as u64;
+        if got.is_empty() && batch.len() >= EMPTY_FETCH_MIN {
+            // It offered these a moment ago and now has none of them: it claimed ids
+            // it does not hold (an honest peer drops one now and then as it expires or
+            // is replaced, not a whole batch). The round ends here.
+            ingest.finish().await?;
+            shared.stats.refused(Refusal::EmptyFetch);
+            return Err(NetError::Peer {
+                peer,
+                reason: format!("it offered {} manifests and sent none of them", batch.len()),
+            });
+        }
         if !got.is_empty() {
             want.extend(batch.into_iter().rev().filter(|id| {
                 <[u8; 32]>::try_from(id.as_slice()).is_ok_and(|id| !got.contains(&ManifestId(id)))
             }));
         }
-        // A peer that sent nothing of a batch no longer has it: move on.
+        // A peer that sent nothing of a small batch no longer has it: move on.
         ingest.push(envelopes, proofs).await?;
     }
-    Ok(strikes + ingest.finish().await?)
+    ingest.finish().await
 }
+
+/// A fetch of at least this many ids answered with none ends the round.
+const EMPTY_FETCH_MIN: usize = 8;
 
 /// Entry points for the fuzz targets in `fuzz/`: what a hostile peer's bytes reach on
 /// the sync path, without a swarm. Not an API.
@@ -675,6 +781,7 @@ pub mod fuzzing {
                 SyncLimits::default(),
                 Arc::new(NetStats::default()),
                 broadcast::channel(16).0,
+                Arc::default(),
             ))
         }
 

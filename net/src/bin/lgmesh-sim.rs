@@ -667,9 +667,9 @@ async fn bare(n: usize, edges: &[(usize, usize)], publishes: usize) -> Result<Ou
     // Bare gossipsub settles within the minimum; its idle load sets the bar for lgmesh.
     let idle = settle("bare", n, f64::INFINITY, async || true).await;
     let out = publish_all(n, publishes, &mut rx, async |origin, env| {
-        let id = lgmesh_net::envelope_id(&env);
+        let id = lgmesh_net::gossip_message_id(&env);
         handles[origin].send(BareCmd::Publish(env))?;
-        Ok(id.as_bytes().to_vec())
+        Ok(id)
     })
     .await?;
     drop(handles);
