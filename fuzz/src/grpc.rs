@@ -237,6 +237,7 @@ impl Call {
                 Rpc::History(v1::HistoryRequest {
                     publisher: publisher.text(),
                     name: name.0.clone(),
+                    ..Default::default()
                 }),
                 NONE,
             ),
@@ -436,6 +437,7 @@ impl Target for Grpc {
                 Rpc::History(v1::HistoryRequest {
                     publisher: String::new(),
                     name: "bins".into(),
+                    ..Default::default()
                 }),
             ),
             (

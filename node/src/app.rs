@@ -77,7 +77,17 @@ pub struct App {
     pub arrivals: tokio::sync::broadcast::Sender<ManifestId>,
     /// The domain proof checker, once the node runs.
     pub domain: std::sync::OnceLock<Arc<crate::domain::Checker>>,
+    /// Places for open `Watch` streams, over every listener (`MAX_WATCHES`).
+    pub watches: Arc<tokio::sync::Semaphore>,
 }
+
+/// `Watch` streams open at once, all clients together: each holds a task and a queue.
+pub const MAX_WATCHES: usize = 64;
+
+/// Versions in one `History` page, unless the client asks for fewer.
+pub const HISTORY_PAGE: usize = 100;
+/// The most a client may ask for in one `History` page.
+pub const MAX_HISTORY_PAGE: usize = 1000;
 
 impl App {
     /// Wraps an opened store.
@@ -91,6 +101,7 @@ impl App {
             net: std::sync::OnceLock::new(),
             arrivals: tokio::sync::broadcast::channel(1024).0,
             domain: std::sync::OnceLock::new(),
+            watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
         }
     }
 
@@ -581,19 +592,26 @@ impl App {
     }
 
     /// Every version of `(publisher, name)`, newest first.
+    /// One page of a name's versions, newest first: those older than `before` (all
+    /// when none), at most `limit`; and the version to pass as `before` for the next
+    /// page, if there is more.
     pub async fn history(
         &self,
         publisher: PublisherKey,
         name: String,
-    ) -> Result<Vec<Stored>, AppError> {
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Stored>, Option<u64>), AppError> {
         let reg = self.registry.clone();
         let n = name.clone();
-        let h = self.blocking(move || reg.history(&publisher, &n)).await??;
-        if h.is_empty() {
+        let (h, next) = self
+            .blocking(move || reg.history_page(&publisher, &n, before, limit))
+            .await??;
+        if h.is_empty() && before.is_none() {
             return Err(AppError::NotFound(format!(
                 "name: {publisher} has published nothing called {name:?}"
             )));
         }
-        Ok(h)
+        Ok((h, next))
     }
 }

@@ -793,16 +793,33 @@ pub async fn history(dir: &DataDir, a: ShowArgs) -> Result<()> {
         Target::Id(_) => bail!("history takes NAME or PUBLISHER/NAME, not an id"),
     };
     let mut client = RegistryClient::new(connect(dir, &a.out).await?);
-    let r = client
-        .history(v1::HistoryRequest { publisher, name })
-        .await?
-        .into_inner();
+    // Every page, newest first.
+    let mut manifests = vec![];
+    let mut before_version = 0;
+    loop {
+        let r = client
+            .history(v1::HistoryRequest {
+                publisher: publisher.clone(),
+                name: name.clone(),
+                page_size: 0,
+                before_version,
+            })
+            .await?
+            .into_inner();
+        manifests.extend(r.manifests);
+        let next = r.next_before_version;
+        // Each page must move on (a node that says otherwise is not followed round).
+        if next == 0 || (before_version != 0 && next >= before_version) {
+            break;
+        }
+        before_version = next;
+    }
     if a.out.json {
-        let items: Vec<_> = r.manifests.iter().map(view::manifest_json).collect();
+        let items: Vec<_> = manifests.iter().map(view::manifest_json).collect();
         out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
     }
-    for m in &r.manifests {
+    for m in &manifests {
         let b = m.body.clone().unwrap_or_default();
         out!(
             "v{:<4} {}  {}  {}{}",

@@ -395,9 +395,24 @@ impl RegistryApi for RegistryService {
         let r = async {
             let req = req.into_inner();
             let pk = self.app.publisher_or_self(&req.publisher)?;
-            let items = self.app.history(pk, name_arg(&req.name)?).await?;
+            let limit = match req.page_size as usize {
+                0 => crate::app::HISTORY_PAGE,
+                n if n > crate::app::MAX_HISTORY_PAGE => {
+                    return Err(Status::invalid_argument(format!(
+                        "page_size: at most {}",
+                        crate::app::MAX_HISTORY_PAGE
+                    )));
+                }
+                n => n,
+            };
+            let before = (req.before_version > 0).then_some(req.before_version);
+            let (items, next) = self
+                .app
+                .history(pk, name_arg(&req.name)?, before, limit)
+                .await?;
             Ok(v1::HistoryResponse {
                 manifests: views(&self.app, items).await?,
+                next_before_version: next.unwrap_or(0),
             })
         }
         .await;
@@ -500,12 +515,20 @@ impl RegistryApi for RegistryService {
                 lgmesh_protocol::schema::KINDS.join(", ")
             )));
         }
+        let Ok(place) = self.app.watches.clone().try_acquire_owned() else {
+            self.app.metrics.grpc(false);
+            return Err(Status::resource_exhausted(format!(
+                "watch: {} streams are open on this node, its limit; close one or use Search",
+                crate::app::MAX_WATCHES
+            )));
+        };
         let mut arrivals = self.app.arrivals.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let app = self.app.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
+            let _place = place; // given back when the stream ends
             loop {
                 let id = tokio::select! {
                     r = arrivals.recv() => match r {

@@ -747,3 +747,86 @@ async fn two_keys_proven_by_any_website_cannot_revoke_a_council() {
     });
     assert_eq!(judgement(&vdir, &guildford.to_string()), "verified");
 }
+
+/// `Watch` streams had no limit: each holds a task and a queue, and one local client
+/// could open them until the node ran out. `History` sent every version of a name in
+/// one answer, however many. Now watches are capped (`RESOURCE_EXHAUSTED` beyond) and
+/// history comes in pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_and_history_are_bounded() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    let node = Node::start(&dir);
+    let key = publisher_key(&dir);
+    let mut reg = RegistryClient::connect(node.url()).await.expect("connect");
+    let now = now_ms();
+    for v in 1..=130u64 {
+        let body = sample::service("bins", v, "Bins", &format!("Version {v}."), &[], &[], now);
+        reg.submit(authed(&dir, submit_of(&UnsignedManifest(body).sign(&key))))
+            .await
+            .expect("stored");
+    }
+    let page = |before_version, page_size| v1::HistoryRequest {
+        publisher: String::new(),
+        name: "bins".into(),
+        page_size,
+        before_version,
+    };
+    let mut versions = vec![];
+    let mut before = 0;
+    let mut pages = 0;
+    loop {
+        let r = reg
+            .history(page(before, 0))
+            .await
+            .expect("history")
+            .into_inner();
+        assert!(r.manifests.len() <= 100, "{} in a page", r.manifests.len());
+        versions.extend(
+            r.manifests
+                .iter()
+                .map(|m| m.body.as_ref().map_or(0, |b| b.version)),
+        );
+        pages += 1;
+        if r.next_before_version == 0 {
+            break;
+        }
+        before = r.next_before_version;
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(versions, (1..=130).rev().collect::<Vec<u64>>());
+    let st = reg
+        .history(page(0, 5000))
+        .await
+        .expect_err("a page too large");
+    assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+    assert!(st.message().starts_with("page_size"), "{}", st.message());
+    let all = json(&ok(&dir, &["history", "bins", "--json"]));
+    assert_eq!(all.as_array().map(Vec::len), Some(130));
+
+    let mut open = vec![];
+    for _ in 0..64 {
+        let s = reg
+            .watch(v1::WatchRequest::default())
+            .await
+            .expect("a watch within the limit");
+        open.push(s);
+    }
+    let st = reg
+        .watch(v1::WatchRequest::default())
+        .await
+        .expect_err("one watch too many");
+    assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
+    assert!(st.message().contains("64"), "{}", st.message());
+    // A closed stream gives its place back.
+    open.pop();
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(s) = reg.watch(v1::WatchRequest::default()).await {
+            again = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(again.is_some(), "a place came free");
+}

@@ -209,6 +209,7 @@ async fn publish_search_show_history_retract() {
         .history(v1::HistoryRequest {
             publisher: String::new(),
             name: "bin-collection-days".into(),
+            ..Default::default()
         })
         .await
         .expect("history")

@@ -1226,15 +1226,51 @@ impl Registry {
     /// heads it replaced (the history index holds those; stores written before
     /// 2026-11-30 hold the head there too).
     pub fn history(&self, publisher: &PublisherKey, name: &str) -> Result<Vec<Stored>> {
+        Ok(self.history_page(publisher, name, None, usize::MAX)?.0)
+    }
+
+    /// One page of [`Registry::history`]: the versions older than `before` (all when
+    /// none), newest first, at most `limit` (more only when two share the last version:
+    /// a page never ends between them); and the version to pass as `before` for the
+    /// next page, when there is more. Reads only what the page holds.
+    pub fn history_page(
+        &self,
+        publisher: &PublisherKey,
+        name: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Stored>, Option<u64>)> {
         let pn = pn(publisher, name);
         let mut p = key(prefix::HISTORY, &[&pn]);
         p.push(0);
-        let mut out = vec![];
+        let end = match before {
+            Some(v) => key(prefix::HISTORY, &[&version_suffix(&pn, v)]),
+            None => key(prefix::HISTORY, &[&version_suffix(&pn, u64::MAX)]),
+        };
+        let mut out: Vec<Stored> = vec![];
         let head = self.head_of_pn(&pn)?;
         let head_id = head.as_ref().map(|h| h.id);
-        out.extend(head);
-        for kv in self.tree.scan_prefix(&p).rev() {
-            let (_, id) = kv?;
+        if let Some(h) = head
+            && before.is_none_or(|b| h.body.version < b)
+        {
+            out.push(h);
+        }
+        let limit = limit.max(1);
+        // With no `before`, the history entry at u64::MAX (if any) is included too.
+        let older = self.tree.range(p.clone()..end.clone()).rev();
+        let at_max = match before {
+            None => self
+                .tree
+                .get(&end)?
+                .map(|v| (IVec::from(end.as_slice()), v)),
+            Some(_) => None,
+        };
+        for kv in at_max.into_iter().map(Ok).chain(older) {
+            let (k, id) = kv?;
+            let version = read_u64(&k[k.len().saturating_sub(8)..]);
+            if out.len() >= limit && out.last().is_some_and(|l| l.body.version != version) {
+                return Ok((out, Some(version.saturating_add(1))));
+            }
             let id = ManifestId(
                 id.as_ref()
                     .try_into()
@@ -1244,7 +1280,7 @@ impl Registry {
                 out.extend(self.get(&id)?);
             }
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     /// Equivocation evidence for `(publisher, name)`: each version signed more than

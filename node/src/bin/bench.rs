@@ -6,6 +6,10 @@
 //! 2. search latency p50/p99 over the whole corpus (default 100,000 manifests);
 //! 3. start-up of the real `lgmesh run` to serving gRPC with that store, and its idle RSS.
 //!
+//! `--claims N` measures instead a store where N keys each claim one organisation (the
+//! attack of issue 18): ingest, the trust judgement, start-up, a full `trust list`, and
+//! the node's peak RSS.
+//!
 //! The corpus is made from real data: the councils and the Local Government Services
 //! List in `examples/data/`.
 
@@ -28,6 +32,7 @@ struct Args {
     manifests: usize,
     batch: usize,
     queries: usize,
+    claims: usize,
     dir: Option<PathBuf>,
 }
 
@@ -37,6 +42,7 @@ fn args() -> Result<Args> {
         manifests: 100_000,
         batch: 1000,
         queries: 2_000,
+        claims: 0,
         dir: None,
     };
     let mut it = std::env::args().skip(1);
@@ -45,12 +51,13 @@ fn args() -> Result<Args> {
         match flag.as_str() {
             "--manifests" => a.manifests = val()?.parse()?,
             "--queries" => a.queries = val()?.parse()?,
+            "--claims" => a.claims = val()?.parse()?,
             "--reuse" => a.reuse = true,
             "--batch" => a.batch = val()?.parse::<usize>()?.max(1),
             "--dir" => a.dir = Some(val()?.into()),
             "-h" | "--help" => {
                 println!(
-                    "usage: lgmesh-bench [--manifests N (100000)] [--batch N (1000)] [--queries N (2000)] [--dir DIR (a temp dir; kept when given)] [--reuse (search and start-up only, on --dir's store)]"
+                    "usage: lgmesh-bench [--manifests N (100000)] [--batch N (1000)] [--queries N (2000)] [--dir DIR (a temp dir; kept when given)] [--reuse (search and start-up only, on --dir's store)] [--claims N (instead: N keys claiming one organisation)]"
                 );
                 std::process::exit(0);
             }
@@ -315,6 +322,14 @@ fn ingest(a: &Args, services: &[Service], councils: &[Council], tmp: &Path) -> R
 
 fn main() -> Result<()> {
     let a = args()?;
+    if a.claims > 0 {
+        let tmp = tempfile_dir(a.dir.clone(), false)?;
+        claims(a.claims, &tmp)?;
+        if a.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        return Ok(());
+    }
     let (services, councils) = load()?;
     let tmp = tempfile_dir(a.dir.clone(), a.reuse)?;
     println!(
@@ -484,9 +499,14 @@ fn tempfile_dir(given: Option<PathBuf>, reuse: bool) -> Result<PathBuf> {
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` figure in KiB: `VmRSS:` now, `VmHWM:` at its peak.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -572,6 +592,153 @@ fn startup(dir: &Path) -> Result<()> {
         "   idle RSS after 3 s: median {:.1} MiB  max {:.1} MiB   (goal <= 32 MiB)",
         rss[2] as f64 / 1024.0,
         rss[4] as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// N keys, each signing an org card that claims Guildford's GSS code: the store is filled,
+/// judged in process, then served by the real binary, which is asked for every page of
+/// `trust list`.
+fn claims(n: usize, dir: &Path) -> Result<()> {
+    println!(
+        "lgmesh-bench --claims: {n} keys claim gss:E07000209; dir {}",
+        dir.display()
+    );
+    let now = now_ms();
+    let t = Instant::now();
+    let cards: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let key = SecretKey::from_seed(&seed(1_000_000 + i));
+            UnsignedManifest(sample::org(
+                "gss:E07000209",
+                "Guildford Borough Council",
+                1,
+                now,
+            ))
+            .sign(&key)
+            .to_bytes()
+        })
+        .collect();
+    println!("   signed {n} org cards in {}", ms(t.elapsed()));
+    {
+        let reg = Registry::open(&dir.join("store"), Default::default())?;
+        let t = Instant::now();
+        let batches: Vec<Vec<Vec<u8>>> = cards.chunks(1000).map(<[_]>::to_vec).collect();
+        let out = reg.put_batches(batches, now)?;
+        let stored = out
+            .iter()
+            .filter(|o| matches!(o, lgmesh_registry::PutOutcome::Stored(_)))
+            .count();
+        reg.flush()?;
+        println!(
+            "   stored {stored} of {n} (the rest over the unverified quota) in {}",
+            ms(t.elapsed())
+        );
+    }
+    let t = Instant::now();
+    let reg = Registry::open(&dir.join("store"), Default::default())?;
+    println!("   store reopened in-process in {}", ms(t.elapsed()));
+    let t = Instant::now();
+    let view = reg.trust()?;
+    println!(
+        "   trust judgement (cold): {} for {} keys",
+        ms(t.elapsed()),
+        reg.publishers_of_org("gss:E07000209")?.len()
+    );
+    drop(view);
+    drop(reg);
+
+    let bin = std::env::current_exe()?.with_file_name("lgmesh");
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        );
+    }
+    let data = lgmesh::config::DataDir(dir.to_owned());
+    lgmesh::config::init(
+        &data,
+        &lgmesh::config::InitOptions {
+            org: "gss:E08000035"
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            name: "Leeds City Council".into(),
+            org_type: "metropolitan-district".into(),
+            website: String::new(),
+            contact_email: String::new(),
+            development: false,
+        },
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let t = Instant::now();
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "run",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let result = rt.block_on(async {
+        let grpc = loop {
+            if let Ok(text) = std::fs::read_to_string(data.node_json())
+                && let Ok(r) = serde_json::from_str::<lgmesh::config::Running>(&text)
+                && let Ok(mut c) =
+                    v1::node_client::NodeClient::connect(format!("http://{}", r.grpc)).await
+                && c.info(v1::InfoRequest {}).await.is_ok()
+            {
+                break r.grpc;
+            }
+            if t.elapsed() > Duration::from_secs(120) {
+                bail!("the node did not serve within 120 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let started = t.elapsed();
+        let mut c = v1::trust_client::TrustClient::connect(format!("http://{grpc}")).await?;
+        let t = Instant::now();
+        let (mut listed, mut pages, mut after) = (0, 0, String::new());
+        loop {
+            let page = c
+                .list(v1::TrustListRequest {
+                    after: after.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            listed += page.publishers.len();
+            pages += 1;
+            if page.next.is_empty() {
+                break;
+            }
+            after = page.next;
+        }
+        anyhow::Ok((started, t.elapsed(), listed, pages))
+    });
+    let peak = status_kib(child.id(), "VmHWM:").unwrap_or(0);
+    let now_rss = rss_kib(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (started, listed_in, listed, pages) = result?;
+    println!(
+        "   start-up of `lgmesh run` to serving gRPC: {}",
+        ms(started)
+    );
+    println!(
+        "   trust list, every page: {listed} keys in {pages} pages, {}",
+        ms(listed_in)
+    );
+    println!(
+        "   node RSS: peak {:.1} MiB, after listing {:.1} MiB",
+        peak as f64 / 1024.0,
+        now_rss as f64 / 1024.0
     );
     Ok(())
 }
