@@ -237,7 +237,8 @@ struct Standing {
     /// Rounds with it that failed in a row, and when the next may start.
     failures: u32,
     retry_at: Option<Instant>,
-    /// A request of its is being answered (one at a time per peer).
+    /// A request of its is being answered or the answer sent (one at a time per peer,
+    /// until the answer has left: a peer that does not read cannot pile them up).
     serving: bool,
     /// When it last did anything, for choosing whom to forget.
     seen: Instant,
@@ -304,6 +305,7 @@ type RoundEnd = (PeerId, Result<RoundReport, NetError>);
 /// An answer to a peer's sync request, worked out on a blocking thread.
 type Answered = (
     PeerId,
+    request_response::InboundRequestId,
     request_response::ResponseChannel<SyncResponse>,
     Result<SyncResponse, Refusal>,
 );
@@ -342,6 +344,8 @@ pub(crate) struct EventLoop {
     /// Peers' requests being answered, and whose.
     answering: JoinSet<Answered>,
     answering_peers: HashMap<TaskId, PeerId>,
+    /// Answers handed to libp2p and not yet sent, and to whom.
+    sending: HashMap<request_response::InboundRequestId, PeerId>,
     banned: HashMap<PeerId, Instant>,
     per_ip: HashMap<IpAddr, u32>,
     nat: &'static str,
@@ -414,6 +418,7 @@ impl EventLoop {
             sync_queue: VecDeque::new(),
             answering: JoinSet::new(),
             answering_peers: HashMap::new(),
+            sending: HashMap::new(),
             banned: HashMap::new(),
             per_ip: HashMap::new(),
             nat: "unknown",
@@ -961,7 +966,11 @@ impl EventLoop {
                 s.synced_at = Some(now);
                 s.failures = 0;
                 s.retry_at = None;
-                tracing::debug!(%peer, round_trips = r.round_trips, fetched = r.fetched, bytes = r.bytes_in, "sync round done");
+                tracing::debug!(%peer, round_trips = r.round_trips, fetched = r.fetched, bytes = r.bytes_in, partial = r.partial, "sync round done");
+                if r.partial {
+                    // It has more for us than one round takes: go on with it.
+                    self.queue_sync(peer);
+                }
             }
             Err(e) => {
                 let wait = interval
@@ -985,12 +994,11 @@ impl EventLoop {
             Ok((task, answer)) => (task, Some(answer)),
             Err(e) => (e.id(), None),
         };
-        if let Some(peer) = self.answering_peers.remove(&task)
-            && let Some(s) = self.standing.get_mut(&peer)
-        {
-            s.serving = false;
-        }
-        let Some((peer, channel, result)) = answer else {
+        let asker = self.answering_peers.remove(&task);
+        let Some((peer, request_id, channel, result)) = answer else {
+            if let Some(s) = asker.and_then(|p| self.standing.get_mut(&p)) {
+                s.serving = false;
+            }
             return;
         };
         let response = match result {
@@ -1007,11 +1015,26 @@ impl EventLoop {
             .stats
             .sync_served
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = self
+        match self
             .swarm
             .behaviour_mut()
             .sync
-            .send_response(channel, response);
+            .send_response(channel, response)
+        {
+            // Its place frees once the answer has left (`ResponseSent`) or failed.
+            Ok(()) => {
+                self.sending.insert(request_id, peer);
+            }
+            Err(_) => self.sent(request_id, peer),
+        }
+    }
+
+    /// An answer left, or could not: the peer may ask again.
+    fn sent(&mut self, request_id: request_response::InboundRequestId, peer: PeerId) {
+        self.sending.remove(&request_id);
+        if let Some(s) = self.standing.get_mut(&peer) {
+            s.serving = false;
+        }
     }
 
     fn peer_list(&mut self) -> Vec<PeerInfo> {
@@ -1434,8 +1457,10 @@ impl EventLoop {
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
                 match message {
                     request_response::Message::Request {
-                        request, channel, ..
-                    } => self.on_sync_request(peer, request, channel),
+                        request,
+                        channel,
+                        request_id,
+                    } => self.on_sync_request(peer, request_id, request, channel),
                     request_response::Message::Response {
                         request_id,
                         response,
@@ -1466,7 +1491,10 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Sync(request_response::Event::InboundFailure {
-                peer, error, ..
+                peer,
+                error,
+                request_id,
+                ..
             }) => {
                 if let request_response::InboundFailure::Io(e) = &error
                     && e.kind() == std::io::ErrorKind::InvalidData
@@ -1474,7 +1502,15 @@ impl EventLoop {
                     self.net.stats.refused(Refusal::BadFrame);
                     self.strike(peer, 1);
                 }
+                if self.sending.contains_key(&request_id) {
+                    self.sent(request_id, peer);
+                }
             }
+            BehaviourEvent::Sync(request_response::Event::ResponseSent {
+                peer,
+                request_id,
+                ..
+            }) if self.sending.contains_key(&request_id) => self.sent(request_id, peer),
             BehaviourEvent::Autonat(libp2p::autonat::Event::StatusChanged { new, .. }) => {
                 use libp2p::autonat::NatStatus;
                 self.nat = match new {
@@ -1532,6 +1568,7 @@ impl EventLoop {
     fn on_sync_request(
         &mut self,
         peer: PeerId,
+        request_id: request_response::InboundRequestId,
         request: SyncRequest,
         channel: request_response::ResponseChannel<SyncResponse>,
     ) {
@@ -1548,7 +1585,8 @@ impl EventLoop {
         let interval = self.cfg.sync.interval;
         let now = Instant::now();
         let syncing = self.syncing.contains(&peer);
-        let busy = self.answering.len() >= self.cfg.sync.max_inbound;
+        // Answers being worked out and those not yet sent, together.
+        let busy = self.answering.len() + self.sending.len() >= self.cfg.sync.max_inbound;
         let connected_at = self.peers.get(&peer).map(|p| p.since);
         let s = self.standing(peer);
         if !s.requests.take(rate, burst) {
@@ -1595,7 +1633,7 @@ impl EventLoop {
         let shared = self.shared.clone();
         let task = self
             .answering
-            .spawn_blocking(move || (peer, channel, shared.respond(request)));
+            .spawn_blocking(move || (peer, request_id, channel, shared.respond(request)));
         self.answering_peers.insert(task.id(), peer);
     }
 }

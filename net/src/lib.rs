@@ -149,9 +149,6 @@ pub struct SyncLimits {
     /// `max_concurrent`, so peers that stall cannot hold every slot; up to four times
     /// `max_concurrent` rounds are open at once in all.
     pub stalled_after: Duration,
-    /// Pages of manifests held at once between arriving and being stored, all rounds
-    /// together (each at most `max_response_bytes`).
-    pub max_pages: usize,
 }
 
 impl Default for SyncLimits {
@@ -174,7 +171,6 @@ impl Default for SyncLimits {
             max_round_items: 500_000,
             max_round_ids: 100_000,
             stalled_after: Duration::from_millis(500),
-            max_pages: 12,
         }
     }
 }

@@ -16,7 +16,7 @@ use lgmesh_protocol::validate::Rejection;
 use lgmesh_registry::{PutOutcome, Registry, SyncPayload};
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector, Storage};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::sync::{Notify, broadcast};
 
 use crate::{
     NetError, Network, SyncLimits,
@@ -86,8 +86,6 @@ pub(crate) struct SyncShared {
     /// fetched again. Never the id of an envelope that failed its checks: that id is
     /// the hash of a body nobody signed, and the genuine manifest must still come in.
     declined: Mutex<Declined>,
-    /// Pages held between arriving and being stored, all rounds together.
-    pages: Arc<Semaphore>,
 }
 
 /// A bounded set of declined ids (oldest forgotten first).
@@ -138,7 +136,6 @@ impl SyncShared {
         strikes: Arc<Strikes>,
     ) -> Self {
         Self {
-            pages: Arc::new(Semaphore::new(limits.max_pages.max(1))),
             registry,
             limits,
             stats,
@@ -282,13 +279,7 @@ impl SyncShared {
 
     /// Checks a page of envelopes (blocking; signatures on every core). Nothing is
     /// stored yet: [`SyncShared::store`] does that, in page order.
-    fn check(
-        &self,
-        envelopes: Vec<Vec<u8>>,
-        proofs: Vec<Evidence>,
-        now_ms: u64,
-        permit: OwnedSemaphorePermit,
-    ) -> Checked {
+    fn check(&self, envelopes: Vec<Vec<u8>>, proofs: Vec<Evidence>, now_ms: u64) -> Checked {
         self.stats.received(Path::Sync, envelopes.len() as u64);
         let manifests = self.registry.check_batch(&envelopes, now_ms);
         // A checked manifest carries its id; only a refused one needs it worked out.
@@ -304,7 +295,6 @@ impl SyncShared {
             ids,
             manifests,
             proofs: proofs.into_iter().map(|e| (e.first, e.second)).collect(),
-            _permit: permit,
         }
     }
 
@@ -337,9 +327,12 @@ impl SyncShared {
                         // Forged or malformed: its id is only a claim (the hash of a body
                         // nobody signed), and must not keep the genuine manifest out.
                         strikes += 1;
-                    } else if let Some(id) = id {
-                        // Verified and refused here (stale, expired, over quota…): not
-                        // asked for again.
+                    } else if let Some(id) = id
+                        && lasting(r.reason)
+                    {
+                        // Verified and refused here for good (stale, withdrawn,
+                        // revoked, expired): not asked for again. Over quota or
+                        // dated ahead of this node's clock may pass later.
                         declined.insert(id);
                     }
                 }
@@ -374,6 +367,12 @@ impl SyncShared {
     }
 }
 
+/// Whether a refusal of a verified manifest stands for good on this node.
+fn lasting(reason: lgmesh_protocol::validate::Reason) -> bool {
+    use lgmesh_protocol::validate::Reason;
+    !matches!(reason, Reason::Quota | Reason::Time)
+}
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -392,6 +391,9 @@ pub struct RoundReport {
     pub bytes_in: u64,
     /// Manifests this node holds that the peer lacks (found by reconciliation).
     pub they_lack: u64,
+    /// The round stopped at one of its caps (round trips, ids, items) with more to
+    /// come: the next round with this peer starts at once.
+    pub partial: bool,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -412,8 +414,6 @@ struct Checked {
     manifests: Vec<Result<VerifiedManifest, Rejection>>,
     /// Equivocation proofs, checked as they are stored (two signatures each; rare).
     proofs: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Its place among the pages held at once (`SyncLimits::max_pages`).
-    _permit: OwnedSemaphorePermit,
 }
 
 fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
@@ -425,7 +425,10 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
 /// time, under the registry's write lock) and applying to sled (in page order). A round
 /// keeps one page checking and two storing, one placed while the other is applied,
 /// while it asks for the next: the network, the signature checks, the placing and the
-/// disk all work at once, with at most four pages held.
+/// disk all work at once, with at most four pages held (the one arriving included).
+/// Across all rounds, at most `4 × max_concurrent` rounds run (see the event loop), so
+/// pages held are bounded by `16 × max_concurrent × max_response_bytes` in the worst
+/// case, and only by what peers really sent.
 struct Ingest {
     shared: Arc<SyncShared>,
     peer: PeerId,
@@ -457,16 +460,9 @@ impl Ingest {
         proofs: Vec<Evidence>,
     ) -> Result<(), NetError> {
         self.advance().await?;
-        let permit = self
-            .shared
-            .pages
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| NetError::Stopped)?;
         let s = self.shared.clone();
         self.checking = Some(tokio::task::spawn_blocking(move || {
-            s.check(envelopes, proofs, now_ms(), permit)
+            s.check(envelopes, proofs, now_ms())
         }));
         Ok(())
     }
@@ -602,6 +598,7 @@ async fn stream_all(
         }
         if report.fetched as usize >= shared.limits.max_round_items {
             // Enough for one round: the next reconciles from here.
+            report.partial = true;
             break;
         }
     }
@@ -626,10 +623,10 @@ async fn reconcile(
     let mut need: Vec<Id> = vec![];
     loop {
         if report.round_trips as usize >= shared.limits.max_round_trips {
-            return Err(NetError::Peer {
-                peer,
-                reason: "reconciliation did not finish within max_round_trips".into(),
-            });
+            // A large difference (a node that holds little) takes more than one round:
+            // fetch what this one found, and the next goes on.
+            report.partial = true;
+            break;
         }
         let resp = net
             .request(
@@ -655,6 +652,7 @@ async fn reconcile(
             // Enough for one round (a peer could claim any number of ids): fetch these,
             // and the next round finds the rest.
             need.truncate(shared.limits.max_round_ids);
+            report.partial = true;
             break;
         }
         match next {

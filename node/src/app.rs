@@ -77,12 +77,20 @@ pub struct App {
     pub arrivals: tokio::sync::broadcast::Sender<ManifestId>,
     /// The domain proof checker, once the node runs.
     pub domain: std::sync::OnceLock<Arc<crate::domain::Checker>>,
-    /// Places for open `Watch` streams, over every listener (`MAX_WATCHES`).
+    /// Places for open `Watch` streams on the TCP listener (`MAX_WATCHES`).
     pub watches: Arc<tokio::sync::Semaphore>,
+    /// Places for open `Watch` streams on the admin socket, apart, so that clients over
+    /// TCP cannot take them all from the operator.
+    pub admin_watches: Arc<tokio::sync::Semaphore>,
 }
 
-/// `Watch` streams open at once, all clients together: each holds a task and a queue.
+/// `Watch` streams open at once on each listener (TCP, and the admin socket): each
+/// holds a task and a queue.
 pub const MAX_WATCHES: usize = 64;
+
+/// A `Watch` client that reads nothing for this long, with manifests waiting for it,
+/// loses its stream (and its place).
+pub const WATCH_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Versions in one `History` page, unless the client asks for fewer.
 pub const HISTORY_PAGE: usize = 100;
@@ -102,6 +110,7 @@ impl App {
             arrivals: tokio::sync::broadcast::channel(1024).0,
             domain: std::sync::OnceLock::new(),
             watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
+            admin_watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
         }
     }
 

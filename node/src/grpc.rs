@@ -515,10 +515,14 @@ impl RegistryApi for RegistryService {
                 lgmesh_protocol::schema::KINDS.join(", ")
             )));
         }
-        let Ok(place) = self.app.watches.clone().try_acquire_owned() else {
+        let places = match self.access {
+            Access::Socket => &self.app.admin_watches,
+            Access::Token(_) => &self.app.watches,
+        };
+        let Ok(place) = places.clone().try_acquire_owned() else {
             self.app.metrics.grpc(false);
             return Err(Status::resource_exhausted(format!(
-                "watch: {} streams are open on this node, its limit; close one or use Search",
+                "watch: {} streams are open on this listener, its limit; close one or use Search",
                 crate::app::MAX_WATCHES
             )));
         };
@@ -577,7 +581,9 @@ impl RegistryApi for RegistryService {
                     },
                     Err(e) => Err(Status::from(e)),
                 };
-                if tx.send(item).await.is_err() {
+                // A client that stops reading loses its stream, and its place.
+                let sent = tokio::time::timeout(crate::app::WATCH_STALL, tx.send(item)).await;
+                if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }
             }

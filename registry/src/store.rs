@@ -489,6 +489,9 @@ pub(crate) fn pn(publisher: &PublisherKey, name: &str) -> Vec<u8> {
     k
 }
 
+/// About the most envelope bytes one `History` page carries (within gRPC's 16 MiB).
+const HISTORY_PAGE_BYTES: usize = 4 << 20;
+
 fn version_suffix(pn: &[u8], version: u64) -> Vec<u8> {
     let mut k = pn.to_vec();
     k.push(0);
@@ -1230,9 +1233,9 @@ impl Registry {
     }
 
     /// One page of [`Registry::history`]: the versions older than `before` (all when
-    /// none), newest first, at most `limit` (more only when two share the last version:
-    /// a page never ends between them); and the version to pass as `before` for the
-    /// next page, when there is more. Reads only what the page holds.
+    /// none), newest first, at most `limit` and about 4 MiB of envelopes (at least one);
+    /// and the version to pass as `before` for the next page, when there is more. Reads
+    /// only what the page holds.
     pub fn history_page(
         &self,
         publisher: &PublisherKey,
@@ -1268,7 +1271,8 @@ impl Registry {
         for kv in at_max.into_iter().map(Ok).chain(older) {
             let (k, id) = kv?;
             let version = read_u64(&k[k.len().saturating_sub(8)..]);
-            if out.len() >= limit && out.last().is_some_and(|l| l.body.version != version) {
+            let bytes: usize = out.iter().map(|m| m.envelope.encoded_len()).sum();
+            if out.len() >= limit || (!out.is_empty() && bytes >= HISTORY_PAGE_BYTES) {
                 return Ok((out, Some(version.saturating_add(1))));
             }
             let id = ManifestId(

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p lgmesh-net --bin lgmesh-sim -- propagate --nodes 100,433,1000
 //! cargo run --release -p lgmesh-net --bin lgmesh-sim -- catchup --manifests 100000
+//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- catchup-liars --manifests 100000
 //! cargo run --release -p lgmesh-net --bin lgmesh-sim -- reconcile --manifests 100000 --missing 1000
 //! ```
 //! Figures go to stdout; see BENCHMARKS.md.
@@ -38,6 +39,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: lgmesh-sim propagate [--nodes 100,433,1000] [--publishes 20] [--degree 4]\n\
          \x20      lgmesh-sim catchup [--manifests 100000]\n\
+         \x20      lgmesh-sim catchup-liars [--manifests 100000] [--liars 4]\n\
          \x20      lgmesh-sim reconcile [--manifests 100000] [--missing 1000]\n\
          options for all: --dir DIR (scratch space; default the system temp dir),\n\
          \x20                 --settle-ms N (wait before publishing; default 3 s + 3 ms per node),\n\
@@ -53,6 +55,7 @@ struct Args {
     degree: usize,
     manifests: usize,
     missing: usize,
+    liars: usize,
     dir: PathBuf,
 }
 
@@ -64,6 +67,7 @@ fn parse() -> Args {
         degree: 4,
         manifests: 100_000,
         missing: 1000,
+        liars: 4,
         dir: std::env::temp_dir(),
     };
     let mut it = std::env::args().skip(1);
@@ -77,6 +81,7 @@ fn parse() -> Args {
             "--degree" => a.degree = num(&v).max(1),
             "--manifests" => a.manifests = num(&v),
             "--missing" => a.missing = num(&v),
+            "--liars" => a.liars = num(&v),
             "--dir" => a.dir = PathBuf::from(v),
             "--settle-ms" => SETTLE_MS.store(num(&v) as u64, std::sync::atomic::Ordering::Relaxed),
             "--join-ms" => JOIN_MS.store(num(&v) as u64, std::sync::atomic::Ordering::Relaxed),
@@ -103,6 +108,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             "catchup" => catchup(&scratch, a.manifests).await,
+            "catchup-liars" => catchup_liars(&scratch, a.manifests, a.liars).await,
             "catchup-loopback" => catchup_loopback(&scratch, a.manifests).await,
             "serve" => serve(&scratch, a.manifests).await,
             "reconcile" => reconcile(&scratch, a.manifests, a.missing).await,
@@ -745,6 +751,153 @@ async fn catchup(dir: &Path, count: usize) -> Result<()> {
     let took = caught_up(&b.registry, count, t0).await?;
     report_catchup(count, took, cpu_secs() - cpu0, &b.net, raw);
     Ok(())
+}
+
+/// Catch-up with and without liars in the same run: a new node joins one that holds
+/// `count` manifests, once alone and once after `liars` peers have taken its round
+/// slots (half of them hold every request unanswered, half answer a stream with the
+/// same page for ever). Runs alternate, three of each; the figure is the ratio of the
+/// medians, without over with.
+async fn catchup_liars(dir: &Path, count: usize, liars: usize) -> Result<()> {
+    println!(
+        "catchup-liars: a new node joins one that holds {count} manifests, with and without {liars} liars (memory transport)"
+    );
+    let (batches, _) = make_manifests(count);
+    let page: Vec<Vec<u8>> = batches.iter().flatten().take(20).cloned().collect();
+    let a = start_node(dir, 0, quiet_config(), true).await?;
+    fill(&a.registry, batches).await?;
+    let (mut plain, mut lied) = (vec![], vec![]);
+    for run in 0..6 {
+        let with = run % 2 == 1;
+        let b = start_node(dir, 100 + run, quiet_config(), true).await?;
+        let mut held = vec![];
+        if with {
+            for l in 0..liars {
+                let stall = l % 2 == 0;
+                held.push(spawn_liar(&b.addr, (run * 100 + l) as u64, stall, page.clone()).await?);
+            }
+            // Let them identify and take the new node's round slots first.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let t0 = Instant::now();
+        b.net.dial(a.addr.clone()).await?;
+        let took = caught_up(&b.registry, count, t0).await?;
+        let s = b.net.stats().snapshot();
+        let refused: Vec<String> = s
+            .refused
+            .iter()
+            .filter(|r| r.1 > 0)
+            .map(|r| format!("{} {}", r.0, r.1))
+            .collect();
+        println!(
+            "  run {run}: {} liars: caught up in {:.2} s; refusals: {}",
+            if with { liars } else { 0 },
+            took.as_secs_f64(),
+            if refused.is_empty() {
+                "none".into()
+            } else {
+                refused.join(", ")
+            }
+        );
+        if with {
+            lied.push(took);
+        } else {
+            plain.push(took);
+        }
+        b.net.shutdown().await;
+        drop(held);
+    }
+    plain.sort();
+    lied.sort();
+    let (p, l) = (plain[plain.len() / 2], lied[lied.len() / 2]);
+    println!(
+        "  median without liars {:.2} s, with {liars} liars {:.2} s: ratio {:.2} (goal >= 0.9)",
+        p.as_secs_f64(),
+        l.as_secs_f64(),
+        p.as_secs_f64() / l.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct LiarBehaviour {
+    identify: libp2p::identify::Behaviour,
+    sync: libp2p::request_response::Behaviour<lgmesh_net::codec::SyncCodec>,
+}
+
+/// A peer that speaks lgmesh's identify and sync and lies: `stall` holds every request
+/// unanswered; otherwise it answers every stream request with `page`, claiming more,
+/// and holds the rest. Dials `target`; runs until the returned sender is dropped.
+async fn spawn_liar(
+    target: &Multiaddr,
+    i: u64,
+    stall: bool,
+    page: Vec<Vec<u8>>,
+) -> Result<tokio::sync::oneshot::Sender<()>> {
+    use lgmesh_proto::v1::{Manifests, SyncResponse, sync_request, sync_response};
+    use libp2p::{StreamProtocol, identify, request_response};
+    let key = keypair_from_seed(seed(i, 7))?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|k| {
+            noise::Config::new(k)
+                .map(|noise| {
+                    libp2p::core::transport::MemoryTransport::default()
+                        .upgrade(upgrade::Version::V1)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default())
+                })
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })?
+        .with_behaviour(|k| -> Result<LiarBehaviour> {
+            Ok(LiarBehaviour {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    format!("/lgmesh/{NETWORK}/id/1"),
+                    k.public(),
+                )),
+                sync: request_response::Behaviour::with_codec(
+                    lgmesh_net::codec::SyncCodec::new(4 << 20),
+                    [(
+                        StreamProtocol::try_from_owned(format!("/lgmesh/{NETWORK}/sync/1"))?,
+                        request_response::ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(600)),
+                ),
+            })
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build();
+    swarm.dial(target.clone())?;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut held = vec![];
+        loop {
+            tokio::select! {
+                ev = swarm.select_next_some() => {
+                    if let SwarmEvent::Behaviour(LiarBehaviourEvent::Sync(request_response::Event::Message {
+                        message: request_response::Message::Request { request, channel, .. }, ..
+                    })) = ev {
+                        let streams = matches!(request.kind, Some(sync_request::Kind::Stream(_)));
+                        if stall || !streams {
+                            held.push(channel);
+                        } else {
+                            let r = SyncResponse {
+                                kind: Some(sync_response::Kind::Manifests(Manifests {
+                                    envelopes: page.clone(),
+                                    more: true,
+                                    ..Default::default()
+                                })),
+                            };
+                            let _ = swarm.behaviour_mut().sync.send_response(channel, r);
+                        }
+                    }
+                }
+                _ = &mut stopped => return,
+            }
+        }
+    });
+    Ok(stop)
 }
 
 /// How long after `t0` `registry` held `count` heads (at most 300 s).
