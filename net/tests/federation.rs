@@ -116,6 +116,35 @@ async fn a_late_joiner_without_gossip_gets_a_thousand_manifests_by_sync_alone() 
     );
 }
 
+/// A node that holds a little (say, a few manifests a liar fed it) and meets one that
+/// holds much more cannot reconcile the difference within one round's round trips: it
+/// used to fail every round and never catch up. Now a round that hits a cap fetches
+/// what it learnt and the next goes on at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_difference_too_large_for_one_round_is_made_up_in_several() {
+    let mut cfg = config("t-large-diff");
+    cfg.gossip = false;
+    cfg.sync.interval = std::time::Duration::from_secs(3600);
+    cfg.sync.frame_bytes = 4096;
+    let a = Node::start(cfg.clone()).await;
+    let now = now_ms();
+    let batch: Vec<Vec<u8>> = (0..3000)
+        .map(|i| {
+            let key = SecretKey::from_seed(&[(i % 50) as u8 + 1; 32]);
+            sign(
+                &key,
+                sample::service(&format!("svc-{i}"), 1, "S", "A service.", &[], &[], now),
+            )
+        })
+        .collect();
+    a.registry.put_batch(&batch, now).expect("fill");
+    cfg.sync.max_round_trips = 2;
+    let b = Node::start(cfg).await;
+    b.registry.put_batch(&batch[..5], now).expect("a few");
+    connect(&b, &a).await;
+    eventually("3,000 manifests synced", WAIT, || b.digest() == a.digest()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_that_differ_reconcile_both_ways() {
     let mut cfg = config("t-diff");
