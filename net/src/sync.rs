@@ -580,8 +580,21 @@ async fn stream_all(
         let more = m.more && !(m.envelopes.is_empty() && m.evidence.is_empty());
         let next = (m.last_issued_at_ms, m.last_id);
         // The stream is in (issued_at, id) order: a page that does not move the cursor
-        // on would be asked for again for ever.
-        if more && after.as_ref().is_some_and(|a| next <= *a) {
+        // on would be asked for again for ever, and every item in it must lie past the
+        // last cursor and up to the new one (else the same page, replayed under a
+        // cursor that moves, would be checked again and again).
+        let in_order = |pos: Option<(u64, [u8; 32])>| {
+            pos.is_none_or(|(at, id)| {
+                let pos = (at, id.to_vec());
+                after.as_ref().is_none_or(|a| pos > *a) && pos <= next
+            })
+        };
+        let out_of_order = !m.envelopes.iter().all(|e| in_order(stream_position(e)))
+            || !m
+                .evidence
+                .iter()
+                .all(|e| in_order(proof_position(&e.first, &e.second)));
+        if out_of_order || (more && after.as_ref().is_some_and(|a| next <= *a)) {
             shared.stats.refused(Refusal::StreamStuck);
             shared.strikes.add(peer, 1);
             ingest.push(m.envelopes, m.evidence).await?;
@@ -667,6 +680,22 @@ async fn reconcile(
         .map(|id| id.to_vec())
         .collect();
     fetch(net, shared, peer, want, report).await
+}
+
+/// Where an envelope stands in a stream: its `(issued_at_ms, id)`; none when it does
+/// not decode (its checks strike it anyway).
+fn stream_position(envelope: &[u8]) -> Option<(u64, [u8; 32])> {
+    use prost::Message;
+    let e = lgmesh_proto::v1::Envelope::decode(envelope).ok()?;
+    let body = lgmesh_proto::v1::ManifestBody::decode(e.body.as_slice()).ok()?;
+    Some((body.issued_at_ms, ManifestId::of(&e.body).0))
+}
+
+/// Where a proof stands in a stream: the later of its two manifests' times, its id.
+fn proof_position(first: &[u8], second: &[u8]) -> Option<(u64, [u8; 32])> {
+    let (a, b) = (stream_position(first)?, stream_position(second)?);
+    let id = ManifestId::of_evidence(&ManifestId(a.1), &ManifestId(b.1));
+    Some((a.0.max(b.0), id.0))
 }
 
 /// Bytes of a manifest id sent in a fetch request.

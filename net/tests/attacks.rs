@@ -41,6 +41,9 @@ enum Answer {
     Loop(Vec<Vec<u8>>),
     /// These envelopes, to any stream or fetch, and no more after.
     Serve(Vec<Vec<u8>>),
+    /// A stream page of these envelopes, the same each time under a cursor that moves
+    /// on; every other request is held.
+    Replay(Vec<Vec<u8>>),
 }
 
 #[derive(NetworkBehaviour)]
@@ -162,6 +165,7 @@ fn liar(network: &str, answer: Answer, target: Multiaddr) -> LiarHandle {
     let topic = gossipsub::IdentTopic::new(lgmesh_net::topic_name(network));
     tokio::spawn(async move {
         let mut held = vec![];
+        let mut pages = 0u64;
         loop {
             tokio::select! {
                 ev = swarm.select_next_some() => match ev {
@@ -180,7 +184,19 @@ fn liar(network: &str, answer: Answer, target: Multiaddr) -> LiarHandle {
                                     ..Default::default()
                                 })),
                             };
+                            pages += 1;
+                            let replayed = |envelopes: Vec<Vec<u8>>| SyncResponse {
+                                kind: Some(sync_response::Kind::Manifests(Manifests {
+                                    envelopes,
+                                    more: true,
+                                    last_issued_at_ms: u64::MAX - 1000 + pages,
+                                    last_id: vec![0xff; 32],
+                                    ..Default::default()
+                                })),
+                            };
                             let reply = match (&answer, &request.kind) {
+                                (Answer::Replay(p), Some(sync_request::Kind::Stream(_))) => Some(replayed(p.clone())),
+                                (Answer::Replay(_), _) => None,
                                 (Answer::Stall, _) => None,
                                 (Answer::Loop(_), k) if !matches!(k, Some(sync_request::Kind::Stream(_))) => None,
                                 (Answer::Loop(p), Some(sync_request::Kind::Stream(_))) => Some(page(p.clone(), true)),
@@ -281,6 +297,44 @@ async fn liars_that_never_finish_a_round_do_not_keep_a_new_node_from_catching_up
         || fresh.digest() == want,
     )
     .await;
+}
+
+/// A peer answered a new node's stream with the same page each time under a cursor
+/// that moved on: the node checked the same manifests again and again until the round's
+/// end. Now every item of a page must lie past the last cursor: a strike, and the
+/// round ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_page_replayed_under_a_moving_cursor_ends_the_round() {
+    let net = "t-attack-replay";
+    let mut cfg = real(net);
+    cfg.sync.interval = Duration::from_secs(3600);
+    let fresh = start(cfg).await;
+    let mut l = liar(net, Answer::Replay(manifests(20, 45)), fresh.addr.clone());
+    loop {
+        if let Seen::Subscribed = l.next("the new node subscribes").await {
+            break;
+        }
+    }
+    eventually("the replay is refused", Duration::from_secs(10), || {
+        fresh
+            .net
+            .stats()
+            .snapshot()
+            .refused
+            .iter()
+            .any(|r| r.0 == "stream_stuck" && r.1 >= 1)
+    })
+    .await;
+    let peers = fresh.net.peers().await.expect("peers");
+    let me = peers
+        .iter()
+        .find(|p| p.peer_id == l.id)
+        .expect("still connected");
+    assert!(me.strikes >= 1, "struck: {}", me.strikes);
+    // Two pages at most: the first, and the replay that gave it away.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let checked = fresh.net.stats().snapshot().by_path[1].1;
+    assert!(checked <= 40, "{checked} manifests checked");
 }
 
 /// Peers that take every request and never answer held all four of a new node's round
