@@ -253,6 +253,9 @@ const MAX_STANDING: usize = 4096;
 /// reconnects.
 const STRIKE_DECAY: Duration = Duration::from_secs(600);
 
+/// Peers banned at once; beyond it the oldest ban is lifted.
+const MAX_BANNED: usize = 16_384;
+
 /// The longest a peer whose rounds keep failing waits for the next.
 const MAX_BACKOFF: Duration = Duration::from_secs(1800);
 
@@ -614,11 +617,7 @@ impl EventLoop {
             .map(|(p, _)| *p)
             .collect();
         for p in expired {
-            self.banned.remove(&p);
-            self.swarm.behaviour_mut().blocked.unblock_peer(p);
-            if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
-                g.remove_blacklisted_peer(&p);
-            }
+            self.unban(p);
         }
         let connected = self.swarm.connected_peers().count();
         if connected == 0
@@ -869,11 +868,26 @@ impl EventLoop {
         if strikes >= self.cfg.max_strikes && !self.banned.contains_key(&peer) {
             tracing::warn!(%peer, strikes, "peer sent bad data repeatedly: banned");
             self.net.stats.refused(Refusal::Banned);
+            if self.banned.len() >= MAX_BANNED
+                && let Some(oldest) = self.banned.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p)
+            {
+                // Peer ids are free: the list is bounded, and the oldest ban goes first
+                // (its strikes stay in its standing).
+                self.unban(oldest);
+            }
             self.banned.insert(peer, Instant::now());
             if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
                 g.blacklist_peer(&peer);
             }
             self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    fn unban(&mut self, p: PeerId) {
+        self.banned.remove(&p);
+        self.swarm.behaviour_mut().blocked.unblock_peer(p);
+        if let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() {
+            g.remove_blacklisted_peer(&p);
         }
     }
 
