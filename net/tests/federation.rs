@@ -128,7 +128,7 @@ async fn a_difference_too_large_for_one_round_is_made_up_in_several() {
     cfg.sync.frame_bytes = 4096;
     let a = Node::start(cfg.clone()).await;
     let now = now_ms();
-    let batch: Vec<Vec<u8>> = (0..3000)
+    let batch: Vec<Vec<u8>> = (0..1500)
         .map(|i| {
             let key = SecretKey::from_seed(&[(i % 50) as u8 + 1; 32]);
             sign(
@@ -142,7 +142,7 @@ async fn a_difference_too_large_for_one_round_is_made_up_in_several() {
     let b = Node::start(cfg).await;
     b.registry.put_batch(&batch[..5], now).expect("a few");
     connect(&b, &a).await;
-    eventually("3,000 manifests synced", WAIT, || b.digest() == a.digest()).await;
+    eventually("1,500 manifests synced", WAIT, || b.digest() == a.digest()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

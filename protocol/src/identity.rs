@@ -47,6 +47,18 @@ impl PublisherKey {
         Ok(Self(arr))
     }
 
+    /// Reads a key back from this node's own store, which holds only keys that were
+    /// checked when they arrived: checks the length alone. The full check (a curve
+    /// point of prime order) costs a scalar multiplication once the key cache is full,
+    /// and judging thousands of stored keys must not pay it again for each. Never for
+    /// bytes from outside the process.
+    pub fn from_stored(bytes: &[u8]) -> Result<Self, IdentityError> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| IdentityError::KeyLength(bytes.len()))?;
+        Ok(Self(arr))
+    }
+
     /// A key whose bytes [`signer`] has already checked.
     pub(crate) fn from_checked(bytes: [u8; 32]) -> Self {
         Self(bytes)

@@ -301,7 +301,7 @@ impl KnownHeads {
         }
         for kv in tree.scan_prefix([prefix::FLAG]).keys() {
             let kv = kv?;
-            if let Ok(pk) = PublisherKey::from_bytes(&kv[1..33.min(kv.len())]) {
+            if let Ok(pk) = PublisherKey::from_stored(&kv[1..33.min(kv.len())]) {
                 k.flagged.insert(pk);
             }
         }
@@ -1047,7 +1047,7 @@ impl Registry {
                     continue;
                 }
             };
-            let pk = PublisherKey::from_bytes(&pn[..32])
+            let pk = PublisherKey::from_stored(&pn[..32])
                 .map_err(|_| StoreError::Corrupt("expiry key".into()))?;
             let name = String::from_utf8_lossy(&pn[32..]);
             if lgmesh_protocol::schema::is_terminal(pk.as_bytes(), &name)
@@ -1381,7 +1381,7 @@ impl Registry {
         let mut out = vec![];
         for kv in self.tree.scan_prefix([prefix::TRUSTED]) {
             let (k, v) = kv?;
-            if let Ok(pk) = PublisherKey::from_bytes(&k[1..]) {
+            if let Ok(pk) = PublisherKey::from_stored(&k[1..]) {
                 out.push((pk, String::from_utf8_lossy(&v).into_owned()));
             }
         }
@@ -1394,7 +1394,7 @@ impl Registry {
         let mut out = vec![];
         for kv in self.tree.scan_prefix([prefix::ORG]) {
             let (k, _) = kv?;
-            if let Ok(pk) = PublisherKey::from_bytes(&k[1..]) {
+            if let Ok(pk) = PublisherKey::from_stored(&k[1..]) {
                 out.extend(self.org_card(&pk)?);
             }
         }
@@ -1440,7 +1440,7 @@ impl Registry {
         let mut out = vec![];
         for kv in self.tree.scan_prefix([prefix::DOMAIN]) {
             let (k, v) = kv?;
-            if let (Ok(pk), Some(p)) = (PublisherKey::from_bytes(&k[1..]), DomainProof::decode(&v))
+            if let (Ok(pk), Some(p)) = (PublisherKey::from_stored(&k[1..]), DomainProof::decode(&v))
             {
                 out.push((pk, p));
             }
@@ -1501,7 +1501,7 @@ impl Registry {
         for kv in self.tree.scan_prefix([prefix::ORG]) {
             let (k, v) = kv?;
             if let (Ok(pk), Some(org)) = (
-                PublisherKey::from_bytes(&k[1..]),
+                PublisherKey::from_stored(&k[1..]),
                 v.split(|b| *b == 0).next(),
             ) {
                 i.claims
@@ -1522,8 +1522,8 @@ impl Registry {
                 continue;
             }
             if let (Ok(subject), Ok(endorser)) = (
-                PublisherKey::from_bytes(&k[1..33]),
-                PublisherKey::from_bytes(&k[33..65]),
+                PublisherKey::from_stored(&k[1..33]),
+                PublisherKey::from_stored(&k[33..65]),
             ) {
                 let id = ManifestId(v[8..40].try_into().unwrap_or([0; 32]));
                 i.endorsements.push((
@@ -1540,8 +1540,8 @@ impl Registry {
                 continue;
             }
             if let (Ok(subject), Ok(revoker), Ok(id)) = (
-                PublisherKey::from_bytes(&k[1..33]),
-                PublisherKey::from_bytes(&k[33..65]),
+                PublisherKey::from_stored(&k[1..33]),
+                PublisherKey::from_stored(&k[33..65]),
                 <[u8; 32]>::try_from(&k[65..97]),
             ) {
                 i.revocations
@@ -1554,8 +1554,8 @@ impl Registry {
                 continue;
             }
             if let (Ok(old), Ok(new), Ok(id)) = (
-                PublisherKey::from_bytes(&k[1..33]),
-                PublisherKey::from_bytes(&v[..32]),
+                PublisherKey::from_stored(&k[1..33]),
+                PublisherKey::from_stored(&v[..32]),
                 <[u8; 32]>::try_from(&k[33..65]),
             ) {
                 i.rotations
@@ -1583,7 +1583,7 @@ impl Registry {
         let mut pool = 0u64;
         for kv in self.tree.scan_prefix([prefix::USAGE]) {
             let (k, v) = kv?;
-            if let Ok(pk) = PublisherKey::from_bytes(&k[1..])
+            if let Ok(pk) = PublisherKey::from_stored(&k[1..])
                 && v.len() == 16
                 && view.of(&pk) != crate::trust::Verification::Verified
             {
@@ -1612,7 +1612,7 @@ impl Registry {
             if v.len() != 16 || read_u64(&v[8..]) <= now {
                 continue;
             }
-            if let Ok(pk) = PublisherKey::from_bytes(&k[p.len()..]) {
+            if let Ok(pk) = PublisherKey::from_stored(&k[p.len()..]) {
                 out.push((pk, read_u64(&v[..8])));
             }
         }
@@ -1625,7 +1625,7 @@ impl Registry {
         for kv in self.tree.scan_prefix([prefix::ORG]) {
             let (k, v) = kv?;
             if v.split(|b| *b == 0).next() == Some(org_id.as_bytes())
-                && let Ok(pk) = PublisherKey::from_bytes(&k[1..])
+                && let Ok(pk) = PublisherKey::from_stored(&k[1..])
             {
                 out.push(pk);
             }
@@ -1877,7 +1877,7 @@ fn decode_stored(id: ManifestId, bytes: &[u8]) -> Result<Stored> {
     let body =
         ManifestBody::decode(envelope.body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
     let publisher =
-        PublisherKey::from_bytes(&body.publisher).map_err(|e| corrupt(e.to_string()))?;
+        PublisherKey::from_stored(&body.publisher).map_err(|e| corrupt(e.to_string()))?;
     Ok(Stored {
         id,
         envelope,

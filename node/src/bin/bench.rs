@@ -638,6 +638,13 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
     let t = Instant::now();
     let reg = Registry::open(&dir.join("store"), Default::default())?;
     println!("   store reopened in-process in {}", ms(t.elapsed()));
+    if let Some(ms) = std::env::var("LGMESH_BENCH_SETTLE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        // Lets background work on the reopened store (the text index) finish first.
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     let t = Instant::now();
     let view = reg.trust()?;
     println!(
