@@ -83,6 +83,11 @@ impl LiarHandle {
         self.cmd.send(c).await.expect("liar running");
     }
 
+    /// Waits until the node has subscribed to the liar's gossip topic.
+    async fn subscribed(&mut self, what: &str) {
+        while !matches!(self.next(what).await, Seen::Subscribed) {}
+    }
+
     /// The next event of interest, within 20 s.
     async fn next(&mut self, what: &str) -> Seen {
         tokio::time::timeout(Duration::from_secs(20), self.seen.recv())
@@ -279,11 +284,7 @@ async fn liars_that_never_finish_a_round_do_not_keep_a_new_node_from_catching_up
     let mut liars = vec![];
     for _ in 0..4 {
         let mut l = liar(net, Answer::Loop(page.clone()), fresh.addr.clone());
-        loop {
-            if let Seen::Subscribed = l.next("the new node subscribes").await {
-                break;
-            }
-        }
+        l.subscribed("the new node subscribes").await;
         liars.push(l);
     }
     // The liars hold the new node's rounds; now it meets the honest node.
@@ -310,11 +311,7 @@ async fn a_stream_page_replayed_under_a_moving_cursor_ends_the_round() {
     cfg.sync.interval = Duration::from_secs(3600);
     let fresh = start(cfg).await;
     let mut l = liar(net, Answer::Replay(manifests(20, 45)), fresh.addr.clone());
-    loop {
-        if let Seen::Subscribed = l.next("the new node subscribes").await {
-            break;
-        }
-    }
+    l.subscribed("the new node subscribes").await;
     eventually("the replay is refused", Duration::from_secs(10), || {
         fresh
             .net
@@ -353,11 +350,7 @@ async fn peers_that_never_answer_do_not_hold_every_round_slot() {
     let mut liars = vec![];
     for _ in 0..4 {
         let mut l = liar(net, Answer::Stall, fresh.addr.clone());
-        loop {
-            if let Seen::Subscribed = l.next("the new node subscribes").await {
-                break;
-            }
-        }
+        l.subscribed("the new node subscribes").await;
         liars.push(l);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -390,11 +383,7 @@ async fn a_forged_copy_does_not_hide_the_genuine_manifest() {
         Answer::Serve(vec![forged(&genuine)]),
         fresh.addr.clone(),
     );
-    loop {
-        if let Seen::Subscribed = l.next("the new node subscribes").await {
-            break;
-        }
-    }
+    l.subscribed("the new node subscribes").await;
     eventually(
         "the forged copy is refused",
         Duration::from_secs(20),
@@ -426,11 +415,7 @@ async fn a_forged_copy_does_not_hide_the_genuine_manifest() {
     let b = start(slow).await;
     connect(&a, &b).await;
     let mut l = liar(net, Answer::Stall, a.addr.clone());
-    loop {
-        if let Seen::Subscribed = l.next("a subscribes").await {
-            break;
-        }
-    }
+    l.subscribed("a subscribes").await;
     let other = manifests(2, 43).remove(1);
     let other_id = lgmesh_net::envelope_id(&other);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -454,11 +439,7 @@ async fn strikes_outlive_reconnects() {
     cfg.max_strikes = 8;
     let node = start(cfg).await;
     let mut l = liar(net, Answer::Stall, node.addr.clone());
-    loop {
-        if let Seen::Subscribed = l.next("the node subscribes").await {
-            break;
-        }
-    }
+    l.subscribed("the node subscribes").await;
     let garbage = SyncRequest {
         kind: Some(sync_request::Kind::Fetch(lgmesh_proto::v1::FetchRequest {
             ids: vec![vec![1; 5]],
@@ -501,20 +482,12 @@ async fn kademlia_stores_nothing_a_peer_puts() {
     let net = "t-attack-kad";
     let node = start(real(net)).await;
     let mut l = liar(net, Answer::Stall, node.addr.clone());
-    loop {
-        if let Seen::Subscribed = l.next("the node subscribes").await {
-            break;
-        }
-    }
+    l.subscribed("the node subscribes").await;
     l.send(Cmd::Put(b"junk".to_vec(), vec![7; 60_000])).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Asked again, from a liar that does not hold it itself.
     let mut other = liar(net, Answer::Stall, node.addr.clone());
-    loop {
-        if let Seen::Subscribed = other.next("the node subscribes").await {
-            break;
-        }
-    }
+    other.subscribed("the node subscribes").await;
     other.send(Cmd::Get(b"junk".to_vec())).await;
     loop {
         if let Seen::Found(found) = other.next("the lookup ends").await {

@@ -604,6 +604,20 @@ async fn settle(
     pct
 }
 
+/// libp2p's memory transport with Noise and Yamux, as the sim's own swarms use it.
+fn memory_transport(
+    k: &libp2p::identity::Keypair,
+) -> std::result::Result<
+    libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    Ok(libp2p::core::transport::MemoryTransport::default()
+        .upgrade(upgrade::Version::V1)
+        .authenticate(noise::Config::new(k)?)
+        .multiplex(yamux::Config::default())
+        .boxed())
+}
+
 /// The same topology of bare gossipsub swarms: no identify, no validation, no storage.
 async fn bare(n: usize, edges: &[(usize, usize)], publishes: usize) -> Result<Outcome> {
     let topic = gossipsub::IdentTopic::new(lgmesh_net::topic_name(NETWORK));
@@ -614,16 +628,7 @@ async fn bare(n: usize, edges: &[(usize, usize)], publishes: usize) -> Result<Ou
         let key = keypair_from_seed(seed(i as u64, 3))?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
-            .with_other_transport(|k| {
-                noise::Config::new(k)
-                    .map(|noise| {
-                        libp2p::core::transport::MemoryTransport::default()
-                            .upgrade(upgrade::Version::V1)
-                            .authenticate(noise)
-                            .multiplex(yamux::Config::default())
-                    })
-                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-            })?
+            .with_other_transport(memory_transport)?
             .with_behaviour(|_| -> Result<gossipsub::Behaviour> {
                 let mut g: gossipsub::Behaviour = gossipsub::Behaviour::new(
                     gossipsub::MessageAuthenticity::Anonymous,
@@ -839,16 +844,7 @@ async fn spawn_liar(
     let key = keypair_from_seed(seed(i, 7))?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_other_transport(|k| {
-            noise::Config::new(k)
-                .map(|noise| {
-                    libp2p::core::transport::MemoryTransport::default()
-                        .upgrade(upgrade::Version::V1)
-                        .authenticate(noise)
-                        .multiplex(yamux::Config::default())
-                })
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-        })?
+        .with_other_transport(memory_transport)?
         .with_behaviour(|k| -> Result<LiarBehaviour> {
             Ok(LiarBehaviour {
                 identify: identify::Behaviour::new(identify::Config::new(

@@ -514,13 +514,7 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 fn startup(dir: &Path) -> Result<()> {
-    let bin = std::env::current_exe()?.with_file_name("lgmesh");
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release)",
-            bin.display()
-        );
-    }
+    let bin = node_binary()?;
     let data = lgmesh::config::DataDir(dir.to_owned());
     if !data.is_initialised() {
         lgmesh::config::init(
@@ -545,35 +539,10 @@ fn startup(dir: &Path) -> Result<()> {
     for _ in 0..5 {
         let _ = std::fs::remove_file(data.node_json());
         let t = Instant::now();
-        let mut child = std::process::Command::new(&bin)
-            .args([
-                "run",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        let served = rt.block_on(async {
-            loop {
-                if let Ok(text) = std::fs::read_to_string(data.node_json())
-                    && let Ok(r) = serde_json::from_str::<lgmesh::config::Running>(&text)
-                    && let Ok(mut c) =
-                        v1::node_client::NodeClient::connect(format!("http://{}", r.grpc)).await
-                    && c.info(v1::InfoRequest {}).await.is_ok()
-                {
-                    return Some(t.elapsed());
-                }
-                if t.elapsed() > Duration::from_secs(60) {
-                    return None;
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        });
+        let mut child = spawn_node(&bin, dir)?;
+        let served = rt
+            .block_on(serving(&data, t, Duration::from_secs(60)))
+            .map(|_| t.elapsed());
         std::thread::sleep(Duration::from_secs(3));
         rss.push(rss_kib(child.id()).unwrap_or(0));
         let _ = child.kill();
@@ -638,13 +607,6 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
     let t = Instant::now();
     let reg = Registry::open(&dir.join("store"), Default::default())?;
     println!("   store reopened in-process in {}", ms(t.elapsed()));
-    if let Some(ms) = std::env::var("LGMESH_BENCH_SETTLE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        // Lets background work on the reopened store (the text index) finish first.
-        std::thread::sleep(Duration::from_millis(ms));
-    }
     let t = Instant::now();
     let view = reg.trust()?;
     println!(
@@ -655,13 +617,7 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
     drop(view);
     drop(reg);
 
-    let bin = std::env::current_exe()?.with_file_name("lgmesh");
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release)",
-            bin.display()
-        );
-    }
+    let bin = node_binary()?;
     let data = lgmesh::config::DataDir(dir.to_owned());
     lgmesh::config::init(
         &data,
@@ -680,34 +636,11 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     let t = Instant::now();
-    let mut child = std::process::Command::new(&bin)
-        .args([
-            "run",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
+    let mut child = spawn_node(&bin, dir)?;
     let result = rt.block_on(async {
-        let grpc = loop {
-            if let Ok(text) = std::fs::read_to_string(data.node_json())
-                && let Ok(r) = serde_json::from_str::<lgmesh::config::Running>(&text)
-                && let Ok(mut c) =
-                    v1::node_client::NodeClient::connect(format!("http://{}", r.grpc)).await
-                && c.info(v1::InfoRequest {}).await.is_ok()
-            {
-                break r.grpc;
-            }
-            if t.elapsed() > Duration::from_secs(120) {
-                bail!("the node did not serve within 120 s");
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let grpc = serving(&data, t, Duration::from_secs(120))
+            .await
+            .context("the node did not serve within 120 s")?;
         let started = t.elapsed();
         let mut c = v1::trust_client::TrustClient::connect(format!("http://{grpc}")).await?;
         let t = Instant::now();
@@ -748,4 +681,56 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
         now_rss as f64 / 1024.0
     );
     Ok(())
+}
+
+/// The `lgmesh` binary built beside this one.
+fn node_binary() -> Result<PathBuf> {
+    let bin = std::env::current_exe()?.with_file_name("lgmesh");
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// `lgmesh run` on `dir`, on ports the system picks, silent.
+fn spawn_node(bin: &Path, dir: &Path) -> Result<std::process::Child> {
+    Ok(std::process::Command::new(bin)
+        .args([
+            "run",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?)
+}
+
+/// Waits until the node of `data` answers a gRPC `Info` (its address is in
+/// `node.json`), polling every 2 ms until `limit` after `t`; its gRPC address.
+async fn serving(
+    data: &lgmesh::config::DataDir,
+    t: Instant,
+    limit: Duration,
+) -> Option<std::net::SocketAddr> {
+    loop {
+        if let Ok(text) = std::fs::read_to_string(data.node_json())
+            && let Ok(r) = serde_json::from_str::<lgmesh::config::Running>(&text)
+            && let Ok(mut c) =
+                v1::node_client::NodeClient::connect(format!("http://{}", r.grpc)).await
+            && c.info(v1::InfoRequest {}).await.is_ok()
+        {
+            return Some(r.grpc);
+        }
+        if t.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
