@@ -301,7 +301,19 @@ async fn a_changed_card_is_checked_again_at_once() {
     let republish = |website: String| {
         let dir = leeds_dir.clone();
         async move {
-            let reg = Registry::open(&dir, Default::default()).expect("reopen");
+            // The store's own threads let go of it a moment after the app is dropped:
+            // until then sled's lock refuses a second open.
+            let mut tries = 0;
+            let reg = loop {
+                match Registry::open(&dir, Default::default()) {
+                    Ok(r) => break r,
+                    Err(_) if tries < 250 => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("reopen: {e}"),
+                }
+            };
             let mut config = Config::default();
             config.org.id = "gss:E08000035".into();
             config.org.name = "Test Council".into();
