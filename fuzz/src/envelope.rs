@@ -5,11 +5,13 @@
 //! is encoded, signed by one of the fixed keys (or forged), then perhaps [`Mangle`]d.
 
 use arbitrary::Arbitrary;
+use lgmesh::metrics::Source;
 use lgmesh_protocol::YEAR_MS;
 use lgmesh_protocol::envelope::{UnsignedManifest, sign_rotation};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::schema::{self, ORG_CARD_NAME, ROTATION_NAME};
 use lgmesh_protocol::v1::{self, ManifestBody, manifest_body::Kind as V1Kind};
+use lgmesh_registry::{Durability, IfBusy};
 use prost::Message;
 
 use crate::text::{Num, Text};
@@ -509,17 +511,39 @@ impl Target for Envelope {
     }
 
     fn run(&self, input: Self::Input) {
-        let reg = &self.store.registry;
-        let _ = match input {
-            Input::Raw(bytes) => reg.put(&bytes, NOW).map(drop),
+        let intake = &self.store.intake;
+        // As `Submit` writes: durable and searchable when it returns.
+        let submit = |bytes: Vec<u8>| {
+            let checked = intake.check(&[bytes], &[], NOW);
+            let _ = intake.write(
+                checked,
+                Source::Submit,
+                Durability::Searchable,
+                IfBusy::Wait,
+                |_| {},
+            );
+        };
+        match input {
+            Input::Raw(bytes) => submit(bytes),
             Input::Built(EnvelopeInput { via, manifest }) => {
                 let bytes = manifest.to_bytes();
                 match via {
-                    Ingress::Submit => reg.put(&bytes, NOW).map(drop),
-                    Ingress::Gossip => reg.put_batch_relay(&[bytes], NOW, |_| {}).map(drop),
+                    Ingress::Submit => submit(bytes),
+                    // As the network's gossip ingest offers it: applied, not waiting.
+                    Ingress::Gossip => {
+                        let store: &dyn lgmesh_net::Store = intake.as_ref();
+                        let checked = store.check(&[bytes], &[], NOW);
+                        let _ = store.offer(
+                            checked,
+                            lgmesh_net::Path::Gossip,
+                            lgmesh_net::Durability::Applied,
+                            false,
+                            &mut |_| {},
+                        );
+                    }
                 }
             }
-        };
+        }
     }
 
     fn seeds() -> Vec<(String, Vec<u8>)> {

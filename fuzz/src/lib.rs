@@ -31,11 +31,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
+use lgmesh::intake::Intake;
+use lgmesh::metrics::Source;
 use lgmesh_protocol::envelope::UnsignedManifest;
 use lgmesh_protocol::identity::SecretKey;
 use lgmesh_protocol::sample;
 use lgmesh_protocol::validate::Limits;
-use lgmesh_registry::Registry;
+use lgmesh_registry::{Durability, IfBusy, Registry};
 
 /// A fixed clock (2026-09-21), so that a crash reproduces.
 pub const NOW: u64 = 1_790_000_000_000;
@@ -164,6 +166,8 @@ pub fn seed_envelopes() -> Vec<(&'static str, Vec<u8>)> {
 pub struct Store {
     /// The store.
     pub registry: Arc<Registry>,
+    /// The node's way into it, as `lgmesh run` builds it.
+    pub intake: Arc<Intake>,
     _dir: tempfile::TempDir,
 }
 
@@ -178,13 +182,23 @@ impl Store {
             .prefix(&format!("lgmesh-fuzz-{}-", std::process::id()))
             .tempdir()
             .expect("fuzz setup: no temporary directory");
-        let registry = Registry::open_with_cache(dir.path(), Limits::default(), CACHE_BYTES)
-            .expect("fuzz setup: cannot open a store");
-        for (_, e) in seed_envelopes() {
-            let _ = registry.put(&e, NOW);
-        }
+        let registry = Arc::new(
+            Registry::open_with_cache(dir.path(), Limits::default(), CACHE_BYTES)
+                .expect("fuzz setup: cannot open a store"),
+        );
+        let intake = Arc::new(Intake::new(registry.clone(), Arc::default()));
+        let seeds: Vec<Vec<u8>> = seed_envelopes().into_iter().map(|(_, e)| e).collect();
+        let checked = intake.check(&seeds, &[], NOW);
+        let _ = intake.write(
+            checked,
+            Source::Submit,
+            Durability::Searchable,
+            IfBusy::Wait,
+            |_| {},
+        );
         Self {
-            registry: Arc::new(registry),
+            registry,
+            intake,
             _dir: dir,
         }
     }

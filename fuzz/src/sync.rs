@@ -263,7 +263,7 @@ impl Node {
             .map(|(_, id)| id.0.to_vec())
             .collect();
         Self {
-            target: SyncTarget::new(store.registry.clone()),
+            target: SyncTarget::new(store.intake.clone()),
             ids,
             seeds: seed_envelopes().into_iter().map(|(_, e)| e).collect(),
             _store: store,

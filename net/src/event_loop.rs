@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use lgmesh_proto::v1::{SyncRequest, SyncResponse, sync_request, sync_response};
-use lgmesh_protocol::{envelope::ManifestId, validate::Reason};
-use lgmesh_registry::{PutOutcome, Registry};
+use lgmesh_protocol::validate::{PutOutcome, Reason};
 use libp2p::{
     Multiaddr, PeerId, Swarm,
     core::ConnectedPoint,
@@ -21,7 +20,7 @@ use libp2p::{
     ping, request_response,
     swarm::{ConnectionId, SwarmEvent, dial_opts::DialOpts},
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{Id as TaskId, JoinSet};
 
 use crate::{
@@ -29,6 +28,7 @@ use crate::{
     behaviour::{Behaviour, BehaviourEvent},
     handle::Command,
     stats::{Path, Refusal},
+    store::{Durability, Offered, Store},
     sync::{self, RoundReport, Strikes, SyncShared},
     topic_name,
 };
@@ -365,8 +365,7 @@ impl EventLoop {
         swarm: Swarm<Behaviour>,
         cfg: NetConfig,
         kind: TransportKind,
-        registry: Arc<Registry>,
-        arrivals: broadcast::Sender<ManifestId>,
+        store: Arc<dyn Store>,
         net: Network,
         rx: mpsc::Receiver<Command>,
     ) -> Result<Self, NetError> {
@@ -379,18 +378,16 @@ impl EventLoop {
         }
         let strikes = Arc::new(Strikes::default());
         let shared = Arc::new(SyncShared::new(
-            registry.clone(),
+            store.clone(),
             cfg.sync.clone(),
             net.stats.clone(),
-            arrivals.clone(),
             strikes.clone(),
         ));
         let cfg_burst = cfg.sync.on_connect_burst;
         let (ingest, ingest_rx) = mpsc::channel(cfg.ingest_queue.max(1));
         tokio::spawn(ingest_worker(
             ingest_rx,
-            registry,
-            arrivals,
+            store,
             net.clone(),
             strikes.clone(),
         ));
@@ -1683,14 +1680,13 @@ fn is_relayed(a: &Multiaddr) -> bool {
 /// of milliseconds, and every hop would pay both.
 async fn ingest_worker(
     mut rx: mpsc::Receiver<GossipJob>,
-    registry: Arc<Registry>,
-    arrivals: broadcast::Sender<ManifestId>,
+    store: Arc<dyn Store>,
     net: Network,
     strikes: Arc<Strikes>,
 ) {
     const MAX_BATCH: usize = 256;
     let dirty = Arc::new(tokio::sync::Notify::new());
-    let flusher = tokio::spawn(flush_worker(registry.clone(), dirty.clone()));
+    let flusher = tokio::spawn(flush_worker(store.clone(), dirty.clone()));
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -1705,33 +1701,71 @@ async fn ingest_worker(
             .collect();
         let arrived: Vec<std::time::Instant> = jobs.iter().map(|j| j.arrived).collect();
         let keys: Vec<(MessageId, PeerId)> = jobs.into_iter().map(|j| (j.id, j.source)).collect();
-        // One or a few messages (the usual case) are checked right here, unless another
-        // write (a sync page) holds the store: a signature and a placement take a
-        // fraction of a millisecond, less than the hand-over to a blocking thread and
-        // back costs on a busy machine. A burst goes to a blocking thread, where its
-        // signatures are checked on every core.
+        // One or a few messages (the usual case) are checked and placed right here,
+        // unless another write (a sync page) holds the store: a signature and a
+        // placement take a fraction of a millisecond, less than the hand-over to a
+        // blocking thread and back costs on a busy machine. A burst, or a batch the
+        // store was too busy for, goes to a blocking thread, where its signatures are
+        // checked on every core.
         let mut reported = false;
         let inline = if data.len() <= INLINE_BATCH {
-            let report = reporter(&keys, &arrived, &net, &strikes, Mode::Try, &mut reported);
-            registry.try_put_batch_relay(&data, sync::now_ms(), report)
+            let checked = store.check(&data, &[], sync::now_ms());
+            let mut report = reporter(&keys, &arrived, &net, &strikes, Mode::Try, &mut reported);
+            Some(store.offer(
+                checked,
+                Path::Gossip,
+                Durability::Applied,
+                false,
+                &mut report,
+            ))
         } else {
             None
         };
         let stored = match inline {
-            Some(r) => Ok((r, keys, reported)),
-            None => {
-                let (reg, n2, s2) = (registry.clone(), net.clone(), strikes.clone());
+            Some(Ok(Offered::Done(o))) => Ok((Ok(o), keys, reported)),
+            Some(Err(e)) => Ok((Err(e), keys, reported)),
+            Some(Ok(Offered::Busy(checked))) => {
+                let (st, n2, s2) = (store.clone(), net.clone(), strikes.clone());
                 tokio::task::spawn_blocking(move || {
                     let mut reported = false;
-                    let report = reporter(&keys, &arrived, &n2, &s2, Mode::Blocking, &mut reported);
-                    let r = reg.put_batch_relay(&data, sync::now_ms(), report);
-                    (r, keys, reported)
+                    let r = {
+                        let mut report =
+                            reporter(&keys, &arrived, &n2, &s2, Mode::Blocking, &mut reported);
+                        st.offer(
+                            checked,
+                            Path::Gossip,
+                            Durability::Applied,
+                            true,
+                            &mut report,
+                        )
+                    };
+                    (r.map(done), keys, reported)
+                })
+                .await
+            }
+            None => {
+                let (st, n2, s2) = (store.clone(), net.clone(), strikes.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut reported = false;
+                    let checked = st.check(&data, &[], sync::now_ms());
+                    let r = {
+                        let mut report =
+                            reporter(&keys, &arrived, &n2, &s2, Mode::Blocking, &mut reported);
+                        st.offer(
+                            checked,
+                            Path::Gossip,
+                            Durability::Applied,
+                            true,
+                            &mut report,
+                        )
+                    };
+                    (r.map(done), keys, reported)
                 })
                 .await
             }
         };
-        let outcomes = match stored {
-            Ok((Ok(o), _, _)) => o,
+        match stored {
+            Ok((Ok(_), _, _)) => dirty.notify_one(),
             Ok((Err(e), keys, reported)) => {
                 tracing::error!(error = %e, "store failed: gossip batch not stored");
                 if !reported {
@@ -1742,21 +1776,8 @@ async fn ingest_worker(
                         .collect();
                     let _ = net.tx.send(Command::Validated(v)).await;
                 }
-                continue;
             }
-            Err(_) => continue,
-        };
-        dirty.notify_one();
-        let stats = &net.stats;
-        for o in outcomes {
-            match o {
-                PutOutcome::Stored(id) => {
-                    stats.stored(Path::Gossip);
-                    let _ = arrivals.send(id);
-                }
-                PutOutcome::Duplicate(_) => stats.duplicate(Path::Gossip),
-                PutOutcome::Rejected(r) => stats.rejected(Path::Gossip, r.reason),
-            }
+            Err(_) => {}
         }
         if net.tx.is_closed() {
             break;
@@ -1766,6 +1787,14 @@ async fn ingest_worker(
     dirty.notify_one();
     drop(dirty);
     let _ = flusher.await;
+}
+
+/// The outcomes of a write that waited (it is never busy).
+fn done(o: Offered) -> Vec<PutOutcome> {
+    match o {
+        Offered::Done(o) => o,
+        Offered::Busy(_) => vec![],
+    }
 }
 
 /// At most this many gossip messages are validated on the ingest task itself (a
@@ -1791,8 +1820,11 @@ fn reporter<'a>(
     strikes: &'a Strikes,
     mode: Mode,
     reported: &'a mut bool,
-) -> impl FnOnce(&[PutOutcome]) + 'a {
+) -> impl FnMut(&[PutOutcome]) + 'a {
     move |outcomes| {
+        if *reported {
+            return;
+        }
         let (verdicts, struck) = verdicts_of(keys, outcomes);
         match mode {
             // Waits only if the event loop is far behind.
@@ -1828,15 +1860,13 @@ fn verdicts_of(
     let mut verdicts = Vec::with_capacity(keys.len());
     let mut strikes: HashMap<PeerId, u32> = HashMap::new();
     for ((id, source), o) in keys.iter().zip(outcomes) {
+        if sync::strikes_sender(o) {
+            *strikes.entry(*source).or_default() += 1;
+        }
         let acceptance = match o {
             PutOutcome::Stored(_) => MessageAcceptance::Accept,
             PutOutcome::Duplicate(_) => MessageAcceptance::Ignore,
-            PutOutcome::Rejected(r) => {
-                if r.reason.strikes_sender() {
-                    *strikes.entry(*source).or_default() += 1;
-                }
-                acceptance_of(r.reason)
-            }
+            PutOutcome::Rejected(r) => acceptance_of(r.reason),
         };
         verdicts.push((id.clone(), *source, acceptance));
     }
@@ -1846,14 +1876,14 @@ fn verdicts_of(
 /// Flushes the store within `GOSSIP_FLUSH_DELAY` of the ingest worker applying something,
 /// so that a burst of gossip shares one disk write; stops once the worker is gone (after
 /// a final flush).
-async fn flush_worker(registry: Arc<Registry>, dirty: Arc<tokio::sync::Notify>) {
+async fn flush_worker(store: Arc<dyn Store>, dirty: Arc<tokio::sync::Notify>) {
     loop {
         dirty.notified().await;
         if Arc::strong_count(&dirty) > 1 {
             tokio::time::sleep(GOSSIP_FLUSH_DELAY).await;
         }
-        let reg = registry.clone();
-        match tokio::task::spawn_blocking(move || reg.flush()).await {
+        let st = store.clone();
+        match tokio::task::spawn_blocking(move || st.flush()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "flushing gossip to disk failed"),
             Err(_) => return,

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use lgmesh_proto::v1::{SyncRequest, SyncResponse};
 use lgmesh_protocol::envelope::ManifestId;
-use lgmesh_registry::Registry;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::{Keypair, NetConfig, NetStats, behaviour, event_loop::EventLoop};
+use crate::{Keypair, NetConfig, NetStats, Store, behaviour, event_loop::EventLoop};
 
 /// Which transport a node runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,13 +137,12 @@ pub struct Network {
 impl Network {
     /// Builds the swarm, starts listening and dialling the bootstrap peers, and spawns
     /// the task that owns the swarm on the current tokio runtime. Manifests that arrive
-    /// and are stored are announced on `arrivals` by id.
+    /// are offered to `store`.
     pub async fn start(
         key: Keypair,
         cfg: NetConfig,
         kind: TransportKind,
-        registry: Arc<Registry>,
-        arrivals: broadcast::Sender<ManifestId>,
+        store: Arc<dyn Store>,
     ) -> Result<Network, NetError> {
         if !crate::valid_network_name(&cfg.network) {
             return Err(NetError::Config(format!(
@@ -166,7 +164,7 @@ impl Network {
             stats: stats.clone(),
             peer_id,
         };
-        let mut el = EventLoop::new(swarm, cfg, kind, registry, arrivals, net.clone(), rx)?;
+        let mut el = EventLoop::new(swarm, cfg, kind, store, net.clone(), rx)?;
         el.listen_and_bootstrap().await?;
         tokio::spawn(el.run());
         Ok(net)

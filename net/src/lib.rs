@@ -22,6 +22,7 @@ pub mod codec;
 mod event_loop;
 mod handle;
 pub mod stats;
+pub mod store;
 mod sync;
 #[doc(hidden)]
 pub use sync::fuzzing;
@@ -30,7 +31,8 @@ use std::time::Duration;
 
 pub use handle::{NetError, NetInfo, Network, PeerInfo, TransportKind};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
-pub use stats::{NetStats, StatsSnapshot};
+pub use stats::{NetStats, Path, StatsSnapshot};
+pub use store::{Durability, Offered, Store, StoreFailure, SyncPayload};
 
 /// The network name of the real federation. Tests and demos use others, so that they
 /// can never mix with it: the name is part of every protocol id and topic.

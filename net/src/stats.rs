@@ -2,8 +2,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use lgmesh_protocol::validate::Reason;
-
 /// Why a connection, a request or a peer was refused or cut off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -79,7 +77,7 @@ impl Refusal {
     }
 }
 
-/// Where a manifest came from.
+/// Which way a manifest came from a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
     /// Pushed over gossipsub.
@@ -88,13 +86,20 @@ pub enum Path {
     Sync,
 }
 
+impl Path {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::Gossip => "gossip",
+            Path::Sync => "sync",
+        }
+    }
+}
+
 /// Live counters. Cheap to bump from any thread.
 #[derive(Debug, Default)]
 pub struct NetStats {
     received: [AtomicU64; 2],
-    stored: [AtomicU64; 2],
-    duplicate: [AtomicU64; 2],
-    rejected: [[AtomicU64; Reason::ALL.len()]; 2],
     refused: [AtomicU64; Refusal::ALL.len()],
     /// Sync rounds this node started and finished.
     pub syncs_completed: AtomicU64,
@@ -136,17 +141,12 @@ fn path_index(p: Path) -> usize {
     }
 }
 
-fn reason_index(r: Reason) -> usize {
-    Reason::ALL.iter().position(|x| *x == r).unwrap_or(0)
-}
-
 /// A point-in-time copy of the counters.
 #[derive(Debug, Clone, Default)]
 pub struct StatsSnapshot {
-    /// `(path, received, stored, duplicate)` for gossip and sync.
-    pub by_path: Vec<(&'static str, u64, u64, u64)>,
-    /// `(path, reason, count)` for every rejection reason.
-    pub rejected: Vec<(&'static str, &'static str, u64)>,
+    /// `(path, received)` for gossip and sync. What became of them the node counts,
+    /// where it stores them.
+    pub by_path: Vec<(&'static str, u64)>,
     /// `(reason, count)` for every refusal.
     pub refused: Vec<(&'static str, u64)>,
     /// Sync rounds completed.
@@ -185,15 +185,6 @@ impl NetStats {
     pub(crate) fn received(&self, p: Path, n: u64) {
         self.received[path_index(p)].fetch_add(n, Relaxed);
     }
-    pub(crate) fn stored(&self, p: Path) {
-        self.stored[path_index(p)].fetch_add(1, Relaxed);
-    }
-    pub(crate) fn duplicate(&self, p: Path) {
-        self.duplicate[path_index(p)].fetch_add(1, Relaxed);
-    }
-    pub(crate) fn rejected(&self, p: Path, r: Reason) {
-        self.rejected[path_index(p)][reason_index(r)].fetch_add(1, Relaxed);
-    }
     pub(crate) fn refused(&self, r: Refusal) {
         let i = Refusal::ALL.iter().position(|x| *x == r).unwrap_or(0);
         self.refused[i].fetch_add(1, Relaxed);
@@ -201,19 +192,10 @@ impl NetStats {
 
     /// Copies every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let names = ["gossip", "sync"];
         let mut s = StatsSnapshot::default();
-        for (i, name) in names.iter().enumerate() {
-            s.by_path.push((
-                name,
-                self.received[i].load(Relaxed),
-                self.stored[i].load(Relaxed),
-                self.duplicate[i].load(Relaxed),
-            ));
-            for (j, r) in Reason::ALL.iter().enumerate() {
-                s.rejected
-                    .push((name, r.as_str(), self.rejected[i][j].load(Relaxed)));
-            }
+        for p in [Path::Gossip, Path::Sync] {
+            s.by_path
+                .push((p.as_str(), self.received[path_index(p)].load(Relaxed)));
         }
         for (i, r) in Refusal::ALL.iter().enumerate() {
             s.refused.push((r.as_str(), self.refused[i].load(Relaxed)));

@@ -11,16 +11,16 @@ use lgmesh_proto::v1::{
     Evidence, FetchRequest, Manifests, Nudge, StreamRequest, SyncRequest, SyncResponse,
     sync_request, sync_response,
 };
-use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
-use lgmesh_protocol::validate::Rejection;
-use lgmesh_registry::{PutOutcome, Registry, SyncPayload};
+use lgmesh_protocol::envelope::{ID_PREFIX_LEN, ManifestId};
+use lgmesh_protocol::validate::{Checked, PutOutcome};
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector, Storage};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 
 use crate::{
     NetError, Network, SyncLimits,
     stats::{NetStats, Path, Refusal},
+    store::{Durability, Offered, Store, SyncPayload},
 };
 
 /// The sync set as negentropy storage, shared between rounds while the store is unchanged.
@@ -76,10 +76,9 @@ impl Strikes {
 
 /// State shared by the sync tasks of one node.
 pub(crate) struct SyncShared {
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) limits: SyncLimits,
     pub(crate) stats: Arc<NetStats>,
-    pub(crate) arrivals: broadcast::Sender<ManifestId>,
     pub(crate) strikes: Arc<Strikes>,
     snapshot: Mutex<Option<(u64, Snapshot)>>,
     /// Ids of verified manifests this node refused (stale, expired, over quota): not
@@ -129,17 +128,15 @@ fn storage_err(e: impl std::fmt::Display) -> NetError {
 
 impl SyncShared {
     pub(crate) fn new(
-        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
         limits: SyncLimits,
         stats: Arc<NetStats>,
-        arrivals: broadcast::Sender<ManifestId>,
         strikes: Arc<Strikes>,
     ) -> Self {
         Self {
-            registry,
+            store,
             limits,
             stats,
-            arrivals,
             strikes,
             snapshot: Mutex::new(None),
             declined: Mutex::new(Declined {
@@ -151,14 +148,14 @@ impl SyncShared {
 
     /// The sync set as it is now (blocking: call from a blocking thread).
     pub(crate) fn snapshot(&self) -> Result<Snapshot, NetError> {
-        let seq = self.registry.sync_generation().map_err(storage_err)?;
+        let seq = self.store.sync_generation().map_err(storage_err)?;
         if let Some((s, snap)) = &*self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
             && *s == seq
         {
             return Ok(snap.clone());
         }
         let mut v = NegentropyStorageVector::new();
-        for (at, id) in self.registry.sync_items().map_err(storage_err)? {
+        for (at, id) in self.store.sync_items().map_err(storage_err)? {
             v.insert(at, Id::from_byte_array(id.0))
                 .map_err(storage_err)?;
         }
@@ -174,8 +171,8 @@ impl SyncShared {
     pub(crate) fn well_formed(&self, req: &SyncRequest) -> Result<(), Refusal> {
         match &req.kind {
             Some(sync_request::Kind::Fetch(FetchRequest { ids, id_prefixes })) => {
-                if id_prefixes.len() % ID_PREFIX != 0
-                    || ids.len() + id_prefixes.len() / ID_PREFIX > self.limits.max_fetch_ids
+                if id_prefixes.len() % ID_PREFIX_LEN != 0
+                    || ids.len() + id_prefixes.len() / ID_PREFIX_LEN > self.limits.max_fetch_ids
                     || ids.iter().any(|id| id.len() != 32)
                 {
                     return Err(Refusal::BadRequest);
@@ -212,9 +209,9 @@ impl SyncShared {
                 let wanted = ids
                     .iter()
                     .map(Vec::as_slice)
-                    .chain(id_prefixes.chunks(ID_PREFIX));
+                    .chain(id_prefixes.chunks(ID_PREFIX_LEN));
                 for id in wanted {
-                    if let Ok(Some(item)) = self.registry.sync_item_by_prefix(id) {
+                    if let Ok(Some(item)) = self.store.sync_item(id) {
                         bytes += payload_len(&item);
                         let any = !m.envelopes.is_empty() || !m.evidence.is_empty();
                         if bytes > self.limits.max_response_bytes && any {
@@ -247,7 +244,7 @@ impl SyncShared {
                 let mut bytes = 0;
                 // One more than a page: if it is there, there is more to come.
                 let items = self
-                    .registry
+                    .store
                     .sync_items_after(after, max + 1)
                     .map_err(|_| Refusal::Busy)?;
                 let mut rest = items.iter();
@@ -264,7 +261,7 @@ impl SyncShared {
                     sent += 1;
                     m.last_issued_at_ms = at;
                     m.last_id = id.0.to_vec();
-                    if let Ok(Some(item)) = self.registry.sync_item_by_prefix(&id.0) {
+                    if let Ok(Some(item)) = self.store.sync_item(&id.0) {
                         bytes += payload_len(&item);
                         push_payload(&mut m, item);
                     }
@@ -279,11 +276,14 @@ impl SyncShared {
 
     /// Checks a page of envelopes (blocking; signatures on every core). Nothing is
     /// stored yet: [`SyncShared::store`] does that, in page order.
-    fn check(&self, envelopes: Vec<Vec<u8>>, proofs: Vec<Evidence>, now_ms: u64) -> Checked {
+    fn check(&self, envelopes: Vec<Vec<u8>>, proofs: Vec<Evidence>, now_ms: u64) -> Page {
         self.stats.received(Path::Sync, envelopes.len() as u64);
-        let manifests = self.registry.check_batch(&envelopes, now_ms);
+        let proofs: Vec<(Vec<u8>, Vec<u8>)> =
+            proofs.into_iter().map(|e| (e.first, e.second)).collect();
+        let checked = self.store.check(&envelopes, &proofs, now_ms);
         // A checked manifest carries its id; only a refused one needs it worked out.
-        let ids = manifests
+        let ids = checked
+            .manifests
             .iter()
             .zip(&envelopes)
             .map(|(m, e)| match m {
@@ -291,68 +291,47 @@ impl SyncShared {
                 Err(_) => crate::behaviour::manifest_id_of(e),
             })
             .collect();
-        Checked {
-            ids,
-            manifests,
-            proofs: proofs.into_iter().map(|e| (e.first, e.second)).collect(),
-        }
+        Page { ids, checked }
     }
 
     /// Stores a checked page (blocking) as one flushed batch, sending on `placed` once
     /// it is placed against the heads (the next page may be placed from then on).
     /// Returns how many were bad input (strikes against the peer).
-    fn store(
-        &self,
-        page: Checked,
-        placed: tokio::sync::oneshot::Sender<()>,
-    ) -> Result<u32, NetError> {
-        let outcomes = self
-            .registry
-            .put_checked(page.manifests, |_| {
-                let _ = placed.send(());
-            })
+    fn store(&self, page: Page, placed: tokio::sync::oneshot::Sender<()>) -> Result<u32, NetError> {
+        let mut placed = Some(placed);
+        let offered = self
+            .store
+            .offer(
+                page.checked,
+                Path::Sync,
+                Durability::Flushed,
+                true,
+                &mut |_| {
+                    if let Some(p) = placed.take() {
+                        let _ = p.send(());
+                    }
+                },
+            )
             .map_err(storage_err)?;
+        let Offered::Done(outcomes) = offered else {
+            return Err(storage_err("a write that waits came back busy"));
+        };
         let mut strikes = 0;
         let mut declined = self.declined.lock().unwrap_or_else(|p| p.into_inner());
-        for (o, id) in outcomes.into_iter().zip(page.ids) {
-            match o {
-                PutOutcome::Stored(id) => {
-                    self.stats.stored(Path::Sync);
-                    let _ = self.arrivals.send(id);
-                }
-                PutOutcome::Duplicate(_) => self.stats.duplicate(Path::Sync),
-                PutOutcome::Rejected(r) => {
-                    self.stats.rejected(Path::Sync, r.reason);
-                    if r.reason.strikes_sender() {
-                        // Forged or malformed: its id is only a claim (the hash of a body
-                        // nobody signed), and must not keep the genuine manifest out.
-                        strikes += 1;
-                    } else if let Some(id) = id
-                        && lasting(r.reason)
-                    {
-                        // Verified and refused here for good (stale, withdrawn,
-                        // revoked, expired): not asked for again. Over quota or
-                        // dated ahead of this node's clock may pass later.
-                        declined.insert(id);
-                    }
-                }
-            }
-        }
-        drop(declined);
-        for o in self
-            .registry
-            .put_proofs(&page.proofs, now_ms())
-            .map_err(storage_err)?
-        {
-            match o {
-                PutOutcome::Stored(_) => self.stats.stored(Path::Sync),
-                PutOutcome::Duplicate(_) => self.stats.duplicate(Path::Sync),
-                PutOutcome::Rejected(r) => {
-                    self.stats.rejected(Path::Sync, r.reason);
-                    if r.reason.strikes_sender() {
-                        strikes += 1;
-                    }
-                }
+        // The manifests' outcomes, then the proofs'.
+        let ids = page.ids.into_iter().chain(std::iter::repeat(None));
+        for (o, id) in outcomes.iter().zip(ids) {
+            if strikes_sender(o) {
+                // Forged or malformed: its id is only a claim (the hash of a body
+                // nobody signed), and must not keep the genuine manifest out.
+                strikes += 1;
+            } else if let (PutOutcome::Rejected(r), Some(id)) = (o, id)
+                && lasting(r.reason)
+            {
+                // Verified and refused here for good (stale, withdrawn, revoked,
+                // expired): not asked for again. Over quota or dated ahead of this
+                // node's clock may pass later.
+                declined.insert(id);
             }
         }
         Ok(strikes)
@@ -365,6 +344,12 @@ impl SyncShared {
             .set
             .contains(id)
     }
+}
+
+/// Whether an outcome is the sender's fault: forged or malformed data, which no honest
+/// peer relays. The one rule for gossip and sync alike.
+pub(crate) fn strikes_sender(o: &PutOutcome) -> bool {
+    matches!(o, PutOutcome::Rejected(r) if r.reason.strikes_sender())
 }
 
 /// Whether a refusal of a verified manifest stands for good on this node.
@@ -408,12 +393,11 @@ fn response_bytes(r: &SyncResponse) -> u64 {
     prost::Message::encoded_len(r) as u64
 }
 
-/// A page whose envelopes have been checked but not stored.
-struct Checked {
+/// A page whose envelopes and proofs have been checked but not stored.
+struct Page {
+    /// The ids of its manifests (not of its proofs), where they decode.
     ids: Vec<Option<ManifestId>>,
-    manifests: Vec<Result<VerifiedManifest, Rejection>>,
-    /// Equivocation proofs, checked as they are stored (two signatures each; rare).
-    proofs: Vec<(Vec<u8>, Vec<u8>)>,
+    checked: Checked,
 }
 
 fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
@@ -432,7 +416,7 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, NetError> {
 struct Ingest {
     shared: Arc<SyncShared>,
     peer: PeerId,
-    checking: Option<tokio::task::JoinHandle<Checked>>,
+    checking: Option<tokio::task::JoinHandle<Page>>,
     storing: std::collections::VecDeque<tokio::task::JoinHandle<Result<u32, NetError>>>,
     /// Sent once the last page given to storing is placed: the next waits for it, so
     /// that pages are placed in the order they came.
@@ -514,8 +498,8 @@ pub(crate) async fn run_round(
     shared: Arc<SyncShared>,
     peer: PeerId,
 ) -> Result<RoundReport, NetError> {
-    let reg = shared.registry.clone();
-    let empty = blocking(move || Ok(reg.counts().map_err(storage_err)?.heads == 0)).await?;
+    let store = shared.store.clone();
+    let empty = blocking(move || store.is_empty().map_err(storage_err)).await?;
     let mut report = RoundReport::default();
     let result = if empty {
         stream_all(&net, &shared, peer, &mut report).await
@@ -698,9 +682,6 @@ fn proof_position(first: &[u8], second: &[u8]) -> Option<(u64, [u8; 32])> {
     Some((a.0.max(b.0), id.0))
 }
 
-/// Bytes of a manifest id sent in a fetch request.
-const ID_PREFIX: usize = 16;
-
 /// Fetches `want` in batches of `max_fetch_ids`, storing each while asking for the next.
 async fn fetch(
     net: &Network,
@@ -723,7 +704,7 @@ async fn fetch(
                         ids: vec![],
                         id_prefixes: batch
                             .iter()
-                            .flat_map(|id| id[..ID_PREFIX].to_vec())
+                            .flat_map(|id| id[..ID_PREFIX_LEN].to_vec())
                             .collect(),
                     })),
                 },
@@ -801,13 +782,12 @@ pub mod fuzzing {
     pub struct SyncTarget(SyncShared);
 
     impl SyncTarget {
-        /// Sync state over `registry` with the default limits.
-        pub fn new(registry: Arc<Registry>) -> Self {
+        /// Sync state over `store` with the default limits.
+        pub fn new(store: Arc<dyn Store>) -> Self {
             Self(SyncShared::new(
-                registry,
+                store,
                 SyncLimits::default(),
                 Arc::new(NetStats::default()),
-                broadcast::channel(16).0,
                 Arc::default(),
             ))
         }
@@ -870,21 +850,21 @@ pub mod fuzzing {
                 }
                 Some(sync_response::Kind::Manifests(m)) => {
                     let n = m.envelopes.len().min(self.0.limits.max_fetch_ids);
-                    let checked = self.0.registry.check_batch(&m.envelopes[..n], now_ms());
+                    let checked = self.0.store.check(&m.envelopes[..n], &[], now_ms());
                     let proofs: Vec<(Vec<u8>, Vec<u8>)> = m
                         .evidence
                         .into_iter()
                         .take(self.0.limits.max_fetch_ids)
                         .map(|e| (e.first, e.second))
                         .collect();
-                    let proven = self
-                        .0
-                        .registry
-                        .put_proofs(&proofs, now_ms())
-                        .is_ok_and(|o| o.iter().any(|o| matches!(o, PutOutcome::Stored(_))));
+                    let proofs = self.0.store.check(&[], &proofs, now_ms());
+                    let proven = matches!(
+                        self.0.store.offer(proofs, Path::Sync, Durability::Flushed, true, &mut |_| {}),
+                        Ok(Offered::Done(o)) if o.iter().any(|o| matches!(o, PutOutcome::Stored(_)))
+                    );
                     if proven {
                         "evidence-stored"
-                    } else if checked.iter().any(Result::is_ok) {
+                    } else if checked.manifests.iter().any(Result::is_ok) {
                         "manifests-valid"
                     } else {
                         "manifests"

@@ -10,9 +10,10 @@ use lgmesh_protocol::schema::{self, ORG_CARD_NAME};
 use lgmesh_protocol::v1::{self, ManifestBody, manifest_body::Kind};
 use lgmesh_protocol::validate::{Reason, Rejection};
 use lgmesh_protocol::{YEAR_MS, now_ms};
-use lgmesh_registry::{PutOutcome, Registry, Stored};
+use lgmesh_registry::{Durability, IfBusy, PutOutcome, Registry, Stored};
 
 use crate::config::Config;
+use crate::intake::Intake;
 use crate::metrics::{Metrics, Source};
 
 /// What went wrong, sorted by who must act.
@@ -68,13 +69,13 @@ pub struct App {
     /// The config in force.
     pub config: Config,
     /// Counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// The one way into the store, for every path.
+    pub intake: Arc<Intake>,
     /// One local publish at a time, so versions never collide.
     publish_lock: tokio::sync::Mutex<()>,
     /// The network, once it is up: what this node stores locally is gossiped.
     pub net: std::sync::OnceLock<lgmesh_net::Network>,
-    /// Every manifest stored, by any path, by id (for Watch).
-    pub arrivals: tokio::sync::broadcast::Sender<ManifestId>,
     /// The domain proof checker, once the node runs.
     pub domain: std::sync::OnceLock<Arc<crate::domain::Checker>>,
     /// Places for open `Watch` streams on the TCP listener (`MAX_WATCHES`).
@@ -100,14 +101,15 @@ pub const MAX_HISTORY_PAGE: usize = 1000;
 impl App {
     /// Wraps an opened store.
     pub fn new(registry: Arc<Registry>, key: SecretKey, config: Config) -> Self {
+        let metrics = Arc::new(Metrics::default());
         Self {
+            intake: Arc::new(Intake::new(registry.clone(), metrics.clone())),
             registry,
             key,
             config,
-            metrics: Metrics::default(),
+            metrics,
             publish_lock: tokio::sync::Mutex::new(()),
             net: std::sync::OnceLock::new(),
-            arrivals: tokio::sync::broadcast::channel(1024).0,
             domain: std::sync::OnceLock::new(),
             watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
             admin_watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
@@ -138,11 +140,14 @@ impl App {
         let parsed = match document::parse(text, format, name, &self.defaults()) {
             Ok(p) => p,
             Err(e) => {
-                self.metrics.rejected(match e {
-                    DocumentError::TooLarge(_) => Reason::Size,
-                    DocumentError::Syntax { .. } => Reason::Decode,
-                    _ => Reason::Schema,
-                });
+                self.metrics.rejected(
+                    Source::Local,
+                    match e {
+                        DocumentError::TooLarge(_) => Reason::Size,
+                        DocumentError::Syntax { .. } => Reason::Decode,
+                        _ => Reason::Schema,
+                    },
+                );
                 return Err(AppError::Invalid(e.to_string()));
             }
         };
@@ -205,7 +210,7 @@ impl App {
                 .blocking(move || reg.trust().map(|t| t.retired(&pk).is_some()))
                 .await??;
             if retired {
-                self.metrics.rejected(Reason::Revoked);
+                self.metrics.rejected(Source::Local, Reason::Revoked);
                 return Err(AppError::Conflict(format!(
                     "publisher: this node's key {} was revoked or rotated away from; it signs nothing more (see `lgmesh keys rotate`)",
                     self.publisher()
@@ -235,7 +240,7 @@ impl App {
             if matches!(h.body.kind, Some(Kind::Retraction(_)))
                 && !matches!(kind, Kind::Retraction(_))
             {
-                self.metrics.rejected(Reason::Retracted);
+                self.metrics.rejected(Source::Local, Reason::Retracted);
                 return Err(AppError::Conflict(format!(
                     "name: {name:?} was retracted at version {}; publish under a new name",
                     h.body.version
@@ -273,7 +278,7 @@ impl App {
             publisher: self.publisher().as_bytes().to_vec(),
             ..body.clone()
         }) {
-            self.metrics.rejected(Reason::Schema);
+            self.metrics.rejected(Source::Local, Reason::Schema);
             return Err(AppError::Invalid(schema::join(&fields)));
         }
         let bytes = UnsignedManifest(body).sign(&self.key).to_bytes();
@@ -286,11 +291,26 @@ impl App {
     }
 
     async fn store(&self, bytes: Vec<u8>, source: Source) -> Result<(Outcome, Stored), AppError> {
-        let reg = self.registry.clone();
+        let (intake, reg) = (self.intake.clone(), self.registry.clone());
         let gossip = self.net.get().map(|_| bytes.clone());
         let (outcome, stored) = self
             .blocking(move || -> Result<_, lgmesh_registry::StoreError> {
-                let out = reg.put(&bytes, now_ms())?;
+                let checked = intake.check(&[bytes], &[], now_ms());
+                // Searchable when it returns: the publisher searches for it next.
+                let out = intake
+                    .write(
+                        checked,
+                        source,
+                        Durability::Searchable,
+                        IfBusy::Wait,
+                        |_| {},
+                    )?
+                    .pop()
+                    .ok_or_else(|| {
+                        lgmesh_registry::StoreError::Corrupt(
+                            "a write of one gave no outcome".into(),
+                        )
+                    })?;
                 let id = match &out {
                     PutOutcome::Stored(id) | PutOutcome::Duplicate(id) => Some(*id),
                     PutOutcome::Rejected(_) => None,
@@ -304,21 +324,15 @@ impl App {
             .await??;
         match (outcome, stored) {
             (PutOutcome::Stored(_), Some(s)) => {
-                self.metrics.accepted(source);
                 tracing::info!(manifest = %s.id.fmt_short(), publisher = %s.publisher.fmt_short(), name = %s.body.name, version = s.body.version, "stored");
-                // Stored durably first, then announced and gossiped.
-                let _ = self.arrivals.send(s.id);
+                // Stored durably (and announced) first, then gossiped.
                 if let (Some(net), Some(bytes)) = (self.net.get(), gossip) {
                     net.publish(bytes, s.id);
                 }
                 Ok((Outcome::Stored, s))
             }
-            (PutOutcome::Duplicate(_), Some(s)) => {
-                self.metrics.duplicate();
-                Ok((Outcome::Duplicate, s))
-            }
+            (PutOutcome::Duplicate(_), Some(s)) => Ok((Outcome::Duplicate, s)),
             (PutOutcome::Rejected(r), _) => {
-                self.metrics.rejected(r.reason);
                 tracing::info!(reason = r.reason.as_str(), "refused: {}", r.message);
                 Err(r.into())
             }

@@ -753,7 +753,7 @@ pub async fn run(app: Arc<App>, checker: Arc<Checker>, stop: tokio_util::sync::C
     if !checker.enabled() {
         return;
     }
-    let mut arrivals = app.arrivals.subscribe();
+    let mut arrivals = app.intake.subscribe();
     // Dropped (so aborted) when the node stops.
     let mut rounds = tokio::task::JoinSet::new();
     let mut last: Option<tokio::time::Instant> = None;

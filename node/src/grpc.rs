@@ -14,6 +14,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::app::{App, AppError, Outcome};
+use crate::metrics::Source;
 
 impl From<AppError> for Status {
     fn from(e: AppError) -> Self {
@@ -526,7 +527,7 @@ impl RegistryApi for RegistryService {
                 crate::app::MAX_WATCHES
             )));
         };
-        let mut arrivals = self.app.arrivals.subscribe();
+        let mut arrivals = self.app.intake.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let app = self.app.clone();
         let stop = self.stop.clone();
@@ -700,35 +701,38 @@ impl Node for NodeService {
             rejected: self
                 .app
                 .metrics
-                .rejected_by_reason()
+                .rejected_by_reason(&[Source::Local, Source::Submit, Source::Gossip, Source::Sync])
                 .into_iter()
                 .map(|(r, count)| v1::ReasonCount {
                     reason: r.as_str().to_owned(),
-                    count: count
-                        + n.rejected
-                            .iter()
-                            .filter(|(_, reason, _)| *reason == r.as_str())
-                            .map(|(_, _, c)| c)
-                            .sum::<u64>(),
+                    count,
                 })
                 .collect(),
             paths: n
                 .by_path
                 .iter()
-                .map(|(path, received, stored, duplicate)| v1::PathStats {
-                    path: (*path).to_owned(),
-                    received: *received,
-                    stored: *stored,
-                    duplicate: *duplicate,
-                    rejected: n
-                        .rejected
-                        .iter()
-                        .filter(|(p, _, _)| p == path)
-                        .map(|(_, r, c)| v1::ReasonCount {
-                            reason: (*r).to_owned(),
-                            count: *c,
-                        })
-                        .collect(),
+                .map(|(path, received)| {
+                    let source = if *path == "gossip" {
+                        Source::Gossip
+                    } else {
+                        Source::Sync
+                    };
+                    v1::PathStats {
+                        path: (*path).to_owned(),
+                        received: *received,
+                        stored: self.app.metrics.stored(source),
+                        duplicate: self.app.metrics.duplicates(source),
+                        rejected: self
+                            .app
+                            .metrics
+                            .rejected_by_reason(&[source])
+                            .into_iter()
+                            .map(|(r, count)| v1::ReasonCount {
+                                reason: r.as_str().to_owned(),
+                                count,
+                            })
+                            .collect(),
+                    }
                 })
                 .collect(),
             refused: n

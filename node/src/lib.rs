@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`config`] | `lgmesh.toml`, the data directory, key files, `init` |
 //! | [`app`] | signing and storing this organisation's manifests; reads |
+//! | [`intake`] | the one way into the store (every path), and what follows a write |
 //! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
@@ -35,6 +36,7 @@ pub mod demo;
 pub mod domain;
 pub mod grpc;
 pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod server;
 pub mod view;

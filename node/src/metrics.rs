@@ -8,21 +8,38 @@ use std::time::Instant;
 use lgmesh_protocol::validate::Reason;
 
 /// Where a manifest came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// `Publish` / `Retract` (signed by this node).
     Local,
     /// `Submit` (signed elsewhere).
     Submit,
+    /// Pushed by a peer over gossipsub.
+    Gossip,
+    /// Pulled from a peer by sync.
+    Sync,
 }
+
+impl From<lgmesh_net::Path> for Source {
+    fn from(p: lgmesh_net::Path) -> Self {
+        match p {
+            lgmesh_net::Path::Gossip => Source::Gossip,
+            lgmesh_net::Path::Sync => Source::Sync,
+        }
+    }
+}
+
+/// Sources that are this node's own clients (`lgmesh_manifests_*`); the others are
+/// peers (`lgmesh_net_manifests_*`).
+const CLIENTS: [Source; 2] = [Source::Local, Source::Submit];
 
 /// The node's counters.
 pub struct Metrics {
     started: Instant,
-    accepted: [AtomicU64; 2],
-    duplicate: AtomicU64,
+    accepted: [AtomicU64; 4],
+    duplicate: [AtomicU64; 4],
     unchanged: AtomicU64,
-    rejected: [AtomicU64; Reason::ALL.len()],
+    rejected: [[AtomicU64; Reason::ALL.len()]; 4],
     grpc_requests: AtomicU64,
     grpc_errors: AtomicU64,
     unauthenticated: AtomicU64,
@@ -34,7 +51,7 @@ impl Default for Metrics {
         Self {
             started: Instant::now(),
             accepted: Default::default(),
-            duplicate: AtomicU64::new(0),
+            duplicate: Default::default(),
             unchanged: AtomicU64::new(0),
             rejected: Default::default(),
             grpc_requests: AtomicU64::new(0),
@@ -51,17 +68,17 @@ impl Metrics {
         self.accepted[s as usize].fetch_add(1, Relaxed);
     }
     /// A manifest was already stored.
-    pub fn duplicate(&self) {
-        self.duplicate.fetch_add(1, Relaxed);
+    pub fn duplicate(&self, s: Source) {
+        self.duplicate[s as usize].fetch_add(1, Relaxed);
     }
     /// A publish found nothing changed.
     pub fn unchanged(&self) {
         self.unchanged.fetch_add(1, Relaxed);
     }
     /// A manifest or document was refused.
-    pub fn rejected(&self, r: Reason) {
+    pub fn rejected(&self, s: Source, r: Reason) {
         if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
-            self.rejected[i].fetch_add(1, Relaxed);
+            self.rejected[s as usize][i].fetch_add(1, Relaxed);
         }
     }
     /// A gRPC call, and whether it failed.
@@ -79,16 +96,30 @@ impl Metrics {
     pub fn search(&self) {
         self.searches.fetch_add(1, Relaxed);
     }
-    /// Accepted since start, all sources.
+    /// Stored since start from this node's clients (publish and submit).
     pub fn accepted_total(&self) -> u64 {
-        self.accepted.iter().map(|a| a.load(Relaxed)).sum()
+        CLIENTS.iter().map(|s| self.stored(*s)).sum()
     }
-    /// Rejections by reason.
-    pub fn rejected_by_reason(&self) -> Vec<(Reason, u64)> {
+    /// Stored since start from `s`.
+    pub fn stored(&self, s: Source) -> u64 {
+        self.accepted[s as usize].load(Relaxed)
+    }
+    /// Already stored, from `s`.
+    pub fn duplicates(&self, s: Source) -> u64 {
+        self.duplicate[s as usize].load(Relaxed)
+    }
+    /// Rejections by reason, from `sources` together.
+    pub fn rejected_by_reason(&self, sources: &[Source]) -> Vec<(Reason, u64)> {
         Reason::ALL
             .iter()
-            .zip(&self.rejected)
-            .map(|(r, c)| (*r, c.load(Relaxed)))
+            .enumerate()
+            .map(|(i, r)| {
+                let n = sources
+                    .iter()
+                    .map(|s| self.rejected[*s as usize][i].load(Relaxed))
+                    .sum();
+                (*r, n)
+            })
             .collect()
     }
 
@@ -110,7 +141,7 @@ impl Metrics {
             ],
         );
         let rej: Vec<(String, u64)> = self
-            .rejected_by_reason()
+            .rejected_by_reason(&CLIENTS)
             .into_iter()
             .map(|(r, c)| (format!("{{reason=\"{}\"}}", r.as_str()), c))
             .collect();
@@ -123,8 +154,43 @@ impl Metrics {
         counter(
             "lgmesh_manifests_duplicate_total",
             "Manifests offered that were already stored.",
-            &[("", self.duplicate.load(Relaxed))],
+            &[("", CLIENTS.iter().map(|s| self.duplicates(*s)).sum::<u64>())],
         );
+        let peers = [("gossip", Source::Gossip), ("sync", Source::Sync)];
+        let by_path = |f: &dyn Fn(Source) -> u64| -> Vec<(String, u64)> {
+            peers
+                .iter()
+                .map(|(p, s)| (format!("{{path=\"{p}\"}}"), f(*s)))
+                .collect()
+        };
+        let stored = by_path(&|s| self.stored(s));
+        let dup = by_path(&|s| self.duplicates(s));
+        let mut rejected = vec![];
+        for (p, src) in peers {
+            for (r, c) in self.rejected_by_reason(&[src]) {
+                rejected.push((format!("{{path=\"{p}\",reason=\"{}\"}}", r.as_str()), c));
+            }
+        }
+        for (name, help, v) in [
+            (
+                "lgmesh_net_manifests_stored_total",
+                "Manifests from peers that were valid and new, by path.",
+                &stored,
+            ),
+            (
+                "lgmesh_net_manifests_duplicate_total",
+                "Manifests from peers that were already stored, by path.",
+                &dup,
+            ),
+            (
+                "lgmesh_net_manifests_rejected_total",
+                "Manifests from peers refused by validation, by path and reason.",
+                &rejected,
+            ),
+        ] {
+            let v: Vec<(&str, u64)> = v.iter().map(|(l, c)| (l.as_str(), *c)).collect();
+            counter(name, help, &v);
+        }
         counter(
             "lgmesh_publish_unchanged_total",
             "Publishes whose content equalled the head.",
@@ -260,37 +326,13 @@ pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetIn
             let _ = writeln!(s, "{name}{labels} {v}");
         }
     };
-    let by_path = |f: fn(&(&'static str, u64, u64, u64)) -> u64| -> Vec<(String, u64)> {
-        n.by_path
-            .iter()
-            .map(|p| (format!("{{path=\"{}\"}}", p.0), f(p)))
-            .collect()
-    };
     family(
         "lgmesh_net_manifests_received_total",
         "counter",
         "Manifests received from peers, by path (gossip or sync).",
-        by_path(|p| p.1),
-    );
-    family(
-        "lgmesh_net_manifests_stored_total",
-        "counter",
-        "Manifests from peers that were valid and new, by path.",
-        by_path(|p| p.2),
-    );
-    family(
-        "lgmesh_net_manifests_duplicate_total",
-        "counter",
-        "Manifests from peers that were already stored, by path.",
-        by_path(|p| p.3),
-    );
-    family(
-        "lgmesh_net_manifests_rejected_total",
-        "counter",
-        "Manifests from peers refused by validation, by path and reason.",
-        n.rejected
+        n.by_path
             .iter()
-            .map(|(p, r, c)| (format!("{{path=\"{p}\",reason=\"{r}\"}}"), *c))
+            .map(|(p, c)| (format!("{{path=\"{p}\"}}"), *c))
             .collect(),
     );
     family(

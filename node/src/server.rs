@@ -90,8 +90,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         keypair,
         net_config,
         lgmesh_net::TransportKind::Real,
-        app.registry.clone(),
-        app.arrivals.clone(),
+        app.intake.clone(),
     )
     .await
     .context("cannot start the peer-to-peer network")?;

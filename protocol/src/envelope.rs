@@ -20,6 +20,11 @@ pub const SIGNING_DOMAIN: &[u8] = b"lgmesh/manifest/v1\0";
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ManifestId(pub [u8; 32]);
 
+/// Bytes of a manifest id that name it in a sync fetch, and the fewest a store looks an
+/// id up by: half the id's bytes on the wire, and still 128 bits, so that two honest
+/// ids never share them (a forger who makes two share them only fetches its own twice).
+pub const ID_PREFIX_LEN: usize = 16;
+
 impl ManifestId {
     /// The id of these body bytes.
     pub fn of(body: &[u8]) -> Self {

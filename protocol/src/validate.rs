@@ -135,6 +135,42 @@ impl Rejection {
     }
 }
 
+/// What became of a manifest offered to a store.
+#[derive(Debug, Clone)]
+pub enum PutOutcome {
+    /// Stored; it is now the head of its `(publisher, name)` (or, for an equivocation
+    /// proof, the proof is held).
+    Stored(ManifestId),
+    /// Already stored (same id).
+    Duplicate(ManifestId),
+    /// Refused, with the reason. Nothing was stored, except that an equivocating
+    /// manifest is kept as evidence.
+    Rejected(Rejection),
+}
+
+/// A batch checked without a store, as a store's write takes it: each manifest
+/// verified (size, encoding, schema, signature, times) or refused, and each
+/// equivocation proof (two envelopes of one publisher) likewise, in input order.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The manifests.
+    pub manifests: Vec<Result<VerifiedManifest, Rejection>>,
+    /// The equivocation proofs: both envelopes verified, or why not.
+    pub proofs: Vec<Result<(VerifiedManifest, VerifiedManifest), Rejection>>,
+}
+
+impl Checked {
+    /// Manifests and proofs together.
+    pub fn len(&self) -> usize {
+        self.manifests.len() + self.proofs.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Checks size, encoding, schema, signature and times of received envelope bytes.
 pub fn verify_bytes(
     bytes: &[u8],

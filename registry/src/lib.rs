@@ -10,14 +10,17 @@
 //! What it is not: a network component or a server. The node wraps it.
 //!
 //! ```no_run
-//! use lgmesh_registry::{Registry, PutOutcome, Query};
+//! use lgmesh_registry::{Durability, IfBusy, PutOutcome, Query, Registry};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let reg = Registry::open(std::path::Path::new("/tmp/lgmesh-store"), Default::default())?;
 //! # let envelope_bytes: Vec<u8> = vec![];
-//! match reg.put(&envelope_bytes, lgmesh_protocol::now_ms())? {
-//!     PutOutcome::Stored(id) => println!("stored {id}"),
-//!     PutOutcome::Duplicate(id) => println!("already had {id}"),
-//!     PutOutcome::Rejected(r) => println!("refused: {r}"),
+//! let checked = reg.check(&[envelope_bytes], &[], lgmesh_protocol::now_ms());
+//! for outcome in reg.write(checked, Durability::Flushed, IfBusy::Wait, |_| {})? {
+//!     match outcome {
+//!         PutOutcome::Stored(id) => println!("stored {id}"),
+//!         PutOutcome::Duplicate(id) => println!("already had {id}"),
+//!         PutOutcome::Rejected(r) => println!("refused: {r}"),
+//!     }
 //! }
 //! let page = reg.search(&Query { text: "bin collection".into(), page_size: 10, ..Default::default() })?;
 //! println!("{} results", page.total);
@@ -31,8 +34,10 @@ mod staging;
 pub mod store;
 pub mod trust;
 
+pub use lgmesh_protocol::validate::Checked;
 pub use search::{Hit, Page, Query, QueryError, SearchError};
 pub use store::{
-    Counts, OrgCard, OrgInfo, PutOutcome, Quota, Registry, StoreError, Stored, SyncPayload,
+    Counts, Durability, IfBusy, OrgCard, OrgInfo, PutOutcome, Quota, Registry, StoreError, Stored,
+    SyncPayload,
 };
 pub use trust::{DomainProof, PublisherTrust, TrustView, Verification};

@@ -1,8 +1,9 @@
 //! The sled store: manifests, heads, history, tombstones, equivocation evidence, the
 //! live-head sync set, org cards and counters, in one sled tree under key prefixes, so
 //! that each write (one manifest or a whole batch) is a single atomic sled batch.
-//! [`Registry::put`] and [`Registry::put_batch`] flush before they return, so an
-//! acknowledged manifest survives `kill -9`.
+//! [`Registry::write`] is the one way in; unless asked only to apply
+//! ([`Durability::Applied`]) it flushes before it returns, so an acknowledged manifest
+//! survives `kill -9`.
 //!
 //! A write is placed against the heads under the write lock, then applied to sled
 //! without it, in the order the writes were placed; the next write can be placed
@@ -18,10 +19,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
-use lgmesh_protocol::envelope::{ManifestId, VerifiedManifest};
+use lgmesh_protocol::envelope::{ID_PREFIX_LEN, ManifestId, VerifiedManifest};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{Envelope, ManifestBody, manifest_body::Kind};
-use lgmesh_protocol::validate::{self, Head, Limits, Reason, Rejection};
+pub use lgmesh_protocol::validate::PutOutcome;
+use lgmesh_protocol::validate::{self, Checked, Head, Limits, Reason, Rejection};
 use prost::Message;
 use sled::IVec;
 
@@ -145,20 +147,37 @@ pub enum StoreError {
     /// Not written, because a write placed before it failed; nothing of it is stored.
     #[error("store: not written, as a write before it failed")]
     Aborted,
+    /// Not written, because another write held the store and the caller would not wait
+    /// ([`IfBusy::GiveBack`]); the batch comes back untouched.
+    #[error("store: busy with another write")]
+    Busy(Box<Checked>),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// What happened to a manifest offered to the store.
-#[derive(Debug, Clone)]
-pub enum PutOutcome {
-    /// Stored; it is now the head of its `(publisher, name)`.
-    Stored(ManifestId),
-    /// Already stored (same id).
-    Duplicate(ManifestId),
-    /// Refused, with the reason. Nothing was stored, except that an equivocating
-    /// manifest is kept as evidence.
-    Rejected(Rejection),
+/// How far a [`Registry::write`] has gone when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Applied: readable at once, on disk after the next [`Registry::flush`]. For
+    /// manifests a crash may lose and peers would send again (gossip), whose verdict
+    /// should not wait for the disk.
+    Applied,
+    /// Flushed to disk: it survives `kill -9`.
+    Flushed,
+    /// Flushed to disk and searchable: for a local publish, which its publisher
+    /// searches for next.
+    Searchable,
+}
+
+/// What a [`Registry::write`] does when another write holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfBusy {
+    /// Waits for it (from a blocking thread).
+    Wait,
+    /// Does nothing and returns [`StoreError::Busy`] with the batch, for a caller on an
+    /// async runtime thread, which must not wait (a page of a catch-up can hold the
+    /// store for a few hundred milliseconds): it can write it from a blocking thread.
+    GiveBack,
 }
 
 /// What sync sends for one item of the sync set.
@@ -805,220 +824,120 @@ impl Registry {
         &self.limits
     }
 
-    /// Validates and stores envelope bytes with the one validation function, and
-    /// flushes to disk before returning.
-    pub fn put(&self, bytes: &[u8], now_ms: u64) -> Result<PutOutcome> {
-        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = Pending::new(self, &mut writer)?;
-        let verdict = validate::validate(
-            bytes,
-            &self.limits,
-            now_ms,
-            |pk, name| -> Result<Option<Head>> { Ok(pending.head(&pn(pk, name))?.map(|h| h.head)) },
-        )?;
-        let out = match verdict {
-            // A verified manifest is placed whatever the head says: equivocation is
-            // kept as evidence, and a statement a key makes once (its rotation, its own
-            // revocation) contradicts the first at any version.
-            validate::Verdict::Accept(m, _) | validate::Verdict::Reject(Some(m), _) => {
-                pending.add(*m)?
-            }
-            validate::Verdict::Reject(None, r) => PutOutcome::Rejected(r),
+    /// Checks envelopes and equivocation proofs as every path must (size, encoding,
+    /// schema, signature, times), signatures on every core, in input order. Touches no
+    /// storage, so a caller can check one batch while [`Registry::write`] stores the
+    /// one before. The two envelopes of a proof may have expired: evidence does not.
+    pub fn check(
+        &self,
+        envelopes: &[Vec<u8>],
+        proofs: &[(Vec<u8>, Vec<u8>)],
+        now_ms: u64,
+    ) -> Checked {
+        let mut checked = Checked {
+            manifests: verify_parallel(envelopes, &self.limits, now_ms),
+            proofs: Vec::with_capacity(proofs.len()),
         };
-        let placed = pending.stage()?;
-        drop(writer);
-        let seq = placed.apply(true, true)?;
-        // A single put (a local publish) is searchable when it returns.
-        if let Some(seq) = seq {
-            self.text.wait_for(seq)?;
+        if !proofs.is_empty() {
+            let limits = Limits {
+                allow_expired: true,
+                ..self.limits.clone()
+            };
+            let flat: Vec<Vec<u8>> = proofs
+                .iter()
+                .flat_map(|(a, b)| [a.clone(), b.clone()])
+                .collect();
+            let mut both = verify_parallel(&flat, &limits, now_ms).into_iter();
+            while let (Some(a), Some(b)) = (both.next(), both.next()) {
+                checked.proofs.push(match (a, b) {
+                    (Ok(a), Ok(b)) => Ok((a, b)),
+                    (Err(r), _) | (_, Err(r)) => Err(r),
+                });
+            }
         }
-        Ok(out)
+        checked
     }
 
-    /// Validates and stores many envelopes as one atomic batch, flushed once at the end.
-    /// Signatures are checked in parallel first; placement against the heads is in order,
-    /// so a batch may hold several versions of one name. Outcomes are in input order.
-    /// Every stored manifest is durable and readable by id when this returns; search
-    /// sees them a moment later, once the indexing thread has them
-    /// ([`Registry::wait_indexed`] waits for that).
-    pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
-        let verified = verify_parallel(items, &self.limits, now_ms);
-        self.store_verified(verified, true, |_| {})
-    }
-
-    /// For a gossip relay, whose verdict should wait for neither the write nor the disk.
-    /// As [`Registry::put_batch`], except that:
-    /// - `placed` is called with the outcomes as soon as they are decided (signatures
-    ///   checked, placed against the heads under the write lock), before the batch is
-    ///   written; and
-    /// - it returns before the flush to disk: what it stored is readable at once and
-    ///   durable after the next [`Registry::flush`]. A manifest lost in a crash before
-    ///   that comes back by sync.
+    /// The one way to store manifests: places a [`Registry::check`]ed batch against the
+    /// heads (in order, so a batch may hold several versions of one name), then stores
+    /// it as one atomic sled batch. Outcomes are in input order, the manifests' then the
+    /// proofs' (a check's rejection is passed through; a proof's outcome carries the
+    /// proof's id).
     ///
-    /// If the write then fails, `placed` has seen outcomes that were not stored; the
-    /// error is returned.
-    pub fn put_batch_relay(
+    /// - `durability`: how far the write has gone when this returns ([`Durability`]).
+    /// - `if_busy`: whether to wait for another write that holds the store
+    ///   ([`IfBusy`]); a caller on an async runtime thread must not.
+    /// - `placed` is called with the outcomes as soon as they are decided (placed under
+    ///   the write lock), before the batch is applied. Another thread may then write
+    ///   the next batch: it is placed seeing this one's writes, and applied after it. A
+    ///   caller that waits for `placed` before writing the next keeps its batches in
+    ///   order. If applying then fails, `placed` has seen outcomes that were not
+    ///   stored; the error is returned.
+    pub fn write(
         &self,
-        items: &[Vec<u8>],
-        now_ms: u64,
+        batch: Checked,
+        durability: Durability,
+        if_busy: IfBusy,
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>> {
-        let verified = verify_parallel(items, &self.limits, now_ms);
-        self.store_verified(verified, false, placed)
-    }
-
-    /// The first half of [`Registry::put_batch`]: size, encoding, schema, signature and
-    /// times of every envelope, checked on every core, in input order. Touches no
-    /// storage, so a caller can check one batch while [`Registry::put_checked`] stores
-    /// the one before.
-    pub fn check_batch(
-        &self,
-        items: &[Vec<u8>],
-        now_ms: u64,
-    ) -> Vec<std::result::Result<VerifiedManifest, Rejection>> {
-        verify_parallel(items, &self.limits, now_ms)
-    }
-
-    /// The second half of [`Registry::put_batch`]: places what [`Registry::check_batch`]
-    /// returned against the heads and stores it as one atomic batch, flushed before it
-    /// returns. Outcomes are in input order (a check's rejection is passed through).
-    ///
-    /// `placed` is called once the batch is placed, before it is applied. Another
-    /// thread may then call this for the next batch: it is placed while this one is
-    /// applied (seeing this one's writes), and applied after it. A caller that waits
-    /// for `placed` before starting the next keeps its batches in order.
-    pub fn put_checked(
-        &self,
-        checked: Vec<std::result::Result<VerifiedManifest, Rejection>>,
-        placed: impl FnOnce(&[PutOutcome]),
-    ) -> Result<Vec<PutOutcome>> {
-        self.store_verified(checked, true, placed)
-    }
-
-    /// Stores a stream of batches, each as [`Registry::put_batch`] does (atomic, durable
-    /// before the next), while the next batch's signatures are checked on other threads:
-    /// verification overlaps storage. For bulk ingest (a new node catching up).
-    /// Returns the outcomes of every batch in order; stops at the first storage error.
-    pub fn put_batches<I>(&self, batches: I, now_ms: u64) -> Result<Vec<PutOutcome>>
-    where
-        I: IntoIterator<Item = Vec<Vec<u8>>>,
-        I::IntoIter: Send,
-    {
-        let batches = batches.into_iter();
-        let limits = &self.limits;
-        std::thread::scope(|s| {
-            // One verified batch waits while the next is being checked: bounded memory.
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            s.spawn(move || {
-                for b in batches {
-                    let verified = validate::verify_many(&b, limits, now_ms);
-                    if tx.send(verified).is_err() {
-                        break;
-                    }
+        let mut writer = match if_busy {
+            IfBusy::Wait => self.write.lock().unwrap_or_else(|p| p.into_inner()),
+            IfBusy::GiveBack => match self.write.try_lock() {
+                Ok(w) => w,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Busy(Box::new(batch)));
                 }
-            });
-            let mut out = vec![];
-            for verified in rx {
-                out.extend(self.store_verified(verified, true, |_| {})?);
-            }
-            Ok(out)
-        })
-    }
-
-    fn store_verified(
-        &self,
-        verified: Vec<std::result::Result<VerifiedManifest, Rejection>>,
-        flush: bool,
-        placed: impl FnOnce(&[PutOutcome]),
-    ) -> Result<Vec<PutOutcome>> {
-        let writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        self.store_under(writer, verified, flush, placed)
-    }
-
-    /// As [`Registry::put_batch_relay`], but only if no other write is under way (being
-    /// placed, or placed and waiting to be applied); `None` if one is (a page of a
-    /// catch-up can take a few hundred milliseconds). For a caller on an async runtime
-    /// thread, which must not wait for that: it can retry on a blocking thread. A few
-    /// manifests at most.
-    pub fn try_put_batch_relay(
-        &self,
-        items: &[Vec<u8>],
-        now_ms: u64,
-        placed: impl FnOnce(&[PutOutcome]),
-    ) -> Option<Result<Vec<PutOutcome>>> {
-        let writer = match self.write.try_lock() {
-            Ok(w) => w,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
+            },
         };
-        // Under the write lock nothing new is queued: this batch will not wait.
-        if !self.staging.is_idle() {
-            return None;
+        // Under the write lock nothing new is queued: if nothing waits to be applied,
+        // this batch will not wait either.
+        if if_busy == IfBusy::GiveBack && !self.staging.is_idle() {
+            return Err(StoreError::Busy(Box::new(batch)));
         }
-        let verified = verify_parallel(items, &self.limits, now_ms);
-        Some(self.store_under(writer, verified, false, placed))
-    }
-
-    /// Places `verified` under the write lock, then applies it without: the next batch
-    /// can be placed meanwhile.
-    fn store_under(
-        &self,
-        mut writer: std::sync::MutexGuard<'_, Writer>,
-        verified: Vec<std::result::Result<VerifiedManifest, Rejection>>,
-        flush: bool,
-        placed: impl FnOnce(&[PutOutcome]),
-    ) -> Result<Vec<PutOutcome>> {
         let mut pending = Pending::new(self, &mut writer)?;
-        let mut out = Vec::with_capacity(verified.len());
-        for v in verified {
-            out.push(match v {
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch.manifests {
+            out.push(match m {
                 Ok(m) => pending.add(m)?,
+                Err(r) => PutOutcome::Rejected(r),
+            });
+        }
+        for p in batch.proofs {
+            out.push(match p {
+                Ok((a, b)) => pending.add_proof_of(a, b)?,
                 Err(r) => PutOutcome::Rejected(r),
             });
         }
         placed(&out);
         let staged = pending.stage()?;
         drop(writer);
-        staged.apply(flush, false)?;
+        let seq = staged.apply(
+            durability != Durability::Applied,
+            durability == Durability::Searchable,
+        )?;
+        if durability == Durability::Searchable
+            && let Some(seq) = seq
+        {
+            self.text.wait_for(seq)?;
+        }
         Ok(out)
     }
 
-    /// Stores equivocation proofs received from a peer: each is two envelopes of one
-    /// publisher that contradict each other (two bodies of one version, or two of a
-    /// statement a key makes once). Both are checked as any manifest is (except that
-    /// they may have expired: evidence does not), and kept as evidence, charged to
-    /// their publisher; the heads do not change. Outcomes are in input order, with the
-    /// proof's id; flushed before it returns.
-    pub fn put_proofs(
-        &self,
-        proofs: &[(Vec<u8>, Vec<u8>)],
-        now_ms: u64,
-    ) -> Result<Vec<PutOutcome>> {
-        if proofs.is_empty() {
-            return Ok(vec![]);
-        }
-        let limits = Limits {
-            allow_expired: true,
-            ..self.limits.clone()
-        };
-        let flat: Vec<Vec<u8>> = proofs
-            .iter()
-            .flat_map(|(a, b)| [a.clone(), b.clone()])
-            .collect();
-        let mut checked = verify_parallel(&flat, &limits, now_ms).into_iter();
-        let mut writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = Pending::new(self, &mut writer)?;
-        let mut out = Vec::with_capacity(proofs.len());
-        while let (Some(a), Some(b)) = (checked.next(), checked.next()) {
-            out.push(match (a, b) {
-                (Ok(a), Ok(b)) => pending.add_proof_of(a, b)?,
-                (Err(r), _) | (_, Err(r)) => PutOutcome::Rejected(r),
-            });
-        }
-        let placed = pending.stage()?;
-        drop(writer);
-        placed.apply(true, false)?;
-        Ok(out)
+    /// Shorthand for tests: checks and writes one envelope, searchable when it returns.
+    #[cfg(feature = "test-utils")]
+    pub fn put(&self, bytes: &[u8], now_ms: u64) -> Result<PutOutcome> {
+        let checked = self.check(&[bytes.to_vec()], &[], now_ms);
+        let mut out = self.write(checked, Durability::Searchable, IfBusy::Wait, |_| {})?;
+        out.pop()
+            .ok_or_else(|| StoreError::Corrupt("a write of one gave no outcome".into()))
+    }
+
+    /// Shorthand for tests: checks and writes envelopes, flushed when it returns.
+    #[cfg(feature = "test-utils")]
+    pub fn put_batch(&self, items: &[Vec<u8>], now_ms: u64) -> Result<Vec<PutOutcome>> {
+        let checked = self.check(items, &[], now_ms);
+        self.write(checked, Durability::Flushed, IfBusy::Wait, |_| {})
     }
 
     /// Drops the expired heads of publishers this node does not verify, with their
@@ -1753,13 +1672,13 @@ impl Registry {
         )
     }
 
-    /// What sync sends for an id prefix (at least 16 bytes): a manifest's envelope, or
+    /// What sync sends for an id prefix (at least [`ID_PREFIX_LEN`] bytes): a manifest's envelope, or
     /// the two envelopes of an equivocation proof.
     pub fn sync_item_by_prefix(&self, id_prefix: &[u8]) -> Result<Option<SyncPayload>> {
         if let Some(env) = self.envelope_bytes_by_prefix(id_prefix)? {
             return Ok(Some(SyncPayload::Manifest(env)));
         }
-        if id_prefix.len() < 16 || id_prefix.len() > 32 {
+        if id_prefix.len() < ID_PREFIX_LEN || id_prefix.len() > 32 {
             return Ok(None);
         }
         match self
@@ -1796,11 +1715,11 @@ impl Registry {
             .map(|v| v.to_vec()))
     }
 
-    /// The envelope bytes of the manifest whose id starts with `id_prefix` (at least 16
-    /// bytes, so two honest ids never share it; with several, the first). Sync fetches
+    /// The envelope bytes of the manifest whose id starts with `id_prefix` (at least
+    /// [`ID_PREFIX_LEN`] bytes, so two honest ids never share it; with several, the first). Sync fetches
     /// by these prefixes to halve the ids' bytes on the wire.
     pub fn envelope_bytes_by_prefix(&self, id_prefix: &[u8]) -> Result<Option<Vec<u8>>> {
-        if id_prefix.len() < 16 || id_prefix.len() > 32 {
+        if id_prefix.len() < ID_PREFIX_LEN || id_prefix.len() > 32 {
             return Ok(None);
         }
         match self
@@ -1892,10 +1811,10 @@ mod tests {
     use lgmesh_protocol::envelope::UnsignedManifest;
     use lgmesh_protocol::identity::SecretKey;
 
-    /// A relay write from a runtime thread never waits for another write: it says so,
-    /// and the caller moves it to a blocking thread.
+    /// A write from a runtime thread never waits for another write: it gives the batch
+    /// back, and the caller moves it to a blocking thread.
     #[test]
-    fn a_relay_write_is_not_tried_while_another_write_holds_the_store() {
+    fn a_write_that_will_not_wait_gives_its_batch_back_while_another_holds_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");
         let reg = Registry::open(dir.path(), Limits::default()).expect("open");
         let now = 1_790_000_000_000;
@@ -1912,17 +1831,23 @@ mod tests {
             .sign(&SecretKey::from_seed(&[3; 32]))
             .to_bytes();
         let placed = std::cell::Cell::new(false);
-        {
+        let batch = {
             let _busy = reg.write.lock().expect("writer");
-            let tried =
-                reg.try_put_batch_relay(std::slice::from_ref(&env), now, |_| placed.set(true));
-            assert!(tried.is_none(), "the store was busy");
-            assert!(!placed.get(), "nothing was placed");
-        }
+            let checked = reg.check(std::slice::from_ref(&env), &[], now);
+            match reg.write(checked, Durability::Applied, IfBusy::GiveBack, |_| {
+                placed.set(true)
+            }) {
+                Err(StoreError::Busy(batch)) => batch,
+                other => panic!("the store was busy: {other:?}"),
+            }
+        };
+        assert!(!placed.get(), "nothing was placed");
+        assert_eq!(batch.manifests.len(), 1, "the batch came back whole");
         let out = reg
-            .try_put_batch_relay(&[env], now, |_| placed.set(true))
-            .expect("the store is free")
-            .expect("stored");
+            .write(*batch, Durability::Applied, IfBusy::GiveBack, |_| {
+                placed.set(true)
+            })
+            .expect("the store is free");
         assert!(matches!(out[..], [PutOutcome::Stored(_)]), "{out:?}");
         assert!(placed.get(), "the verdict was reported");
         assert_eq!(reg.counts().expect("counts").heads, 1);
@@ -1951,7 +1876,9 @@ mod tests {
             .collect();
         let set = {
             let reg = Registry::open(dir.path(), Limits::default()).expect("open");
-            reg.put_batch(&items, now + 10).expect("put");
+            let checked = reg.check(&items, &[], now + 10);
+            reg.write(checked, Durability::Flushed, IfBusy::Wait, |_| {})
+                .expect("put");
             // What the older layout kept beside each head.
             for (at, id) in reg.sync_items().expect("sync set") {
                 reg.tree

@@ -6,7 +6,7 @@ use lgmesh_protocol::identity::{PublisherKey, SecretKey};
 use lgmesh_protocol::sample;
 use lgmesh_protocol::v1::ManifestBody;
 use lgmesh_protocol::validate::{Limits, Reason};
-use lgmesh_registry::{PutOutcome, Quota, Registry};
+use lgmesh_registry::{Durability, IfBusy, PutOutcome, Quota, Registry};
 
 const NOW: u64 = 1_790_000_000_000;
 
@@ -244,9 +244,7 @@ fn a_received_proof_flags_the_publisher_and_travels_on() {
         .expect("a proof in the sync set");
     let (pid, (first, second)) = proof;
     // Another node holding nothing of it takes it.
-    let out = told
-        .put_proofs(&[(first.clone(), second.clone())], NOW)
-        .expect("put");
+    let out = put_proofs(&told, &[(first.clone(), second.clone())]);
     assert!(
         matches!(out[..], [PutOutcome::Stored(id)] if id == pid),
         "{out:?}"
@@ -257,19 +255,21 @@ fn a_received_proof_flags_the_publisher_and_travels_on() {
         "no head from a proof"
     );
     assert!(told.sync_items().expect("sync").contains(&(NOW, pid)));
-    assert_eq!(
-        told.put_proofs(&[(first, second)], NOW).expect("put").len(),
-        1
-    );
+    assert_eq!(put_proofs(&told, &[(first, second)]).len(), 1);
     // Two bodies of different versions are no proof; nor one body twice.
     let c = sign(&key, service("x", 2, "Version two"));
-    let out = told
-        .put_proofs(&[(a.clone(), c), (a.clone(), a)], NOW)
-        .expect("put");
+    let out = put_proofs(&told, &[(a.clone(), c), (a.clone(), a)]);
     for o in out {
         assert!(
             matches!(&o, PutOutcome::Rejected(r) if r.reason == Reason::Schema),
             "{o:?}"
         );
     }
+}
+
+/// Checks and writes equivocation proofs, as sync does.
+fn put_proofs(reg: &Registry, proofs: &[(Vec<u8>, Vec<u8>)]) -> Vec<PutOutcome> {
+    let checked = reg.check(&[], proofs, NOW);
+    reg.write(checked, Durability::Flushed, IfBusy::Wait, |_| {})
+        .expect("put")
 }

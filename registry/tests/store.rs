@@ -5,7 +5,7 @@ use lgmesh_protocol::identity::SecretKey;
 use lgmesh_protocol::sample;
 use lgmesh_protocol::v1::ManifestBody;
 use lgmesh_protocol::validate::{Limits, Reason};
-use lgmesh_registry::{PutOutcome, Query, Registry};
+use lgmesh_registry::{Durability, IfBusy, PutOutcome, Query, Registry};
 
 const NOW: u64 = 1_790_000_000_000;
 
@@ -619,7 +619,14 @@ fn a_stream_of_batches_is_stored_in_order() {
                 .collect()
         })
         .collect();
-    let out = reg.put_batches(batches, NOW).expect("stream");
+    let mut out = vec![];
+    for b in batches {
+        let checked = reg.check(&b, &[], NOW);
+        out.extend(
+            reg.write(checked, Durability::Flushed, IfBusy::Wait, |_| {})
+                .expect("stream"),
+        );
+    }
     assert_eq!(out.len(), 505);
     assert_eq!(
         out.iter()
@@ -646,7 +653,7 @@ fn a_stream_of_batches_is_stored_in_order() {
 }
 
 #[test]
-fn a_relay_batch_is_placed_before_it_is_written_and_survives_a_flush_and_reopen() {
+fn a_batch_only_applied_is_placed_before_it_is_written_and_survives_a_flush_and_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = SecretKey::from_seed(&[21; 32]);
     let v1 = sign(&key, bins(1, "Bin collection days"));
@@ -661,15 +668,16 @@ fn a_relay_batch_is_placed_before_it_is_written_and_survives_a_flush_and_reopen(
     {
         let reg = open(&dir);
         let mut seen = vec![];
+        let checked = reg.check(&[v1.clone(), v1, v2, forged], &[], NOW);
         let out = reg
-            .put_batch_relay(&[v1.clone(), v1, v2, forged], NOW, |o| {
+            .write(checked, Durability::Applied, IfBusy::Wait, |o| {
                 // Decided, but not yet written: the store does not have v1 yet.
                 if let PutOutcome::Stored(id) = &o[0] {
                     assert!(reg.get(id).expect("get").is_none(), "written before placed");
                 }
                 seen = o.to_vec();
             })
-            .expect("relay batch");
+            .expect("applied batch");
         assert_eq!(seen.len(), 4);
         assert_eq!(
             format!("{seen:?}"),
@@ -724,13 +732,14 @@ fn heads_written_before_a_reopen_or_by_any_path_are_found_when_placing() {
             .put_batch(&[named("by-batch", 2, "Batch")], NOW)
             .expect("batch");
         stored(out.into_iter().next().expect("one"));
+        let checked = reg.check(&[named("by-apply", 2, "Apply")], &[], NOW);
         let out = reg
-            .put_batch_relay(&[named("by-relay", 2, "Relay")], NOW, |_| {})
+            .write(checked, Durability::Applied, IfBusy::GiveBack, |_| {})
             .expect("relay");
         stored(out.into_iter().next().expect("one"));
         reg.flush().expect("flush");
         // In the same process, right after each path wrote it.
-        for name in ["by-put", "by-batch", "by-relay"] {
+        for name in ["by-put", "by-batch", "by-apply"] {
             assert_eq!(
                 rejected(reg.put(&named(name, 1, "Old"), NOW).expect("put")),
                 Reason::Rollback,
@@ -745,7 +754,7 @@ fn heads_written_before_a_reopen_or_by_any_path_are_found_when_placing() {
             &[
                 named("by-put", 1, "Old"),
                 named("by-batch", 2, "Batch again, differently"),
-                named("by-relay", 1, "Old"),
+                named("by-apply", 1, "Old"),
                 named("brand-new", 1, "New"),
             ],
             NOW,
@@ -887,8 +896,9 @@ fn writes_during_the_first_load_of_the_sync_set_are_not_lost() {
                 .collect();
             std::thread::spawn(move || {
                 for u in &updates {
+                    let checked = reg.check(std::slice::from_ref(u), &[], NOW);
                     let out = reg
-                        .put_batch_relay(std::slice::from_ref(u), NOW, |_| {})
+                        .write(checked, Durability::Applied, IfBusy::Wait, |_| {})
                         .expect("put");
                     stored(out[0].clone());
                 }
@@ -963,7 +973,7 @@ fn a_closed_store_leaves_nothing_writing_in_its_directory() {
     );
 }
 
-/// Pages stored by `put_checked` on several threads, each starting once the page before
+/// Pages written on several threads, each starting once the page before
 /// it is placed (as a sync round does: the next page is placed while the one before is
 /// applied), end exactly as the same pages stored one at a time: each page reads the
 /// heads, evidence and quota use of the pages still being applied before it.
@@ -1071,11 +1081,14 @@ fn store_pages(
 ) -> (Registry, Vec<Vec<PutOutcome>>) {
     let reg = open(dir);
     reg.set_quota(quota);
-    let checked: Vec<_> = pages.iter().map(|p| reg.check_batch(p, NOW)).collect();
+    let checked: Vec<_> = pages.iter().map(|p| reg.check(p, &[], NOW)).collect();
     if !piped {
         let out = checked
             .into_iter()
-            .map(|c| reg.put_checked(c, |_| {}).expect("store"))
+            .map(|c| {
+                reg.write(c, Durability::Flushed, IfBusy::Wait, |_| {})
+                    .expect("store")
+            })
             .collect();
         return (reg, out);
     }
@@ -1090,8 +1103,10 @@ fn store_pages(
                 if let Some(w) = wait {
                     w.recv().expect("the page before was placed");
                 }
-                reg.put_checked(page, |_| tx.send(()).expect("send"))
-                    .expect("store")
+                reg.write(page, Durability::Flushed, IfBusy::Wait, |_| {
+                    tx.send(()).expect("send")
+                })
+                .expect("store")
             }));
         }
         handles

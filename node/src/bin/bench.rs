@@ -263,7 +263,7 @@ fn ingest(a: &Args, services: &[Service], councils: &[Council], tmp: &Path) -> R
     // next batch overlaps storage of this one.
     let batches: Vec<Vec<Vec<u8>>> = corpus.chunks(a.batch).map(<[Vec<u8>]>::to_vec).collect();
     let t = Instant::now();
-    for o in reg.put_batches(batches, now)? {
+    for o in lgmesh::intake::write_pipelined(&reg, batches, now)? {
         stored += usize::from(matches!(o, lgmesh_registry::PutOutcome::Stored(_)));
     }
     let ingest_s = t.elapsed().as_secs_f64();
@@ -307,7 +307,14 @@ fn ingest(a: &Args, services: &[Service], councils: &[Council], tmp: &Path) -> R
     let mut lat = vec![];
     for b in &extra {
         let t = Instant::now();
-        reg.put(b, now)?;
+        // As a local publish writes: flushed, and searchable when it returns.
+        let checked = reg.check(std::slice::from_ref(b), &[], now);
+        reg.write(
+            checked,
+            lgmesh_registry::Durability::Searchable,
+            lgmesh_registry::IfBusy::Wait,
+            |_| {},
+        )?;
         lat.push(t.elapsed());
     }
     lat.sort();
@@ -593,7 +600,7 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
         let reg = Registry::open(&dir.join("store"), Default::default())?;
         let t = Instant::now();
         let batches: Vec<Vec<Vec<u8>>> = cards.chunks(1000).map(<[_]>::to_vec).collect();
-        let out = reg.put_batches(batches, now)?;
+        let out = lgmesh::intake::write_pipelined(&reg, batches, now)?;
         let stored = out
             .iter()
             .filter(|o| matches!(o, lgmesh_registry::PutOutcome::Stored(_)))

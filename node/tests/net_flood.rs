@@ -3,13 +3,14 @@
 //! so it is not relayed), counts the refusals, and an honest manifest published after
 //! the flood still arrives everywhere.
 
-mod common;
+mod mesh;
 
 use std::time::Duration;
 
-use common::*;
+use lgmesh::metrics::Source;
 use lgmesh_protocol::identity::SecretKey;
 use lgmesh_registry::Quota;
+use mesh::*;
 
 const NET: &str = "t-flood";
 
@@ -71,13 +72,11 @@ async fn a_flood_from_an_unverified_key_stops_at_the_quota_and_honest_manifests_
             "{name}: 10 + honest"
         );
         let refused: u64 = n
-            .net
-            .stats()
-            .snapshot()
-            .rejected
+            .metrics
+            .rejected_by_reason(&[Source::Gossip, Source::Sync])
             .iter()
-            .filter(|(_, r, _)| *r == "quota")
-            .map(|(_, _, n)| n)
+            .filter(|(r, _)| r.as_str() == "quota")
+            .map(|(_, n)| n)
             .sum();
         assert!(refused >= 1, "{name}: quota refusals are counted");
         assert!(n.has(&after), "{name} has the honest manifest");

@@ -2,10 +2,10 @@
 //! (Noise, Yamux), measured against a bare gossipsub baseline in the same run.
 //!
 //! ```text
-//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- propagate --nodes 100,433,1000
-//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- catchup --manifests 100000
-//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- catchup-liars --manifests 100000
-//! cargo run --release -p lgmesh-net --bin lgmesh-sim -- reconcile --manifests 100000 --missing 1000
+//! cargo run --release -p lgmesh --bin lgmesh-sim -- propagate --nodes 100,433,1000
+//! cargo run --release -p lgmesh --bin lgmesh-sim -- catchup --manifests 100000
+//! cargo run --release -p lgmesh --bin lgmesh-sim -- catchup-liars --manifests 100000
+//! cargo run --release -p lgmesh --bin lgmesh-sim -- reconcile --manifests 100000 --missing 1000
 //! ```
 //! Figures go to stdout; see BENCHMARKS.md.
 
@@ -19,14 +19,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use lgmesh::intake::Intake;
+use lgmesh::metrics::{Metrics, Source};
 use lgmesh_net::{Multiaddr, NetConfig, Network, TransportKind, keypair_from_seed};
-use lgmesh_protocol::envelope::{ManifestId, UnsignedManifest};
+use lgmesh_protocol::envelope::UnsignedManifest;
 use lgmesh_protocol::identity::SecretKey;
 use lgmesh_protocol::sample;
 use lgmesh_protocol::validate::Limits;
-use lgmesh_registry::{PutOutcome, Registry};
+use lgmesh_registry::{Durability, IfBusy, PutOutcome, Registry};
 use libp2p::{Transport, core::upgrade, gossipsub, noise, swarm::SwarmEvent, yamux};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -167,8 +169,8 @@ fn seed(i: u64, salt: u8) -> [u8; 32] {
 struct SimNode {
     net: Network,
     registry: Arc<Registry>,
+    intake: Arc<Intake>,
     addr: Multiaddr,
-    arrivals: broadcast::Sender<ManifestId>,
 }
 
 async fn start_node(dir: &Path, i: usize, cfg: NetConfig, search: bool) -> Result<SimNode> {
@@ -178,21 +180,22 @@ async fn start_node(dir: &Path, i: usize, cfg: NetConfig, search: bool) -> Resul
     } else {
         Registry::open_without_search(&d, Limits::default(), 4 * 1024 * 1024)?
     });
-    let (arrivals, _) = broadcast::channel(4096);
+    // The node's own way into the store: what a node does once a manifest is stored
+    // is done here too.
+    let intake = Arc::new(Intake::new(registry.clone(), Arc::new(Metrics::default())));
     let net = Network::start(
         keypair_from_seed(seed(i as u64, 1))?,
         cfg,
         TransportKind::Memory,
-        registry.clone(),
-        arrivals.clone(),
+        intake.clone(),
     )
     .await?;
     let addr = net.info().await?.listen[0].clone();
     Ok(SimNode {
         net,
         registry,
+        intake,
         addr,
-        arrivals,
     })
 }
 
@@ -340,7 +343,7 @@ async fn lgmesh(
     connect_all(edges, |i| nodes[i].net.clone(), |j| nodes[j].addr.clone()).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     for (i, node) in nodes.iter().enumerate() {
-        let mut sub = node.arrivals.subscribe();
+        let mut sub = node.intake.subscribe();
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Ok(id) = sub.recv().await {
@@ -384,10 +387,22 @@ async fn lgmesh(
     churn.abort();
     let conns_before = conns(&nodes);
     let out = publish_all(n, publishes, &mut rx, async |origin, env| {
-        let reg = nodes[origin].registry.clone();
+        let intake = nodes[origin].intake.clone();
         let e2 = env.clone();
-        let stored = tokio::task::spawn_blocking(move || reg.put(&e2, now_ms())).await??;
-        let PutOutcome::Stored(id) = stored else {
+        let stored = tokio::task::spawn_blocking(move || {
+            let checked = intake.check(&[e2], &[], now_ms());
+            intake
+                .write(
+                    checked,
+                    Source::Local,
+                    Durability::Searchable,
+                    IfBusy::Wait,
+                    |_| {},
+                )
+                .map(|mut o| o.pop())
+        })
+        .await??;
+        let Some(PutOutcome::Stored(id)) = stored else {
             return Err(format!("publish refused: {stored:?}").into());
         };
         nodes[origin].net.publish(env, id);
@@ -736,7 +751,8 @@ fn quiet_config() -> NetConfig {
 
 async fn fill(reg: &Arc<Registry>, batches: Vec<Vec<Vec<u8>>>) -> Result<()> {
     let reg = reg.clone();
-    tokio::task::spawn_blocking(move || reg.put_batches(batches, now_ms())).await??;
+    tokio::task::spawn_blocking(move || lgmesh::intake::write_pipelined(&reg, batches, now_ms()))
+        .await??;
     Ok(())
 }
 
@@ -946,13 +962,11 @@ async fn serve(dir: &Path, count: usize) -> Result<()> {
     let registry = Arc::new(Registry::open(&d, Limits::default())?);
     let t = Instant::now();
     fill(&registry, batches).await?;
-    let (arrivals, _) = broadcast::channel(16);
     let net = Network::start(
         keypair_from_seed(seed(0, 1))?,
         loopback_config(),
         TransportKind::Real,
-        registry,
-        arrivals,
+        Arc::new(Intake::new(registry, Arc::new(Metrics::default()))),
     )
     .await?;
     let info = net.info().await?;
@@ -1002,13 +1016,11 @@ async fn catchup_loopback(dir: &Path, count: usize) -> Result<()> {
     let addr: Multiaddr = addr.parse()?;
     let d = dir.join("joiner");
     let registry = Arc::new(Registry::open(&d, Limits::default())?);
-    let (arrivals, _) = broadcast::channel(4096);
     let net = Network::start(
         keypair_from_seed(seed(1, 1))?,
         loopback_config(),
         TransportKind::Real,
-        registry.clone(),
-        arrivals,
+        Arc::new(Intake::new(registry.clone(), Arc::new(Metrics::default()))),
     )
     .await?;
     let (t0, cpu0) = (Instant::now(), cpu_secs());

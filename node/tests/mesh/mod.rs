@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lgmesh::intake::Intake;
+use lgmesh::metrics::Metrics;
 use lgmesh_net::{Multiaddr, NetConfig, Network, TransportKind, keypair_from_seed};
 use lgmesh_protocol::envelope::{ManifestId, UnsignedManifest};
 use lgmesh_protocol::identity::SecretKey;
@@ -13,13 +15,15 @@ use lgmesh_protocol::v1::ManifestBody;
 use lgmesh_protocol::validate::Limits;
 use lgmesh_registry::{PutOutcome, Registry};
 use sha2::{Digest, Sha256};
-use tokio::sync::broadcast;
 
 pub struct Node {
     pub net: Network,
     pub registry: Arc<Registry>,
     pub addr: Multiaddr,
-    pub arrivals: broadcast::Sender<ManifestId>,
+    /// The node's way into its store, as `lgmesh run` builds it.
+    pub intake: Arc<Intake>,
+    /// What it counts as manifests are stored.
+    pub metrics: Arc<Metrics>,
     _dir: tempfile::TempDir,
 }
 
@@ -72,9 +76,10 @@ impl Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let registry =
             Arc::new(Registry::open(dir.path(), Limits::default()).expect("open registry"));
-        let (arrivals, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Metrics::default());
+        let intake = Arc::new(Intake::new(registry.clone(), metrics.clone()));
         let key = keypair_from_seed(seed).expect("key");
-        let net = Network::start(key, cfg, kind, registry.clone(), arrivals.clone()).await?;
+        let net = Network::start(key, cfg, kind, intake.clone()).await?;
         let info = net.info().await.expect("info");
         let addr = info
             .listen
@@ -85,7 +90,8 @@ impl Node {
             net,
             registry,
             addr,
-            arrivals,
+            intake,
+            metrics,
             _dir: dir,
         })
     }

@@ -1,12 +1,13 @@
 //! Federation over real swarms on the memory transport: push, pull, partitions.
 
-mod common;
+mod mesh;
 
 use std::time::Duration;
 
-use common::*;
+use lgmesh::metrics::Source;
 use lgmesh_protocol::identity::SecretKey;
 use lgmesh_protocol::sample;
+use mesh::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -68,7 +69,7 @@ async fn ten_nodes_publish_update_and_retract_reach_every_node() {
     eventually("gossip counted at least nine stores", WAIT, || {
         let gossip_stored: u64 = nodes[1..]
             .iter()
-            .map(|n| n.net.stats().snapshot().by_path[0].2)
+            .map(|n| n.metrics.stored(Source::Gossip))
             .sum();
         gossip_stored >= 9
     })
@@ -106,7 +107,7 @@ async fn a_late_joiner_without_gossip_gets_a_thousand_manifests_by_sync_alone() 
     eventually("1,000 manifests synced", WAIT, || b.digest() == a.digest()).await;
     // The counters are bumped just after the batch is stored.
     eventually("sync counted 1,000 stored", WAIT, || {
-        b.net.stats().snapshot().by_path[1].2 >= 1000
+        b.metrics.stored(Source::Sync) >= 1000
     })
     .await;
     assert_eq!(
@@ -258,7 +259,7 @@ async fn a_node_over_max_peers_trims_the_newest_and_keeps_its_bootstrap_peer() {
     cfg.sync.on_connect_burst = 0.0;
     cfg.sync.interval = Duration::from_secs(3600);
     let hub = Node::start(cfg).await;
-    common::eventually_async("the hub reaches its bootstrap peer", WAIT, async || {
+    mesh::eventually_async("the hub reaches its bootstrap peer", WAIT, async || {
         hub.net.info().await.expect("info").peers == 1
     })
     .await;
@@ -272,7 +273,7 @@ async fn a_node_over_max_peers_trims_the_newest_and_keeps_its_bootstrap_peer() {
     }
     // Housekeeping runs every 5 s: 8 peers, over max 4, so back to halfway (3): the
     // bootstrap peer and the two oldest others stay, the five newest go.
-    common::eventually_async("a trim", WAIT, async || {
+    mesh::eventually_async("a trim", WAIT, async || {
         hub.net.stats().snapshot().connections_trimmed >= 5
     })
     .await;

@@ -3,17 +3,18 @@
 //! Nothing it sends is stored or forwarded, it is banned, and honest manifests still
 //! arrive.
 
-mod common;
+mod mesh;
 
 use std::time::Duration;
 
-use common::*;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use lgmesh::metrics::Source;
 use lgmesh_protocol::identity::SecretKey;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Transport, core::upgrade, gossipsub, identify, noise,
     request_response, swarm::NetworkBehaviour, swarm::SwarmEvent, yamux,
 };
+use mesh::*;
 use tokio::sync::mpsc;
 
 const NET: &str = "t-liar";
@@ -252,11 +253,11 @@ async fn a_lying_peer_is_refused_not_forwarded_and_banned_while_honest_manifests
     assert_eq!(refused("banned"), 1, "{s1:?}");
     // Validation runs off the loop: wait for its verdicts to be counted.
     eventually("invalid gossip counted", Duration::from_secs(20), || {
-        let s = h1.net.stats().snapshot();
-        s.rejected
+        h1.metrics
+            .rejected_by_reason(&[Source::Gossip])
             .iter()
-            .filter(|r| r.0 == "gossip" && ["signature", "decode", "equivocation"].contains(&r.1))
-            .map(|r| r.2)
+            .filter(|(r, _)| ["signature", "decode", "equivocation"].contains(&r.as_str()))
+            .map(|(_, n)| n)
             .sum::<u64>()
             >= 1
     })
@@ -275,12 +276,13 @@ async fn a_lying_peer_is_refused_not_forwarded_and_banned_while_honest_manifests
         Some(v2_id),
         "the rollback did not replace the head"
     );
-    let s2 = h2.net.stats().snapshot();
+    let s2 = h2
+        .metrics
+        .rejected_by_reason(&[Source::Gossip, Source::Sync]);
     let bad_on_h2: u64 = s2
-        .rejected
         .iter()
-        .filter(|r| ["signature", "decode", "equivocation"].contains(&r.1))
-        .map(|r| r.2)
+        .filter(|(r, _)| ["signature", "decode", "equivocation"].contains(&r.as_str()))
+        .map(|(_, n)| n)
         .sum();
     assert_eq!(bad_on_h2, 0, "h2 never saw invalid data: {s2:?}");
 

@@ -2,13 +2,13 @@
 //! a relay (`…/p2p-circuit`): it starts while the relay cannot serve it, keeps trying,
 //! and once the relay can, other nodes reach it through the relay.
 
-mod common;
+mod mesh;
 
 use std::time::Duration;
 
-use common::*;
 use lgmesh_net::{Multiaddr, NetConfig, Protocol, TransportKind};
 use lgmesh_protocol::identity::SecretKey;
+use mesh::*;
 
 fn real(network: &str) -> NetConfig {
     let mut c = config(network);

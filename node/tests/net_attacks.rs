@@ -3,12 +3,12 @@
 //! gossipsub, sync, Kademlia) as it pleases. Each test failed before its fix: the
 //! comment on each says how.
 
-mod common;
+mod mesh;
 
 use std::time::Duration;
 
-use common::*;
 use futures::StreamExt;
+use lgmesh::metrics::Source;
 use lgmesh_net::codec::SyncCodec;
 use lgmesh_net::{Multiaddr, NetConfig, TransportKind};
 use lgmesh_proto::v1::{Manifests, SyncRequest, SyncResponse, sync_request, sync_response};
@@ -17,6 +17,7 @@ use libp2p::{
     PeerId, StreamProtocol, gossipsub, identify, kad, noise, request_response,
     swarm::NetworkBehaviour, swarm::SwarmEvent, tcp, yamux,
 };
+use mesh::*;
 use tokio::sync::mpsc;
 
 fn real(network: &str) -> NetConfig {
@@ -388,13 +389,13 @@ async fn a_forged_copy_does_not_hide_the_genuine_manifest() {
         "the forged copy is refused",
         Duration::from_secs(20),
         || {
+            // (Before, this looked for the counter's row rather than a count in it,
+            // and so held from the start.)
             fresh
-                .net
-                .stats()
-                .snapshot()
-                .rejected
+                .metrics
+                .rejected_by_reason(&[Source::Sync])
                 .iter()
-                .any(|r| r.0 == "sync" && r.1 == "signature")
+                .any(|(r, n)| r.as_str() == "signature" && *n > 0)
         },
     )
     .await;
