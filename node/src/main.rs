@@ -6,7 +6,8 @@
 
 /// mimalloc, built with its arenas committed as they are used (see `.cargo/config.toml`):
 /// sled copies a tree node for every key it writes, and glibc's malloc spent a fifth of
-/// a catch-up in allocation and kept the freed memory (BENCHMARKS.md, "The allocator").
+/// a catch-up in allocation and kept the freed memory (BENCHMARKS-HISTORY.md, "the
+/// allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
