@@ -41,6 +41,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: lgmesh-sim propagate [--nodes 100,433,1000] [--publishes 20] [--degree 4]\n\
          \x20      lgmesh-sim catchup [--manifests 100000]\n\
+         \x20      lgmesh-sim catchup-loopback [--manifests 100000]\n\
          \x20      lgmesh-sim catchup-liars [--manifests 100000] [--liars 4]\n\
          \x20      lgmesh-sim reconcile [--manifests 100000] [--missing 1000]\n\
          options for all: --dir DIR (scratch space; default the system temp dir),\n\
