@@ -2,136 +2,22 @@
 
 use std::sync::Arc;
 
-use lgmesh_proto::v1::{SyncRequest, SyncResponse};
 use lgmesh_protocol::envelope::ManifestId;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
-use crate::{Keypair, NetConfig, NetStats, Store, behaviour, event_loop::EventLoop};
-
-/// Which transport a node runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    /// TCP (Noise, Yamux) and QUIC, with relay, AutoNAT and DCUtR.
-    Real,
-    /// libp2p's in-process memory transport (Noise, Yamux), for tests and simulations.
-    Memory,
-}
-
-/// A network failure the caller can act on.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetError {
-    /// The configuration cannot work (bad network name, address, key).
-    #[error("network config: {0}")]
-    Config(String),
-    /// Listening failed.
-    #[error("listen on {addr}: {reason}")]
-    Listen {
-        /// The address.
-        addr: Multiaddr,
-        /// Why.
-        reason: String,
-    },
-    /// Dialling failed.
-    #[error("dial {addr}: {reason}")]
-    Dial {
-        /// The address.
-        addr: String,
-        /// Why.
-        reason: String,
-    },
-    /// The request to the peer failed.
-    #[error("peer {peer}: {reason}")]
-    Peer {
-        /// The peer.
-        peer: PeerId,
-        /// Why.
-        reason: String,
-    },
-    /// The network task has stopped.
-    #[error("the network has stopped")]
-    Stopped,
-}
-
-/// A connected peer.
-#[derive(Debug, Clone)]
-pub struct PeerInfo {
-    /// Its peer id.
-    pub peer_id: PeerId,
-    /// The addresses of its open connections.
-    pub addrs: Vec<Multiaddr>,
-    /// What it says it runs (identify), e.g. `lgmesh/0.1.0`.
-    pub agent: String,
-    /// Last ping round trip, if measured.
-    pub rtt_ms: Option<f64>,
-    /// True when this node dialled it.
-    pub outbound: bool,
-    /// True when it is in this node's gossip mesh.
-    pub in_mesh: bool,
-    /// Manifests from it refused as bad (strikes).
-    pub strikes: u32,
-}
-
-/// This node on the network.
-#[derive(Debug, Clone)]
-pub struct NetInfo {
-    /// Its peer id.
-    pub peer_id: PeerId,
-    /// The network name.
-    pub network: String,
-    /// Full addresses it listens on, each ending in `/p2p/<peer id>`.
-    pub listen: Vec<Multiaddr>,
-    /// Addresses others have confirmed they can reach it at.
-    pub external: Vec<Multiaddr>,
-    /// Connected peers.
-    pub peers: usize,
-    /// Peers in its gossip mesh.
-    pub mesh_peers: usize,
-    /// `public`, `private` or `unknown` (AutoNAT).
-    pub nat: String,
-}
-
-pub(crate) enum Command {
-    Publish {
-        data: Vec<u8>,
-        id: ManifestId,
-    },
-    Dial {
-        addr: Multiaddr,
-        reply: oneshot::Sender<Result<PeerId, NetError>>,
-    },
-    Peers {
-        reply: oneshot::Sender<Vec<PeerInfo>>,
-    },
-    Info {
-        reply: oneshot::Sender<NetInfo>,
-    },
-    Request {
-        peer: PeerId,
-        request: SyncRequest,
-        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
-    },
-    Validated(
-        Vec<(
-            libp2p::gossipsub::MessageId,
-            PeerId,
-            libp2p::gossipsub::MessageAcceptance,
-        )>,
-    ),
-    SyncNow {
-        peer: Option<PeerId>,
-    },
-    Shutdown,
-}
+use crate::command::{Command, LoopTx, NetInfo, PeerInfo, Request};
+use crate::{
+    Keypair, NetConfig, NetError, NetStats, Store, TransportKind, behaviour, event_loop::EventLoop,
+};
 
 /// The handle to a running network. Cheap to clone; every method is non-blocking or
 /// awaits a reply from the network task.
 #[derive(Clone)]
 pub struct Network {
-    pub(crate) tx: mpsc::Sender<Command>,
-    pub(crate) stats: Arc<NetStats>,
-    pub(crate) peer_id: PeerId,
+    tx: LoopTx,
+    peer_id: PeerId,
 }
 
 impl Network {
@@ -158,16 +44,17 @@ impl Network {
         let peer_id = key.public().to_peer_id();
         let swarm = behaviour::build_swarm(key, &cfg, kind)?;
         let (tx, rx) = mpsc::channel(1024);
-        let stats = Arc::new(NetStats::default());
-        let net = Network {
+        let tx = LoopTx {
             tx,
-            stats: stats.clone(),
-            peer_id,
+            stats: Arc::new(NetStats::default()),
         };
-        let mut el = EventLoop::new(swarm, cfg, kind, store, net.clone(), rx)?;
-        el.listen_and_bootstrap().await?;
-        tokio::spawn(el.run());
-        Ok(net)
+        // Every task the network runs is under this span (and so under the caller's:
+        // the node's, naming its organisation), and each says which peer it serves.
+        let span = tracing::info_span!("net", me = %crate::short(&peer_id));
+        let mut el = EventLoop::new(swarm, cfg, kind, store, tx.clone(), rx)?;
+        el.listen_and_bootstrap().instrument(span.clone()).await?;
+        tokio::spawn(el.run().instrument(span));
+        Ok(Network { tx, peer_id })
     }
 
     /// This node's peer id.
@@ -177,82 +64,60 @@ impl Network {
 
     /// The live counters.
     pub fn stats(&self) -> &Arc<NetStats> {
-        &self.stats
+        &self.tx.stats
+    }
+
+    async fn send(&self, r: Request) -> Result<(), NetError> {
+        self.tx
+            .tx
+            .send(Command::Public(r))
+            .await
+            .map_err(|_| NetError::Stopped)
     }
 
     async fn ask<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
     ) -> Result<T, NetError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| NetError::Stopped)?;
+        self.send(make(reply)).await?;
         rx.await.map_err(|_| NetError::Stopped)
     }
 
     /// Gossips a manifest this node has just stored. Never waits: when the network is
     /// too busy the manifest still reaches peers by sync.
     pub fn publish(&self, data: Vec<u8>, id: ManifestId) {
-        let _ = self.tx.try_send(Command::Publish { data, id });
+        let _ = self
+            .tx
+            .tx
+            .try_send(Command::Public(Request::Publish { data, id }));
     }
 
     /// Dials an address (ending in `/p2p/<peer id>`, or not) and waits for the connection.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
-        self.ask(|reply| Command::Dial { addr, reply }).await?
+        self.ask(|reply| Request::Dial { addr, reply }).await?
     }
 
     /// The connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
-        self.ask(|reply| Command::Peers { reply }).await
+        self.ask(|reply| Request::Peers { reply }).await
     }
 
     /// This node's addresses and counts.
     pub async fn info(&self) -> Result<NetInfo, NetError> {
-        self.ask(|reply| Command::Info { reply }).await
+        self.ask(|reply| Request::Info { reply }).await
     }
 
     /// Starts a sync round now with `peer`, or with a random connected peer.
     pub async fn sync_now(&self, peer: Option<PeerId>) -> Result<(), NetError> {
-        self.tx
-            .send(Command::SyncNow { peer })
-            .await
-            .map_err(|_| NetError::Stopped)
+        self.send(Request::SyncNow { peer }).await
     }
 
-    /// Stops the network task (connections close).
+    /// Stops the network, in order: no more gossip is taken in or requests answered,
+    /// sync rounds end, the gossip already taken in is validated, stored and flushed,
+    /// and then connections close. Returns once all of that is done (at once if the
+    /// network had stopped already). Cancel-safe: dropped, the network still stops.
     pub async fn shutdown(&self) {
-        let _ = self.tx.send(Command::Shutdown).await;
-    }
-
-    pub(crate) async fn request(
-        &self,
-        peer: PeerId,
-        request: SyncRequest,
-    ) -> Result<SyncResponse, NetError> {
-        self.stats.sync_bytes_out.fetch_add(
-            prost::Message::encoded_len(&request) as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let response = self
-            .ask(|reply| Command::Request {
-                peer,
-                request,
-                reply,
-            })
-            .await??;
-        self.stats.sync_bytes_in.fetch_add(
-            prost::Message::encoded_len(&response) as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        Ok(response)
-    }
-
-    pub(crate) fn send(&self, c: Command) {
-        // Only gossip verdicts come this way. A full queue means the loop is far behind;
-        // a verdict dropped leaves the message unforwarded (sync carries it), and
-        // gossipsub forgets it within its history window.
-        let _ = self.tx.try_send(c);
+        let _ = self.ask(|done| Request::Shutdown { done }).await;
     }
 }

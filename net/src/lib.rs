@@ -19,8 +19,11 @@
 
 mod behaviour;
 pub mod codec;
+mod command;
+mod error;
 mod event_loop;
 mod handle;
+mod ingest;
 pub mod stats;
 pub mod store;
 mod sync;
@@ -29,7 +32,9 @@ pub use sync::fuzzing;
 
 use std::time::Duration;
 
-pub use handle::{NetError, NetInfo, Network, PeerInfo, TransportKind};
+pub use command::{NetInfo, PeerInfo};
+pub use error::NetError;
+pub use handle::Network;
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
 pub use stats::{NetStats, Path, StatsSnapshot};
 pub use store::{Durability, Offered, Store, StoreFailure, SyncPayload};
@@ -37,6 +42,15 @@ pub use store::{Durability, Offered, Store, StoreFailure, SyncPayload};
 /// The network name of the real federation. Tests and demos use others, so that they
 /// can never mix with it: the name is part of every protocol id and topic.
 pub const DEFAULT_NETWORK: &str = "uk";
+
+/// Which transport a node runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// TCP (Noise, Yamux) and QUIC, with relay, AutoNAT and DCUtR.
+    Real,
+    /// libp2p's in-process memory transport (Noise, Yamux), for tests and simulations.
+    Memory,
+}
 
 /// How Kademlia should run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -203,6 +217,17 @@ impl Default for NetConfig {
             max_message_bytes: 64 * 1024,
         }
     }
+}
+
+/// A peer id in logs: its last 8 characters (as `…ab12cd34`), enough to tell peers
+/// apart in one federation.
+pub(crate) fn short(p: &PeerId) -> String {
+    let s = p.to_string();
+    let tail: String = s
+        .chars()
+        .skip(s.chars().count().saturating_sub(8))
+        .collect();
+    format!("…{tail}")
 }
 
 /// Is `name` usable as a network name?

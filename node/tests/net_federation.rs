@@ -370,3 +370,78 @@ async fn a_dial_that_fails_says_why_in_words() {
         .to_string();
     assert!(own.contains("this node's own address"), "{own}");
 }
+
+/// Shutdown stops taking gossip in first, then validates and stores everything it had
+/// taken in, before it returns: a message counted as received is, by then, counted as
+/// stored, a duplicate, refused by validation, or turned away at the door (over its
+/// sender's rate, or the queue full). Were the queue dropped instead of drained, what
+/// was waiting in it would be received and never settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_settles_every_gossip_message_it_took_in() {
+    let net = "t-shutdown";
+    let a = Node::start(config(net)).await;
+    let mut quiet = config(net);
+    // Gossip alone brings the manifests in: no round stores them meanwhile.
+    quiet.sync.interval = Duration::from_secs(3600);
+    quiet.sync.on_connect_burst = 0.0;
+    let b = Node::start(quiet).await;
+    connect(&b, &a).await;
+    eventually_async("b in a's gossip mesh", WAIT, async || {
+        a.net
+            .peers()
+            .await
+            .is_ok_and(|p| p.iter().any(|p| p.peer_id == b.net.peer_id() && p.in_mesh))
+    })
+    .await;
+    let key = SecretKey::from_seed(&fresh_seed());
+    let burst: Vec<Vec<u8>> = (0..2000)
+        .map(|i| sign(&key, service(&format!("burst-{i}"), 1)))
+        .collect();
+    a.registry.put_batch(&burst, now_ms()).expect("stored on a");
+    let received = || b.net.stats().snapshot().by_path[0].1;
+    let gossip = tokio::spawn({
+        let net = a.net.clone();
+        let ids: Vec<_> = burst
+            .iter()
+            .map(|e| (e.clone(), lgmesh_net::envelope_id(e)))
+            .collect();
+        async move {
+            for (e, id) in ids {
+                net.publish(e, id);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    eventually("b takes gossip in", WAIT, || received() >= 50).await;
+    b.net.shutdown().await;
+    let taken = received();
+    let refused = |why: &str| {
+        let s = b.net.stats().snapshot();
+        s.refused.iter().find(|r| r.0 == why).map_or(0, |r| r.1)
+    };
+    let rejected: u64 = b
+        .metrics
+        .rejected_by_reason(&[Source::Gossip])
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    let settled = b.metrics.stored(Source::Gossip)
+        + b.metrics.duplicates(Source::Gossip)
+        + rejected
+        + refused("ingest_full")
+        + refused("gossip_rate_limited");
+    assert_eq!(
+        settled, taken,
+        "every gossip message b took in was settled before shutdown returned"
+    );
+    assert!(
+        taken < 2000,
+        "shut down before the burst was over ({taken})"
+    );
+    assert_eq!(
+        b.registry.counts().expect("counts").heads,
+        b.metrics.stored(Source::Gossip),
+        "what was settled as stored is in the store"
+    );
+    gossip.abort();
+}
