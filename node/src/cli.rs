@@ -11,7 +11,8 @@ use lgmesh_protocol::identity::OrgId;
 use serde_json::json;
 use tonic::transport::Channel;
 
-use crate::config::{self, DataDir, InitOptions};
+use crate::config;
+use crate::datadir::{self, DataDir, InitOptions};
 use crate::view;
 
 /// Writes command output to stdout (see `out!`). A closed pipe ends the process with
@@ -371,7 +372,7 @@ pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
         contact_email: a.contact_email,
         development: false,
     };
-    let c = config::init(dir, &opts)?;
+    let c = datadir::init(dir, &opts)?;
     sign_org_card(dir, &c).await?;
     let key = dir.load_publisher_key()?;
     out!(
@@ -381,7 +382,7 @@ pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
         c.org.id
     );
     out!("  publisher  {}", key.public());
-    out!("  node       {}", config::peer_id(&dir.load_node_key()?));
+    out!("  node       {}", datadir::peer_id(&dir.load_node_key()?));
     out!("  config     {}", dir.config().display());
     out!(
         "  keys       {} and {} (mode 0600: back up the publisher key somewhere safe)",
@@ -426,7 +427,7 @@ async fn sign_org_card(dir: &DataDir, c: &config::Config) -> Result<()> {
         dir.load_publisher_key()?,
         c.clone(),
     );
-    app.ensure_org_card(&config::peer_id(&dir.load_node_key()?))
+    app.ensure_org_card(&datadir::peer_id(&dir.load_node_key()?))
         .await
         .map_err(|e| anyhow!("org card: {e}"))?;
     app.registry.flush()?;
@@ -443,7 +444,7 @@ pub fn init_development(dir: &DataDir) -> Result<()> {
         contact_email: String::new(),
         development: true,
     };
-    config::init(dir, &opts)?;
+    datadir::init(dir, &opts)?;
     eprintln!(
         "lgmesh: {} was empty, so it now holds a development identity (org dev:local).\n\
          lgmesh: for a real organisation, use a new data dir: lgmesh init --data-dir DIR --org gss:E07000209 --name \"Guildford Borough Council\"",
@@ -1396,7 +1397,7 @@ pub async fn keys(dir: &DataDir, c: KeysCommand) -> Result<()> {
 async fn rotate(dir: &DataDir) -> Result<()> {
     let c = dir.load_config()?;
     let old = dir.load_publisher_key()?;
-    let node_id = config::peer_id(&dir.load_node_key()?);
+    let node_id = datadir::peer_id(&dir.load_node_key()?);
     let store = dir.store();
     let limits = c.limits();
     let reg = tokio::task::spawn_blocking(move || lgmesh_registry::Registry::open(&store, limits))
@@ -1411,7 +1412,7 @@ async fn rotate(dir: &DataDir) -> Result<()> {
     // On disk before the store names it, so a failure part-way never loses the key
     // that other nodes are about to be told to trust.
     let pending = dir.0.join("publisher.key.new");
-    config::write_secret(&pending, &hex::encode(*new_seed)).with_context(|| {
+    datadir::write_secret(&pending, &hex::encode(*new_seed)).with_context(|| {
         format!(
             "a previous rotation stopped part-way: inspect {}",
             pending.display()

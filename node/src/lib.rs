@@ -3,7 +3,8 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`config`] | `lgmesh.toml`, the data directory, key files, `init` |
+//! | [`config`] | `lgmesh.toml`: the settings, their defaults and checks |
+//! | [`datadir`] | the data directory: key files, the admin token, `init` |
 //! | [`app`] | signing and storing this organisation's manifests; reads |
 //! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
@@ -31,6 +32,7 @@ macro_rules! out_part {
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod demo;
 pub mod domain;
 pub mod grpc;

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use lgmesh::{cli, config, server};
+use lgmesh::{cli, datadir, server};
 
 /// lgmesh: a federated catalogue of shared public-sector services and datasets.
 #[derive(Parser)]
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dir = config::DataDir(cli.data_dir);
+    let dir = datadir::DataDir(cli.data_dir);
     let result = rt.block_on(async move {
         match cli.command {
             Command::Init(a) => cli::init(&dir, a).await,
@@ -160,7 +160,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(dir: config::DataDir, a: RunArgs) -> anyhow::Result<()> {
+async fn run(dir: datadir::DataDir, a: RunArgs) -> anyhow::Result<()> {
     if !dir.is_initialised() {
         cli::init_development(&dir)?;
     }
