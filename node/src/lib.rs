@@ -10,7 +10,8 @@
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`server`] | start-up, serving and ordered shutdown |
-//! | [`cli`], [`view`] | the client commands and their text / JSON output |
+//! | [`cli`] | the commands: their flags, those that need no node, those that talk to it |
+//! | [`view`] | manifests as text and JSON for the commands' output |
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 // The CLI's doc comments are also its `--help` text, written for a terminal: plain
 // URLs and `<data-dir>` placeholders are meant literally there.
