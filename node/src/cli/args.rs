@@ -176,11 +176,10 @@ pub struct RetractArgs {
     pub out: OutputArgs,
 }
 
-/// `lgmesh search`.
+/// The filters `search` and `watch` share: what a manifest must match. Every filter
+/// given must match; none given matches everything.
 #[derive(Args)]
-pub struct SearchArgs {
-    /// Free text (title, summary, description, keywords).
-    pub text: Vec<String>,
+pub struct FilterArgs {
     /// LGSL code, e.g. 524.
     #[arg(long)]
     pub lgsl: Option<u32>,
@@ -197,6 +196,19 @@ pub struct SearchArgs {
     /// Service status, e.g. LIVE.
     #[arg(long)]
     pub status: Option<String>,
+    /// Only publishers this node verifies.
+    #[arg(long)]
+    pub verified_only: bool,
+}
+
+/// `lgmesh search`.
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Free text (title, summary, description, keywords).
+    pub text: Vec<String>,
+    /// What the manifests must match.
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Results per page (1-100).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
@@ -206,9 +218,6 @@ pub struct SearchArgs {
     /// Include retracted names.
     #[arg(long)]
     pub include_retracted: bool,
-    /// Only publishers this node verifies.
-    #[arg(long)]
-    pub verified_only: bool,
     /// Include manifests past their expiry.
     #[arg(long)]
     pub include_expired: bool,
@@ -232,30 +241,14 @@ pub struct DialArgs {
 pub struct WatchArgs {
     /// Words that must all appear (title, summary, description, keywords).
     pub text: Vec<String>,
-    /// LGSL code, e.g. 524.
-    #[arg(long)]
-    pub lgsl: Option<u32>,
-    /// GSS area code, e.g. E07000209.
-    #[arg(long)]
-    pub area: Option<String>,
-    /// service, dataset, org, need or retraction; endorsement, adoption, key-rotation or
-    /// revocation (records of trust and reuse, listed only when asked for).
-    #[arg(long)]
-    pub kind: Option<String>,
-    /// Publisher's organisation id, e.g. gss:E07000209.
-    #[arg(long)]
-    pub org: Option<String>,
-    /// Service status, e.g. LIVE.
-    #[arg(long)]
-    pub status: Option<String>,
+    /// What the manifests must match.
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Include retractions: those that match the filters, and those withdrawing a
     /// version that did (so `--lgsl 524 --include-retracted` shows a 524 service being
     /// withdrawn).
     #[arg(long)]
     pub include_retracted: bool,
-    /// Only publishers this node verifies.
-    #[arg(long)]
-    pub verified_only: bool,
     /// Where the node is, and how to print.
     #[command(flatten)]
     pub out: OutputArgs,

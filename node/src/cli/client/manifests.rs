@@ -64,15 +64,15 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
     let r = client
         .search(v1::SearchRequest {
             text: a.text.join(" "),
-            kind: a.kind.unwrap_or_default(),
-            lgsl: a.lgsl.unwrap_or(0),
-            area: a.area.unwrap_or_default(),
-            org: a.org.unwrap_or_default(),
-            status: a.status.unwrap_or_default(),
+            kind: a.filter.kind.unwrap_or_default(),
+            lgsl: a.filter.lgsl.unwrap_or(0),
+            area: a.filter.area.unwrap_or_default(),
+            org: a.filter.org.unwrap_or_default(),
+            status: a.filter.status.unwrap_or_default(),
             page_size: a.limit,
             cursor: a.cursor.unwrap_or_default(),
             include_retracted: a.include_retracted,
-            verified_only: a.verified_only,
+            verified_only: a.filter.verified_only,
             include_expired: a.include_expired,
         })
         .await?
@@ -218,13 +218,13 @@ pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
     let mut stream = client
         .watch(v1::WatchRequest {
             text: a.text.join(" "),
-            kind: a.kind.unwrap_or_default(),
-            lgsl: a.lgsl.unwrap_or(0),
-            area: a.area.unwrap_or_default(),
-            org: a.org.unwrap_or_default(),
-            status: a.status.unwrap_or_default(),
+            kind: a.filter.kind.unwrap_or_default(),
+            lgsl: a.filter.lgsl.unwrap_or(0),
+            area: a.filter.area.unwrap_or_default(),
+            org: a.filter.org.unwrap_or_default(),
+            status: a.filter.status.unwrap_or_default(),
             include_retracted: a.include_retracted,
-            verified_only: a.verified_only,
+            verified_only: a.filter.verified_only,
         })
         .await?
         .into_inner();
