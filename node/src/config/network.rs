@@ -4,50 +4,85 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// `[network]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetworkConfig {
-    /// The federation's name; part of every protocol id, so networks never mix.
-    pub name: String,
-    /// libp2p listen multiaddrs.
-    pub listen: Vec<String>,
-    /// Bootstrap peers: multiaddrs ending in `/p2p/<peer id>`.
-    pub bootstrap: Vec<String>,
-    /// Addresses others reach this node at, if AutoNAT cannot tell (e.g. port forwarding).
-    pub external: Vec<String>,
-    /// Discover peers on the local network with mDNS.
-    pub mdns: bool,
-    /// Kademlia: "auto", "server" or "client".
-    pub kad: String,
-    /// Relay connections for nodes behind NAT.
-    pub relay_server: bool,
-    /// Peers to keep connected: below this the node dials more.
-    pub target_peers: usize,
-    /// Peers above which the surplus is disconnected (back to halfway to target_peers).
-    pub max_peers: usize,
-    /// Connections in all.
-    pub max_connections: u32,
-    /// Inbound connections from one IP address.
-    pub max_connections_per_ip: u32,
-    /// Seconds between reconciliations with a random peer.
-    pub sync_interval_secs: u64,
-    /// Ids per sync fetch request.
-    pub sync_max_fetch_ids: usize,
-    /// Bytes of manifests per sync response, KiB.
-    pub sync_max_response_kb: usize,
-    /// Sync rounds run at once.
-    pub sync_max_concurrent: usize,
-    /// Sync requests answered at once, all peers together.
-    pub sync_max_inbound: usize,
-    /// Sync requests one peer may make per second.
-    pub sync_requests_per_sec: f64,
-    /// Gossip messages one peer may hand this node per second (bursts of five times).
-    pub gossip_per_peer_per_sec: f64,
-    /// Bad manifests or frames from one peer before it is banned.
-    pub max_strikes: u32,
-    /// How long a ban lasts, seconds.
-    pub ban_secs: u64,
+use super::docs::documented;
+
+documented! {
+    /// `[network]`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct NetworkConfig {
+        /// The federation to join. Part of every protocol id, so nodes of different
+        /// networks never talk: "uk" is the real federation; use a name of your own for
+        /// tests and demos. 1-32 lowercase letters, digits or '-'.
+        #[flag = "network"]
+        pub name: String,
+        /// libp2p listen addresses (multiaddrs): TCP and QUIC on port 4001 by default;
+        /// port 0 picks a free port. A node behind NAT can add a relay circuit address:
+        /// `/ip4/RELAY-IP/tcp/4001/p2p/RELAY-PEER-ID/p2p-circuit`.
+        #[flag = "listen"]
+        pub listen: Vec<String>,
+        /// Peers to join through: full multiaddrs ending in `/p2p/<peer id>` (`lgmesh info`
+        /// on that node prints them), dialled again whenever the node has no peers. A DNS
+        /// name (`/dns4/lgmesh.leeds.gov.uk/tcp/4001/p2p/…`) is resolved at each dial with
+        /// the system's resolver (`/etc/resolv.conf` and the hosts file), so a council can
+        /// move its node without telling everyone a new IP.
+        #[flag = "bootstrap"]
+        pub bootstrap: Vec<String>,
+        /// Addresses other nodes reach this node at, when you know better than AutoNAT:
+        /// a forwarded port, a public IP, or the address on a private WAN (where AutoNAT
+        /// cannot judge). Usually empty.
+        pub external: Vec<String>,
+        /// Find peers on the local network with mDNS (off for production).
+        #[flag = "mdns"]
+        pub mdns: bool,
+        /// Kademlia mode: "auto" (server until AutoNAT finds the node unreachable),
+        /// "server" or "client".
+        pub kad: String,
+        /// Relay connections for nodes behind NAT. The node relays only once it knows its
+        /// public address: set `external` (or wait for AutoNAT to confirm one).
+        pub relay_server: bool,
+        /// Peers to keep: below this the node dials more from its routing table, and
+        /// refreshes the table every minute instead of every 10 minutes.
+        pub target_peers: usize,
+        /// Peers above which the node disconnects the surplus, newest first, back down to
+        /// halfway between `target_peers` and this. Gossip mesh peers, bootstrap peers,
+        /// peers it is syncing with and connections younger than 30 s are spared
+        /// (`lgmesh_net_connections_total{event="trimmed"}`). At least `target_peers`, at
+        /// most `max_connections`.
+        pub max_peers: usize,
+        /// Connections in all (a hard limit).
+        pub max_connections: u32,
+        /// Inbound connections from one IP address (loopback is exempt).
+        pub max_connections_per_ip: u32,
+        /// Anti-entropy: seconds between reconciliations with a random peer. A new
+        /// connection reconciles at once too, up to 8 in a burst and one per 10 s after
+        /// that, and not with a peer reconciled within the interval; the rest wait for the
+        /// periodic round (`lgmesh_sync_rounds_total{result="deferred"}`). A round that
+        /// finds the peer lacks manifests this node holds nudges the peer to pull them at
+        /// once (at most once per peer per interval; `lgmesh_sync_nudged_total`).
+        pub sync_interval_secs: u64,
+        /// Ids per sync fetch request, 1-5000.
+        pub sync_max_fetch_ids: usize,
+        /// KiB of manifests per sync response, 64-65536.
+        pub sync_max_response_kb: usize,
+        /// Sync rounds this node runs at once.
+        pub sync_max_concurrent: usize,
+        /// Sync requests this node answers at once, all peers together (the rest get
+        /// `busy`).
+        pub sync_max_inbound: usize,
+        /// Sync requests one peer may make per second (bursts of 3 times that; the rest
+        /// get `rate_limited`).
+        pub sync_requests_per_sec: f64,
+        /// Gossip messages one peer may hand this node per second (bursts of 5 times
+        /// that). Beyond it they are ignored, not relayed
+        /// (`lgmesh_net_refused_total{reason="gossip_rate_limited"}`), so one flooding
+        /// peer cannot crowd out the others.
+        pub gossip_per_peer_per_sec: f64,
+        /// Invalid manifests or frames from one peer before it is disconnected and
+        /// banned.
+        pub max_strikes: u32,
+        /// How long a ban lasts, seconds.
+        pub ban_secs: u64,
+    }
 }
 
 impl Default for NetworkConfig {

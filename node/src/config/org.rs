@@ -3,24 +3,32 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// `[org]`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct OrgConfig {
-    /// `scheme:value`, e.g. `gss:E07000209`.
-    pub id: String,
-    /// Official name.
-    pub name: String,
-    /// county, district, unitary, london-borough, metropolitan-district, scottish-council,
-    /// welsh-council, ni-council, parish-town, combined-authority, third-sector, central, other.
-    #[serde(rename = "type")]
-    pub org_type: String,
-    /// Homepage URL.
-    pub website: String,
-    /// Contact email for the organisation's manifests.
-    pub contact_email: String,
-    /// True for the identity `lgmesh run` makes on an empty data dir.
-    pub development: bool,
+use super::docs::documented;
+
+documented! {
+    /// `[org]`.
+    #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    pub struct OrgConfig {
+        /// The organisation this node speaks for, `scheme:value`: councils use `gss:` and
+        /// their ONS GSS code (e.g. `gss:E07000209`); others `ch:` (Companies House),
+        /// `charity:`, `gov:` (central departments) or `domain:`. `lgmesh init --org` sets
+        /// it.
+        pub id: String,
+        /// The organisation's official name, e.g. "Guildford Borough Council".
+        pub name: String,
+        /// What kind of organisation it is: county, district, unitary, london-borough,
+        /// metropolitan-district, scottish-council, welsh-council, ni-council,
+        /// parish-town, combined-authority, third-sector, central or other.
+        #[serde(rename = "type")]
+        pub org_type: String,
+        /// Homepage, an http(s) URL. Other nodes may check `/.well-known/lgmesh.json`
+        /// there (domain proof, `[trust]`).
+        pub website: String,
+        /// Where people write about this organisation's manifests.
+        pub contact_email: String,
+        /// True only for the throwaway identity `lgmesh run` makes in an empty data dir.
+        pub development: bool,
+    }
 }
 
 /// The org type's enum value.

@@ -5,37 +5,51 @@ use anyhow::{Result, bail};
 use lgmesh_protocol::identity::OrgId;
 use serde::{Deserialize, Serialize};
 
-/// `[trust]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrustConfig {
-    /// Endorsements from verified organisations (other than the key's own) that verify a
-    /// key: *k*, 1-100.
-    pub endorsements_required: usize,
-    /// Manifests one unverified publisher may have stored here (what it has now: an
-    /// update replaces, expired ones are swept away; tombstones and evidence count).
-    pub unverified_max_manifests: u64,
-    /// KiB one unverified publisher may store here.
-    pub unverified_max_kb: u64,
-    /// MiB all unverified publishers together may store here.
-    pub unverified_total_mb: u64,
-    /// Domain proof is checked only for websites under these domains; empty turns it off.
-    pub domain_suffixes: Vec<String>,
-    /// Hours between checks of one website.
-    pub domain_recheck_hours: u64,
-    /// Hours a proof outlives a re-check that cannot reach the website.
-    pub domain_grace_hours: u64,
-    /// Seconds one check may take.
-    pub domain_timeout_secs: u64,
-    /// Check `http://` websites too. Development only: a proof over plain HTTP proves
-    /// nothing on a real network.
-    pub domain_allow_http: bool,
-    /// PEM certificates trusted besides the system's (e.g. a TLS-inspecting proxy's).
-    pub domain_ca_file: String,
-    /// Official domains besides the built-in list of councils' own (`org=domain`, e.g.
-    /// `"gss:E04012345=exampleparish.gov.uk"`): a key proven by a website under its
-    /// organisation's official domain may vouch for others.
-    pub official_domains: Vec<String>,
+use super::docs::documented;
+
+documented! {
+    /// `[trust]`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TrustConfig {
+        /// *k*: a key is verified on this node when this many organisations it already
+        /// verifies (other than the key's own) have endorsed it (`lgmesh endorse`), each
+        /// for the organisation the key's org card claims. 1-100.
+        pub endorsements_required: usize,
+        /// Manifests one publisher this node does not verify may have stored here: its
+        /// current ones (tombstones too) and any evidence against it. An update replaces
+        /// what it updates, and expired ones are swept away. Beyond this, or the two
+        /// limits below, its manifests are refused (reason "quota") and not relayed;
+        /// verified publishers have no quota.
+        pub unverified_max_manifests: u64,
+        /// KiB one unverified publisher may store here.
+        pub unverified_max_kb: u64,
+        /// MiB all unverified publishers together may store here.
+        pub unverified_total_mb: u64,
+        /// Domain proof: a key is verified too when the website on its org card serves
+        /// `/.well-known/lgmesh.json` listing it (`lgmesh init` prints the file). It is
+        /// checked over HTTPS, only for websites under these domains: by default the UK,
+        /// Scottish and Welsh government domains and the Northern Ireland councils' own.
+        /// `[]` turns domain proof off.
+        pub domain_suffixes: Vec<String>,
+        /// Hours between checks of each website, 1-8760.
+        pub domain_recheck_hours: u64,
+        /// Hours a proof outlives re-checks that cannot reach the website (a 404, or a
+        /// file without the key, ends it at once); at most 8760.
+        pub domain_grace_hours: u64,
+        /// Seconds one check may take, 1-120.
+        pub domain_timeout_secs: u64,
+        /// Check `http://` websites too. Development only: a proof over plain HTTP proves
+        /// nothing on a real network.
+        pub domain_allow_http: bool,
+        /// PEM certificates to trust besides the system's (e.g. your TLS-inspecting
+        /// proxy's CA).
+        pub domain_ca_file: String,
+        /// Official domains besides the built-in list of principal councils' own, as
+        /// "org=domain" (e.g. "gss:E04012345=exampleparish.gov.uk"). A key proven by its
+        /// organisation's own official domain may vouch for others (endorse, revoke); one
+        /// proven by any other website under the suffixes may not.
+        pub official_domains: Vec<String>,
+    }
 }
 
 /// The public-sector domains domain proof is checked under by default: the UK, Scottish

@@ -45,6 +45,20 @@ pub fn init(dir: &DataDir, o: &InitOptions) -> Result<Config> {
         bail!("--name: the organisation's name is required (1-200 characters)");
     }
     config::org_type_value(&o.org_type)?;
+    let config = Config {
+        org: OrgConfig {
+            id: o.org.to_string(),
+            name: o.name.trim().to_owned(),
+            org_type: o.org_type.clone(),
+            website: o.website.clone(),
+            contact_email: o.contact_email.clone(),
+            development: o.development,
+        },
+        ..Default::default()
+    };
+    // Made before anything is written: a config that cannot be rendered leaves no
+    // half-made data dir behind.
+    let template = config::docs::template(&config)?;
     fs::create_dir_all(&dir.0).with_context(|| format!("cannot create {}", dir.0.display()))?;
     #[cfg(unix)]
     {
@@ -62,17 +76,6 @@ pub fn init(dir: &DataDir, o: &InitOptions) -> Result<Config> {
         &format!("{}\n", hex::encode(node.to_seed().as_ref())),
     )?;
     write_secret(&dir.admin_token(), &format!("{}\n", new_token()?))?;
-    let config = Config {
-        org: OrgConfig {
-            id: o.org.to_string(),
-            name: o.name.trim().to_owned(),
-            org_type: o.org_type.clone(),
-            website: o.website.clone(),
-            contact_email: o.contact_email.clone(),
-            development: o.development,
-        },
-        ..Default::default()
-    };
-    write_atomic(&dir.config(), &config::render_config(&config))?;
+    write_atomic(&dir.config(), &template)?;
     Ok(config)
 }
