@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;
 
-use crate::config::{self, DataDir, InitOptions};
+use crate::datadir::{self, DataDir, InitOptions};
 use crate::server::{self, RunOptions, Started};
 
 /// The councils and their example manifests, built into the binary so the demo runs
@@ -99,7 +99,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                 contact_email: String::new(),
                 development: false,
             };
-            config::init(&dir, &opts)?;
+            datadir::init(&dir, &opts)?;
         }
         let mut cfg = dir.load_config()?;
         cfg.grpc.addr = "127.0.0.1:0".into();

@@ -3,14 +3,16 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`config`] | `lgmesh.toml`, the data directory, key files, `init` |
+//! | [`config`] | `lgmesh.toml`: the settings, their defaults and checks |
+//! | [`datadir`] | the data directory: key files, the admin token, `init` |
 //! | [`app`] | signing and storing this organisation's manifests; reads |
 //! | [`intake`] | the one way into the store (every path), and what follows a write |
 //! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`server`] | start-up, serving and ordered shutdown |
-//! | [`cli`], [`view`] | the client commands and their text / JSON output |
+//! | [`cli`] | the commands: their flags, those that need no node, those that talk to it |
+//! | [`view`] | manifests as text and JSON for the commands' output |
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 // The CLI's doc comments are also its `--help` text, written for a terminal: plain
 // URLs and `<data-dir>` placeholders are meant literally there.
@@ -32,6 +34,7 @@ macro_rules! out_part {
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod demo;
 pub mod domain;
 pub mod grpc;

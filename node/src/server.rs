@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::config::{Config, DataDir, Running, peer_id, write_atomic};
+use crate::config::Config;
+use crate::datadir::{DataDir, Running, peer_id, write_atomic};
 use crate::grpc::{Access, NodeService, RegistryService, TrustService};
 
 /// Everything `run` needs, after flags and config are merged.

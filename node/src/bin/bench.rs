@@ -522,11 +522,11 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 
 fn startup(dir: &Path) -> Result<()> {
     let bin = node_binary()?;
-    let data = lgmesh::config::DataDir(dir.to_owned());
+    let data = lgmesh::datadir::DataDir(dir.to_owned());
     if !data.is_initialised() {
-        lgmesh::config::init(
+        lgmesh::datadir::init(
             &data,
-            &lgmesh::config::InitOptions {
+            &lgmesh::datadir::InitOptions {
                 org: "gss:E07000209"
                     .parse()
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -625,10 +625,10 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
     drop(reg);
 
     let bin = node_binary()?;
-    let data = lgmesh::config::DataDir(dir.to_owned());
-    lgmesh::config::init(
+    let data = lgmesh::datadir::DataDir(dir.to_owned());
+    lgmesh::datadir::init(
         &data,
-        &lgmesh::config::InitOptions {
+        &lgmesh::datadir::InitOptions {
             org: "gss:E08000035"
                 .parse()
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -722,13 +722,13 @@ fn spawn_node(bin: &Path, dir: &Path) -> Result<std::process::Child> {
 /// Waits until the node of `data` answers a gRPC `Info` (its address is in
 /// `node.json`), polling every 2 ms until `limit` after `t`; its gRPC address.
 async fn serving(
-    data: &lgmesh::config::DataDir,
+    data: &lgmesh::datadir::DataDir,
     t: Instant,
     limit: Duration,
 ) -> Option<std::net::SocketAddr> {
     loop {
         if let Ok(text) = std::fs::read_to_string(data.node_json())
-            && let Ok(r) = serde_json::from_str::<lgmesh::config::Running>(&text)
+            && let Ok(r) = serde_json::from_str::<lgmesh::datadir::Running>(&text)
             && let Ok(mut c) =
                 v1::node_client::NodeClient::connect(format!("http://{}", r.grpc)).await
             && c.info(v1::InfoRequest {}).await.is_ok()

@@ -1,0 +1,216 @@
+//! The commands that work on the data directory itself, with no node to talk to:
+//! `init`, `check`, `keys rotate`, and `run`, which becomes the node.
+
+use anyhow::{Context, Result, anyhow};
+use lgmesh_protocol::document::{self, Defaults};
+use lgmesh_protocol::identity::OrgId;
+use serde_json::json;
+
+use super::args::{CheckArgs, InitArgs, KeysCommand, RunArgs};
+use super::{format_of, read_doc};
+use crate::config;
+use crate::datadir::{self, DataDir, InitOptions};
+
+/// `lgmesh init`.
+pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
+    let org: OrgId = a.org.parse().map_err(|e| anyhow!("--org: {e}"))?;
+    let opts = InitOptions {
+        org,
+        name: a.name,
+        org_type: a.org_type,
+        website: a.website,
+        contact_email: a.contact_email,
+        development: false,
+    };
+    let c = datadir::init(dir, &opts)?;
+    sign_org_card(dir, &c).await?;
+    let key = dir.load_publisher_key()?;
+    out!(
+        "Initialised {} for {} ({}).",
+        dir.0.display(),
+        c.org.name,
+        c.org.id
+    );
+    out!("  publisher  {}", key.public());
+    out!("  node       {}", datadir::peer_id(&dir.load_node_key()?));
+    out!("  config     {}", dir.config().display());
+    out!(
+        "  keys       {} and {} (mode 0600: back up the publisher key somewhere safe)",
+        dir.publisher_key().display(),
+        dir.node_key().display()
+    );
+    out!(
+        "  token      {} (for writes over gRPC)",
+        dir.admin_token().display()
+    );
+    out!();
+    out!(
+        "Start the node with: lgmesh run --data-dir {}",
+        dir.0.display()
+    );
+    if !c.org.website.is_empty() {
+        out!();
+        out!(
+            "To prove this key belongs to {}, serve this at {}/.well-known/lgmesh.json:",
+            c.org.name,
+            c.org.website.trim_end_matches('/')
+        );
+        out!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "org": c.org.id, "publishers": [key.public().to_string()] })
+            )?
+        );
+        out!("Then, with the node running, check it with: lgmesh trust check");
+    }
+    Ok(())
+}
+
+/// Signs the org card into the store.
+async fn sign_org_card(dir: &DataDir, c: &config::Config) -> Result<()> {
+    let store = dir.store();
+    let limits = c.limits();
+    let reg = tokio::task::spawn_blocking(move || lgmesh_registry::Registry::open(&store, limits))
+        .await??;
+    let app = crate::app::App::new(
+        std::sync::Arc::new(reg),
+        dir.load_publisher_key()?,
+        c.clone(),
+    );
+    app.ensure_org_card(&datadir::peer_id(&dir.load_node_key()?))
+        .await
+        .map_err(|e| anyhow!("org card: {e}"))?;
+    app.registry.flush()?;
+    Ok(())
+}
+
+/// Makes a throwaway identity so `lgmesh run` works on an empty data dir.
+pub fn init_development(dir: &DataDir) -> Result<()> {
+    let opts = InitOptions {
+        org: "dev:local".parse().map_err(|e| anyhow!("{e}"))?,
+        name: "Development node (not a real organisation)".into(),
+        org_type: "other".into(),
+        website: String::new(),
+        contact_email: String::new(),
+        development: true,
+    };
+    datadir::init(dir, &opts)?;
+    eprintln!(
+        "lgmesh: {} was empty, so it now holds a development identity (org dev:local).\n\
+         lgmesh: for a real organisation, use a new data dir: lgmesh init --data-dir DIR --org gss:E07000209 --name \"Guildford Borough Council\"",
+        dir.0.display()
+    );
+    Ok(())
+}
+
+/// `lgmesh run`: the flags override `lgmesh.toml`, then the node runs until it is stopped.
+pub async fn run(dir: &DataDir, a: RunArgs) -> Result<()> {
+    if !dir.is_initialised() {
+        init_development(dir)?;
+    }
+    let mut config = dir.load_config()?;
+    if let Some(g) = a.grpc_addr {
+        config.grpc.addr = g;
+    }
+    if let Some(h) = a.http_addr {
+        config.http.addr = h;
+    }
+    config.grpc.allow_remote |= a.allow_remote_grpc;
+    if !a.listen.is_empty() {
+        config.network.listen = a.listen;
+    }
+    config.network.bootstrap.extend(a.bootstrap);
+    if let Some(n) = a.network {
+        config.network.name = n;
+    }
+    config.network.mdns |= a.mdns;
+    crate::server::run(crate::server::RunOptions {
+        dir: dir.clone(),
+        config,
+    })
+    .await
+}
+
+/// `lgmesh check`.
+pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
+    let format = format_of(&a.file, a.format.as_deref())?;
+    let text = read_doc(&a.file)?;
+    // publisher and creator default to the node's organisation; outside a data dir,
+    // check with a stand-in so that only the file's own problems are reported.
+    let org_id = dir
+        .load_config()
+        .map(|c| c.org.id)
+        .unwrap_or_else(|_| "dev:local".into());
+    let class = document::check(&text, format, &Defaults { org_id })
+        .map_err(|e| anyhow!("{}: {e}", a.file))?;
+    out!("{}: a valid {class:?} record", a.file);
+    Ok(())
+}
+
+/// `lgmesh keys rotate`: offline, on the store itself.
+pub async fn keys(dir: &DataDir, c: KeysCommand) -> Result<()> {
+    match c {
+        KeysCommand::Rotate => rotate(dir).await,
+    }
+}
+
+async fn rotate(dir: &DataDir) -> Result<()> {
+    let c = dir.load_config()?;
+    let old = dir.load_publisher_key()?;
+    let node_id = datadir::peer_id(&dir.load_node_key()?);
+    let store = dir.store();
+    let limits = c.limits();
+    let reg = tokio::task::spawn_blocking(move || lgmesh_registry::Registry::open(&store, limits))
+        .await?
+        .map_err(|e| {
+            anyhow!("cannot open the store ({e}); stop the node first: keys rotate works on a stopped node")
+        })?;
+    let reg = std::sync::Arc::new(reg);
+    let new = lgmesh_protocol::identity::SecretKey::generate()
+        .map_err(|e| anyhow!("no randomness for a new key: {e}"))?;
+    let new_seed = new.to_seed();
+    // On disk before the store names it, so a failure part-way never loses the key
+    // that other nodes are about to be told to trust.
+    let pending = dir.0.join("publisher.key.new");
+    datadir::write_secret(&pending, &hex::encode(*new_seed)).with_context(|| {
+        format!(
+            "a previous rotation stopped part-way: inspect {}",
+            pending.display()
+        )
+    })?;
+    let app_old = crate::app::App::new(reg.clone(), old, c.clone());
+    let app_new = crate::app::App::new(
+        reg.clone(),
+        lgmesh_protocol::identity::SecretKey::from_seed(&new_seed),
+        c,
+    );
+    let moved = app_old
+        .rotate_to(&app_new, &node_id)
+        .await
+        .map_err(|e| anyhow!("rotation: {e}"))?;
+    reg.flush()?;
+    // Keep the old key (renamed) until the operator has checked the rotation spread.
+    let retired = dir.0.join(format!(
+        "publisher.key.retired-{}",
+        lgmesh_protocol::now_ms()
+    ));
+    std::fs::rename(dir.publisher_key(), &retired)
+        .with_context(|| format!("cannot move the old key to {}", retired.display()))?;
+    std::fs::rename(&pending, dir.publisher_key()).with_context(|| {
+        format!(
+            "the new key is in {}; move it to publisher.key",
+            pending.display()
+        )
+    })?;
+    out!("Rotated the publisher key.");
+    out!(
+        "  old        {} (kept as {})",
+        app_old.publisher(),
+        retired.display()
+    );
+    out!("  new        {}", app_new.publisher());
+    out!("  moved      {moved} manifest(s) to the new key; the old names are retracted");
+    out!();
+    out!("Start the node again: other nodes learn of the rotation by sync.");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Each setting is described once, in the doc comment on its field (`node/src/config.rs`,
+//! `node/src/config/`): the commented `lgmesh.toml` that `init` writes and
+//! `ops/config-reference.md` are both made from those comments. These tests keep the
+//! committed reference current and the template faithful to the config.
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use lgmesh::config::{Config, docs};
+
+/// The command that rewrites `ops/config-reference.md`.
+const BLESS: &str = "LGMESH_BLESS=1 cargo test -p lgmesh --test config_docs";
+
+fn reference() -> String {
+    let cli = lgmesh::cli::Cli::command();
+    let run = cli.find_subcommand("run").expect("lgmesh run");
+    docs::reference(run).expect("the reference renders")
+}
+
+fn reference_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ops/config-reference.md")
+}
+
+#[test]
+fn the_configuration_reference_is_current() {
+    let want = reference();
+    let path = reference_path();
+    if std::env::var_os("LGMESH_BLESS").is_some() {
+        std::fs::write(&path, &want).expect("write ops/config-reference.md");
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    if have != want {
+        let (n, (h, w)) = have
+            .lines()
+            .chain(std::iter::repeat(""))
+            .zip(want.lines().chain(std::iter::repeat("")))
+            .enumerate()
+            .find(|(_, (h, w))| h != w)
+            .expect("the texts differ somewhere");
+        panic!(
+            "ops/config-reference.md is not what the doc comments in node/src/config.rs and \
+             node/src/config/ say.\nFirst difference, line {}:\n  committed: {h}\n  from the \
+             comments: {w}\nRegenerate it with:\n\n    {BLESS}\n",
+            n + 1
+        );
+    }
+}
+
+#[test]
+fn the_template_parses_back_to_the_config_it_was_written_from() {
+    let default = Config::default();
+    let text = docs::template(&default).expect("renders");
+    let back: Config = toml::from_str(&text).expect("the template parses");
+    assert_eq!(back, default);
+
+    // Every kind of value, away from its default: strings that need quoting, lists,
+    // booleans, fractions.
+    let mut c = Config::default();
+    c.org.id = "gss:E07000209".into();
+    c.org.name = "Guildford \"Borough\" Council\\".into();
+    c.org.org_type = "district".into();
+    c.org.website = "https://www.guildford.gov.uk".into();
+    c.org.development = true;
+    c.grpc.addr = "0.0.0.0:0".into();
+    c.grpc.allow_remote = true;
+    c.network.bootstrap = vec![
+        "/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWKintN5smh8XsXqB1fk1ron2JNQHekFmQUpgrWydFKky9".into(),
+    ];
+    c.network.listen = vec![];
+    c.network.sync_requests_per_sec = 2.5;
+    c.network.gossip_per_peer_per_sec = 1e-3;
+    c.trust.domain_suffixes = vec![];
+    c.trust.official_domains = vec!["gss:E04012345=exampleparish.gov.uk".into()];
+    c.trust.endorsements_required = 7;
+    let back: Config = toml::from_str(&docs::template(&c).expect("renders")).expect("parses");
+    assert_eq!(back, c);
+}
+
+#[test]
+fn every_key_is_explained_and_written() {
+    use docs::Documented;
+    let text = docs::template(&Config::default()).expect("renders");
+    for section in Config::FIELDS {
+        assert!(!section.doc.concat().trim().is_empty(), "[{}]", section.key);
+        for key in section.fields {
+            assert!(
+                !key.doc.concat().trim().is_empty(),
+                "{}.{} has no doc comment",
+                section.key,
+                key.key
+            );
+            // Tests and operators edit the file by key (`common::set_config`), so
+            // each key is on a line of its own, not commented out.
+            let prefix = format!("{} = ", key.key);
+            assert!(
+                text.lines().any(|l| l.starts_with(&prefix)),
+                "no line for {}.{} in the template",
+                section.key,
+                key.key
+            );
+        }
+    }
+}
