@@ -65,13 +65,17 @@ impl Intake {
         if_busy: IfBusy,
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>, StoreError> {
+        let manifests = batch.manifests.len();
         let outcomes = self.registry.write(batch, durability, if_busy, placed)?;
-        for o in &outcomes {
+        for (i, o) in outcomes.iter().enumerate() {
             match o {
                 PutOutcome::Stored(id) => {
                     self.metrics.accepted(source);
-                    // Nobody listening is no failure.
-                    let _ = self.arrivals.send(*id);
+                    // A manifest is announced (nobody listening is no failure); an
+                    // equivocation proof (after the manifests) is not one.
+                    if i < manifests {
+                        let _ = self.arrivals.send(*id);
+                    }
                 }
                 PutOutcome::Duplicate(_) => self.metrics.duplicate(source),
                 PutOutcome::Rejected(r) => self.metrics.rejected(source, r.reason),
