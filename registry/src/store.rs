@@ -31,75 +31,20 @@ use crate::search::TextIndex;
 use crate::staging::{Staging, Ticket};
 use crate::trust::{DomainProof, TrustInputs, TrustView};
 
+mod layout;
 mod pending;
+pub(crate) use layout::pn;
+use layout::{
+    COUNT_DERIVED, COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, DERIVED_VERSION, HeadRecord,
+    ProofRecord, TREE, decode_log, decode_stored, expiry_key, key, prefix, read_u64,
+    version_suffix,
+};
 use pending::Pending;
 
 /// The default bound of sled's page cache. Large enough that bulk ingest of 100k
 /// manifests stays in memory (ingest ran 0.45 → 0.58 of raw verification speed going
 /// from 64 to 128 MiB); the cache fills only as pages are used.
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
-
-/// The sled tree. Versioned: a new layout gets a new name.
-const TREE: &str = "lgmesh-v1";
-
-/// Key prefixes within the tree.
-mod prefix {
-    /// `M | id` → envelope bytes.
-    pub const MANIFEST: u8 = b'M';
-    /// `H | publisher | name` → head record.
-    pub const HEAD: u8 = b'H';
-    /// `V | publisher | name | 0 | version` → id.
-    pub const HISTORY: u8 = b'V';
-    /// `S | issued_at | id` → (): the live heads, in stores written before the sync
-    /// set moved to memory ([`super::SyncSet`]). Removed when such a store is opened.
-    pub const SYNC: u8 = b'S';
-    /// `E | publisher | name | 0 | version` → ids that equivocate.
-    pub const EVIDENCE: u8 = b'E';
-    /// `O | publisher` → `org_id \0 name` from the org card.
-    pub const ORG: u8 = b'O';
-    /// `C | name` → u64 counter.
-    pub const COUNTER: u8 = b'C';
-    /// `L | seq` → the `publisher | name` keys (each with a length byte) whose heads one
-    /// batch changed, until the text index has them.
-    pub const LOG: u8 = b'L';
-    /// `T | publisher` → org id: the operator's own list of trusted keys (local, never
-    /// gossiped).
-    pub const TRUSTED: u8 = b'T';
-    /// `N | subject | endorser` → expires_at (8) | org id: live endorsements.
-    pub const ENDORSEMENT: u8 = b'N';
-    /// `A | service publisher | service name | 0 | adopter` → version (8) | expires_at
-    /// (8): live adoptions.
-    pub const ADOPTION: u8 = b'A';
-    /// `U | publisher` → manifests (8) | bytes (8): what the publisher has stored here
-    /// (heads, tombstones, kept history and evidence), whatever its trust. Its quota is
-    /// measured against it; derived from the manifests ([`super::Registry::rederive`]).
-    pub const USAGE: u8 = b'U';
-    /// `R | subject | revoker` → revoked_at (8): revocations. Kept after they expire:
-    /// a compromised key stays revoked.
-    pub const REVOCATION: u8 = b'R';
-    /// `K | old key` → new key (32) | rotated_at (8): key rotations, never undone.
-    pub const ROTATION: u8 = b'K';
-    /// `D | publisher` → a [`crate::trust::DomainProof`]: what this node last found at
-    /// the key's organisation's website (local, never gossiped).
-    pub const DOMAIN: u8 = b'D';
-    /// `X | expires_at (8) | publisher | name` → (): when each head expires, for the
-    /// sweep of expired heads of publishers this node does not verify.
-    pub const EXPIRY: u8 = b'X';
-    /// `P | proof id` → id (32) | id (32) | issued_at (8): an equivocation proof, two
-    /// manifests of one publisher that contradict each other. In the sync set, so that
-    /// every node learns of it.
-    pub const PROOF: u8 = b'P';
-    /// `Q | publisher | proof id` → (): the publisher's equivocation proofs.
-    pub const FLAG: u8 = b'Q';
-}
-
-const COUNT_MANIFESTS: &[u8] = b"manifests";
-const COUNT_HEADS: &[u8] = b"heads";
-const COUNT_SEQ: &[u8] = b"seq";
-/// The layout of the derived records (usage, relations, expiry, proofs): a store whose
-/// records are of an older layout has them derived again when it is opened.
-const COUNT_DERIVED: &[u8] = b"derived";
-const DERIVED_VERSION: u64 = 2;
 
 /// Evidence kept for one version of a name: the head and one body that contradicts it,
 /// which is all a proof needs.
@@ -438,42 +383,6 @@ fn load_sync_set(tree: &sled::Tree) -> Result<SyncSet> {
     Ok(sync)
 }
 
-/// An equivocation proof as stored: its id, the two manifests, and when the later of
-/// them was issued (its place in the sync set).
-#[derive(Debug, Clone, Copy)]
-struct ProofRecord {
-    id: ManifestId,
-    a: ManifestId,
-    b: ManifestId,
-    issued_at_ms: u64,
-}
-
-impl ProofRecord {
-    fn encode(&self) -> [u8; 72] {
-        let mut v = [0u8; 72];
-        v[..32].copy_from_slice(self.a.as_bytes());
-        v[32..64].copy_from_slice(self.b.as_bytes());
-        v[64..].copy_from_slice(&self.issued_at_ms.to_be_bytes());
-        v
-    }
-
-    fn decode(k: &[u8], v: &[u8]) -> Result<Self> {
-        let corrupt = || StoreError::Corrupt(format!("proof record of {} bytes", v.len()));
-        let id = |b: &[u8]| -> Result<ManifestId> {
-            Ok(ManifestId(b.try_into().map_err(|_| corrupt())?))
-        };
-        if v.len() != 72 || k.len() != 33 {
-            return Err(corrupt());
-        }
-        Ok(Self {
-            id: id(&k[1..])?,
-            a: id(&v[..32])?,
-            b: id(&v[32..64])?,
-            issued_at_ms: read_u64(&v[64..]),
-        })
-    }
-}
-
 /// Removes the `S` keys of a store written before the sync set moved to memory (they
 /// are derived data: the head records say the same).
 fn drop_sync_keys(tree: &sled::Tree) -> Result<()> {
@@ -491,94 +400,8 @@ fn drop_sync_keys(tree: &sled::Tree) -> Result<()> {
     }
 }
 
-fn key(p: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + parts.iter().map(|x| x.len()).sum::<usize>());
-    k.push(p);
-    for part in parts {
-        k.extend_from_slice(part);
-    }
-    k
-}
-
-/// `publisher || name`.
-pub(crate) fn pn(publisher: &PublisherKey, name: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(32 + name.len());
-    k.extend_from_slice(publisher.as_bytes());
-    k.extend_from_slice(name.as_bytes());
-    k
-}
-
 /// About the most envelope bytes one `History` page carries (within gRPC's 16 MiB).
 const HISTORY_PAGE_BYTES: usize = 4 << 20;
-
-fn version_suffix(pn: &[u8], version: u64) -> Vec<u8> {
-    let mut k = pn.to_vec();
-    k.push(0);
-    k.extend_from_slice(&version.to_be_bytes());
-    k
-}
-
-/// A head record: id (32) | version (8) | retracted (1) | issued_at (8) | expires_at (8).
-#[derive(Debug, Clone, Copy)]
-struct HeadRecord {
-    head: Head,
-    issued_at_ms: u64,
-    expires_at_ms: u64,
-}
-
-impl HeadRecord {
-    fn of(m: &VerifiedManifest) -> Self {
-        Self {
-            head: Head {
-                id: m.id(),
-                version: m.version(),
-                retracted: m.is_retraction(),
-            },
-            issued_at_ms: m.body().issued_at_ms,
-            expires_at_ms: m.body().expires_at_ms,
-        }
-    }
-
-    fn encode(&self) -> [u8; 57] {
-        let mut v = [0u8; 57];
-        v[..32].copy_from_slice(self.head.id.as_bytes());
-        v[32..40].copy_from_slice(&self.head.version.to_be_bytes());
-        v[40] = u8::from(self.head.retracted);
-        v[41..49].copy_from_slice(&self.issued_at_ms.to_be_bytes());
-        v[49..57].copy_from_slice(&self.expires_at_ms.to_be_bytes());
-        v
-    }
-
-    /// Its item in the sync set.
-    fn sync_item(&self) -> SyncItem {
-        (self.issued_at_ms, self.head.id, self.expires_at_ms)
-    }
-
-    fn decode(v: &[u8]) -> Result<Self> {
-        let corrupt = || StoreError::Corrupt(format!("head record of {} bytes", v.len()));
-        if v.len() != 57 {
-            return Err(corrupt());
-        }
-        let u = |r: std::ops::Range<usize>| {
-            v[r].try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| corrupt())
-        };
-        Ok(Self {
-            head: Head {
-                id: ManifestId(v[..32].try_into().map_err(|_| corrupt())?),
-                version: u(32..40)?,
-                retracted: v[40] == 1,
-            },
-            issued_at_ms: u(41..49)?,
-            expires_at_ms: u(49..57)?,
-        })
-    }
-}
-
-pub(crate) fn read_u64(v: &[u8]) -> u64 {
-    v.try_into().map(u64::from_be_bytes).unwrap_or(0)
-}
 
 /// A batch placed and queued, to be applied in its turn (without the write lock).
 struct Placed<'a> {
@@ -643,29 +466,6 @@ impl Placed<'_> {
         indexed?;
         Ok(self.seq)
     }
-}
-
-fn adoption_key(service_publisher: &[u8], service_name: &str, adopter: &PublisherKey) -> Vec<u8> {
-    key(
-        prefix::ADOPTION,
-        &[
-            service_publisher,
-            service_name.as_bytes(),
-            &[0],
-            adopter.as_bytes(),
-        ],
-    )
-}
-
-fn decode_log(v: &[u8]) -> Vec<&[u8]> {
-    let mut out = vec![];
-    let mut rest = v;
-    while let Some((&n, tail)) = rest.split_first() {
-        let n = usize::from(n).min(tail.len());
-        out.push(&tail[..n]);
-        rest = &tail[n..];
-    }
-    out
 }
 
 impl Registry {
@@ -1055,7 +855,7 @@ impl Registry {
         for kv in self.tree.scan_prefix([prefix::HEAD]) {
             let (k, v) = kv?;
             let rec = HeadRecord::decode(&v)?;
-            batch.insert(pending::expiry_key(rec.expires_at_ms, &k[1..]), &[][..]);
+            batch.insert(expiry_key(rec.expires_at_ms, &k[1..]), &[][..]);
             if let Some(s) = self.get(&rec.head.id)? {
                 for (rk, rv, _) in pending::relation_records(&s.publisher, &s.body, &s.id) {
                     batch.insert(rk, rv);
@@ -1787,21 +1587,6 @@ fn verify_parallel(
                 })
             })
             .collect()
-    })
-}
-
-fn decode_stored(id: ManifestId, bytes: &[u8]) -> Result<Stored> {
-    let corrupt = |d: String| StoreError::Corrupt(format!("manifest {}: {d}", id.fmt_short()));
-    let envelope = Envelope::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let body =
-        ManifestBody::decode(envelope.body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-    let publisher =
-        PublisherKey::from_stored(&body.publisher).map_err(|e| corrupt(e.to_string()))?;
-    Ok(Stored {
-        id,
-        envelope,
-        body,
-        publisher,
     })
 }
 

@@ -18,10 +18,13 @@ use lgmesh_protocol::v1::{ManifestBody, manifest_body::Kind};
 use lgmesh_protocol::validate::{self, Placement, Reason, Rejection};
 use sled::IVec;
 
+use super::layout::{
+    COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, ProofRecord, adoption_key, decode_stored,
+    expiry_key, key, pn, prefix, read_u64, version_suffix,
+};
 use super::{
-    COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, KnownHeads, MAX_EVIDENCE_PER_VERSION,
-    MAX_TERMINAL_BODIES, Placed, ProofRecord, PutOutcome, Quota, Registry, Result, StoreError,
-    SyncItem, Writer, decode_stored, key, pn, prefix, read_u64, version_suffix,
+    KnownHeads, MAX_EVIDENCE_PER_VERSION, MAX_TERMINAL_BODIES, Placed, PutOutcome, Quota, Registry,
+    Result, StoreError, SyncItem, Writer,
 };
 use crate::staging::{Base, Staged, Writes};
 use crate::trust::{TrustView, Verification};
@@ -341,7 +344,7 @@ impl<'r, 'w> Pending<'r, 'w> {
                 self.trust_changed = true;
             }
             Some(Kind::Adoption(a)) => {
-                self.del(super::adoption_key(&a.publisher, &a.name, &publisher));
+                self.del(adoption_key(&a.publisher, &a.name, &publisher));
             }
             // Another organisation may withdraw its revocation; a key's own revocation
             // cannot be undone (whoever holds the key now may be the thief).
@@ -750,11 +753,6 @@ impl<'r, 'w> Pending<'r, 'w> {
     }
 }
 
-/// `X | expires_at | publisher | name`.
-pub(super) fn expiry_key(expires_at_ms: u64, pn: &[u8]) -> Vec<u8> {
-    key(prefix::EXPIRY, &[&expires_at_ms.to_be_bytes(), pn])
-}
-
 /// The secondary records a manifest carries, each with whether it is an input of the
 /// trust judgement: its org claim, an endorsement, an adoption, a revocation, a key
 /// rotation. Derived from the manifest alone, so that they can be derived again.
@@ -782,11 +780,7 @@ pub(super) fn relation_records(
         Some(Kind::Adoption(a)) => {
             let mut v = a.version.to_be_bytes().to_vec();
             v.extend_from_slice(&b.expires_at_ms.to_be_bytes());
-            vec![(
-                super::adoption_key(&a.publisher, &a.name, publisher),
-                v,
-                false,
-            )]
+            vec![(adoption_key(&a.publisher, &a.name, publisher), v, false)]
         }
         Some(Kind::Revocation(r)) => vec![(
             key(
