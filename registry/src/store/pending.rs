@@ -22,12 +22,17 @@ use super::layout::{
     COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, ProofRecord, adoption_key, decode_stored,
     expiry_key, key, pn, prefix, read_u64, version_suffix,
 };
-use super::{
-    KnownHeads, MAX_EVIDENCE_PER_VERSION, MAX_TERMINAL_BODIES, Placed, PutOutcome, Quota, Registry,
-    Result, StoreError, SyncItem, Writer,
-};
+use super::write::{KnownHeads, Placed, Writer};
+use super::{PutOutcome, Quota, Registry, Result, StoreError, SyncItem};
 use crate::staging::{Base, Staged, Writes};
 use crate::trust::{TrustView, Verification};
+
+/// Evidence kept for one version of a name: the head and one body that contradicts it,
+/// which is all a proof needs.
+const MAX_EVIDENCE_PER_VERSION: usize = 2;
+/// Bodies kept under a terminal name (a key rotation, a key's revocation of itself):
+/// every one after the first is evidence against the key.
+const MAX_TERMINAL_BODIES: usize = 4;
 
 /// A change the text index must hear of.
 pub(super) enum IndexChange {
