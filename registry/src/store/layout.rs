@@ -9,7 +9,8 @@ use lgmesh_protocol::v1::{Envelope, ManifestBody};
 use lgmesh_protocol::validate::Head;
 use prost::Message;
 
-use super::{Result, StoreError, Stored, SyncItem};
+use super::sync::SyncItem;
+use super::{Result, StoreError, Stored};
 
 /// The sled tree. Versioned: a new layout gets a new name.
 pub(super) const TREE: &str = "lgmesh-v1";
@@ -23,7 +24,7 @@ pub(super) mod prefix {
     /// `V | publisher | name | 0 | version` → id.
     pub const HISTORY: u8 = b'V';
     /// `S | issued_at | id` → (): the live heads, in stores written before the sync
-    /// set moved to memory ([`crate::store::SyncSet`]). Removed when such a store is opened.
+    /// set moved to memory ([`crate::store::sync::SyncSet`]). Removed when such a store is opened.
     pub const SYNC: u8 = b'S';
     /// `E | publisher | name | 0 | version` → ids that equivocate.
     pub const EVIDENCE: u8 = b'E';

@@ -22,8 +22,9 @@ use super::layout::{
     COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, ProofRecord, adoption_key, decode_stored,
     expiry_key, key, pn, prefix, read_u64, version_suffix,
 };
+use super::sync::SyncItem;
 use super::write::{KnownHeads, Placed, Writer};
-use super::{PutOutcome, Quota, Registry, Result, StoreError, SyncItem};
+use super::{PutOutcome, Quota, Registry, Result, StoreError};
 use crate::staging::{Base, Staged, Writes};
 use crate::trust::{TrustView, Verification};
 

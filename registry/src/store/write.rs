@@ -16,10 +16,8 @@ use super::layout::{
     prefix, read_u64,
 };
 use super::pending::{self, Pending};
-use super::{
-    Durability, IfBusy, PutOutcome, Registry, Result, StoreError, Stored, SyncItem, SyncState,
-    apply_sync_changes,
-};
+use super::sync::{SyncItem, SyncState, apply_sync_changes};
+use super::{Durability, IfBusy, PutOutcome, Registry, Result, StoreError, Stored};
 use crate::staging::Ticket;
 
 /// What only the writer keeps, behind the write lock.
