@@ -32,6 +32,7 @@ use crate::trust::{DomainProof, TrustInputs, TrustView};
 
 mod layout;
 mod pending;
+mod quota;
 mod sync;
 mod write;
 pub(crate) use layout::pn;
@@ -39,6 +40,7 @@ use layout::{
     COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, TREE, decode_log, decode_stored, key,
     prefix, read_u64, version_suffix,
 };
+pub use quota::Quota;
 use sync::{SyncState, drop_sync_keys};
 use write::Writer;
 
@@ -46,29 +48,6 @@ use write::Writer;
 /// manifests stays in memory (ingest ran 0.45 → 0.58 of raw verification speed going
 /// from 64 to 128 MiB); the cache fills only as pages are used.
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
-
-/// What a publisher this node does not verify may store here: every manifest it has
-/// stored counts (heads, tombstones, evidence), whatever its kind, and goes when it is
-/// replaced or, once expired, swept away. Verified publishers have no quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    /// Manifests stored (heads, tombstones and equivocation evidence) per unverified key.
-    pub max_manifests: u64,
-    /// Bytes of manifests per unverified key.
-    pub max_bytes: u64,
-    /// Bytes from every unverified key together: a flood from many new keys stops here.
-    pub max_total_bytes: u64,
-}
-
-impl Default for Quota {
-    fn default() -> Self {
-        Self {
-            max_manifests: 1_000,
-            max_bytes: 16 * 1024 * 1024,
-            max_total_bytes: 1024 * 1024 * 1024,
-        }
-    }
-}
 
 /// A storage failure (disk, corruption). Not a validation outcome: those are values.
 #[derive(Debug, thiserror::Error)]
@@ -502,21 +481,6 @@ impl Registry {
             }))
     }
 
-    /// Sets the limits for publishers this node does not verify.
-    pub fn set_quota(&self, q: Quota) {
-        *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = q;
-    }
-
-    /// What an unverified publisher has stored here: (manifests, bytes).
-    pub fn usage(&self, publisher: &PublisherKey) -> Result<(u64, u64)> {
-        Ok(
-            match self.tree.get(key(prefix::USAGE, &[publisher.as_bytes()]))? {
-                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
-                _ => (0, 0),
-            },
-        )
-    }
-
     /// Sets *k*: how many verified organisations must endorse a key to verify it (at
     /// least 1).
     pub fn set_endorsements_required(&self, k: usize) {
@@ -754,19 +718,7 @@ impl Registry {
                 .collect()
         };
         let view = std::sync::Arc::new(TrustView::compute(&i, &valid_ids));
-        // What the publishers it does not verify have stored, together.
-        let mut pool = 0u64;
-        for kv in self.tree.scan_prefix([prefix::USAGE]) {
-            let (k, v) = kv?;
-            if let Ok(pk) = PublisherKey::from_stored(&k[1..])
-                && v.len() == 16
-                && view.of(&pk) != crate::trust::Verification::Verified
-            {
-                pool = pool.saturating_add(read_u64(&v[8..]));
-            }
-        }
-        self.unverified_bytes
-            .store(pool, std::sync::atomic::Ordering::Release);
+        self.recount_unverified(&view)?;
         *cache = Some((gen_now, std::time::Instant::now(), view.clone()));
         Ok(view)
     }
