@@ -15,7 +15,8 @@ use super::layout::{
     COUNT_DERIVED, DERIVED_VERSION, HeadRecord, ProofRecord, decode_stored, expiry_key, key,
     prefix, read_u64,
 };
-use super::pending::{self, Pending};
+use super::pending::Pending;
+use super::relations::relation_records;
 use super::sync::{SyncItem, SyncState, apply_sync_changes};
 use super::{Durability, IfBusy, PutOutcome, Registry, Result, StoreError, Stored};
 use crate::staging::Ticket;
@@ -381,7 +382,7 @@ impl Registry {
             let rec = HeadRecord::decode(&v)?;
             batch.insert(expiry_key(rec.expires_at_ms, &k[1..]), &[][..]);
             if let Some(s) = self.get(&rec.head.id)? {
-                for (rk, rv, _) in pending::relation_records(&s.publisher, &s.body, &s.id) {
+                for (rk, rv, _) in relation_records(&s.publisher, &s.body, &s.id) {
                     batch.insert(rk, rv);
                 }
             }
@@ -420,7 +421,7 @@ impl Registry {
             }
             for s in &stored {
                 if lgmesh_protocol::schema::is_terminal(s.publisher.as_bytes(), &s.body.name) {
-                    for (rk, rv, _) in pending::relation_records(&s.publisher, &s.body, &s.id) {
+                    for (rk, rv, _) in relation_records(&s.publisher, &s.body, &s.id) {
                         batch.insert(rk, rv);
                     }
                 }
