@@ -29,7 +29,8 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
-use crate::store::{Registry, StoreError, Stored};
+use crate::error::StoreError;
+use crate::store::{Registry, Stored};
 use crate::trust::Verification;
 
 /// Largest page.

@@ -21,8 +21,8 @@ use std::sync::{Mutex, RwLock};
 use lgmesh_protocol::envelope::ManifestId;
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::v1::{Envelope, ManifestBody};
+use lgmesh_protocol::validate::Limits;
 pub use lgmesh_protocol::validate::PutOutcome;
-use lgmesh_protocol::validate::{Checked, Limits};
 
 use crate::search::TextIndex;
 use crate::staging::Staging;
@@ -35,6 +35,7 @@ mod read;
 mod relations;
 mod sync;
 mod write;
+pub use crate::error::StoreError;
 pub(crate) use layout::pn;
 use layout::{COUNT_SEQ, HeadRecord, TREE, decode_log, key, prefix};
 pub use quota::Quota;
@@ -45,28 +46,6 @@ use write::Writer;
 /// manifests stays in memory (ingest ran 0.45 → 0.58 of raw verification speed going
 /// from 64 to 128 MiB); the cache fills only as pages are used.
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
-
-/// A storage failure (disk, corruption). Not a validation outcome: those are values.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// sled reported an error.
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
-    /// The text index failed.
-    #[error("text index: {0}")]
-    Index(#[from] tantivy::TantivyError),
-    /// Bytes on disk do not decode: the store is damaged.
-    #[error("store: corrupt record ({0})")]
-    Corrupt(String),
-    /// Not written, because a write placed before it failed; nothing of it is stored.
-    #[error("store: not written, as a write before it failed")]
-    Aborted,
-    /// Not written, because another write held the store and the caller would not wait
-    /// ([`IfBusy::GiveBack`]); the batch comes back untouched.
-    #[error("store: busy with another write")]
-    Busy(Box<Checked>),
-}
 
 type Result<T> = std::result::Result<T, StoreError>;
 
