@@ -4,8 +4,13 @@
 //!
 //! The index is a tantivy index beside sled: derived data, one document per
 //! `(publisher, name)` head, replaced when the head changes. Each commit records the
-//! store's change sequence number it covers, so [`crate::Registry::open`] replays only
+//! store's change sequence number it covers, so the store, when it opens, replays only
 //! what a crash left out, or rebuilds the whole index from sled if it is lost.
+//!
+//! The index sits below the store and knows nothing of it: the store owns it, feeds it
+//! the documents of changed heads, and answers searches by narrowing the index's plan
+//! of a query with what only the store knows (an organisation's keys, the keys this
+//! node verifies) before the index runs it.
 
 use std::path::Path;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
@@ -30,8 +35,6 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use crate::error::StoreError;
-use crate::store::{Registry, Stored};
-use crate::trust::Verification;
 
 /// Largest page.
 pub const MAX_PAGE: usize = 100;
@@ -199,7 +202,9 @@ impl Doc {
 
     pub(crate) fn of(publisher: &PublisherKey, body: &ManifestBody, id: &ManifestId) -> Doc {
         let mut d = Doc {
-            pn: hex::encode(crate::store::pn(publisher, &body.name)),
+            // The name's key, `publisher | name`: as the store lays out its keys and
+            // change log, which `Doc::gone` is given.
+            pn: hex::encode([&publisher.as_bytes()[..], body.name.as_bytes()].concat()),
             id: *id,
             kind: lgmesh_protocol::schema::kind_name(body.kind.as_ref()),
             publisher: hex::encode(publisher.as_bytes()),
@@ -778,24 +783,56 @@ fn term_query(field: Field, value: &str) -> Box<dyn TQuery> {
     ))
 }
 
-impl Registry {
-    /// Runs a search.
-    pub fn search(&self, q: &Query) -> Result<Page, SearchError> {
+/// A search in the index's terms: its text and exact filters, checked. The store
+/// narrows it to publishers ([`Plan::only_publishers`]) before the index runs it
+/// ([`TextIndex::run`]).
+pub(crate) struct Plan {
+    f: Fields,
+    offset: usize,
+    page_size: usize,
+    /// The analysed terms of the text (none: a listing).
+    terms: Vec<String>,
+    clauses: Vec<(Occur, Box<dyn TQuery>)>,
+}
+
+impl Plan {
+    /// Keeps only documents by one of `keys`. False when there are none: nothing can
+    /// match, and the search need not run.
+    pub(crate) fn only_publishers<'a>(
+        &mut self,
+        keys: impl Iterator<Item = &'a PublisherKey>,
+    ) -> bool {
+        match any_publisher(&self.f, keys) {
+            Some(q) => {
+                self.clauses.push((Occur::Must, q));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl TextIndex {
+    /// Checks `q` and turns its text and exact filters into the index's terms.
+    pub(crate) fn plan(&self, q: &Query) -> Result<Plan, QueryError> {
         if q.text.len() > MAX_QUERY {
-            return Err(QueryError::TooLong.into());
+            return Err(QueryError::TooLong);
         }
         let offset = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => 0,
             Some(c) => decode_cursor(c)?,
         };
         let page_size = q.page_size.clamp(1, MAX_PAGE);
-        let t = &self.text;
-        let f = &t.f;
+        let f = &self.f;
         let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = vec![];
 
         // Text: each analysed term, in any of the text fields, boosted by field.
         let mut terms = vec![];
-        let mut analyzer = t.index.tokenizers().get(ANALYZER).unwrap_or_else(analyzer);
+        let mut analyzer = self
+            .index
+            .tokenizers()
+            .get(ANALYZER)
+            .unwrap_or_else(analyzer);
         let mut stream = analyzer.token_stream(&q.text);
         while let Some(tok) = stream.next() {
             if terms.len() < 32 && !terms.contains(&tok.text) {
@@ -832,8 +869,7 @@ impl Registry {
                         "{k:?} is not one of {}",
                         lgmesh_protocol::schema::KINDS.join(", ")
                     ),
-                }
-                .into());
+                });
             }
             clauses.push((Occur::Must, term_query(f.kind, k)));
         }
@@ -845,26 +881,33 @@ impl Registry {
                 return Err(QueryError::Filter {
                     field: "area",
                     reason: format!("{area:?} is not a GSS code (e.g. E07000209)"),
-                }
-                .into());
+                });
             }
             clauses.push((Occur::Must, term_query(f.area, area)));
         }
         if let Some(status) = &q.status {
             clauses.push((Occur::Must, term_query(f.status, status)));
         }
-        if let Some(org) = &q.org {
-            match any_publisher(f, self.publishers_of_org(org)?.iter()) {
-                Some(q) => clauses.push((Occur::Must, q)),
-                None => return Ok(Page::default()),
-            }
-        }
-        if q.verified_only {
-            match any_publisher(f, self.trust()?.verified()) {
-                Some(q) => clauses.push((Occur::Must, q)),
-                None => return Ok(Page::default()),
-            }
-        }
+        Ok(Plan {
+            f: *f,
+            offset,
+            page_size,
+            terms,
+            clauses,
+        })
+    }
+
+    /// Runs a plan: the exclusions every search has (tombstones, records of trust and
+    /// reuse, expired heads, unless asked for), then one page of the best matches.
+    pub(crate) fn run(&self, q: &Query, plan: Plan) -> Result<Page, SearchError> {
+        let Plan {
+            f,
+            offset,
+            page_size,
+            terms,
+            mut clauses,
+        } = plan;
+        let f = &f;
         // Tombstones carry no text, so only listings without text need to exclude them;
         // leaving text queries free of exclusions lets tantivy prune with block-WAND.
         if terms.is_empty() && !q.include_retracted && q.kind.as_deref() != Some("retraction") {
@@ -876,7 +919,7 @@ impl Registry {
                 clauses.push((Occur::MustNot, term_query(f.kind, k)));
             }
         }
-        let searcher = t.reader.searcher();
+        let searcher = self.reader.searcher();
         // Expired heads are rare: pay for excluding them only when there are some.
         if !q.include_expired {
             let expired = expired_by(f, q.now());
@@ -922,39 +965,11 @@ impl Registry {
             total: total as u64,
         })
     }
-}
 
-impl Registry {
-    /// Whether `s`, just arrived, belongs in a stream of new manifests filtered by `q`
-    /// (`Watch`): [`Query::matches`], with the publisher's organisation and trust as this
-    /// node knows them. With `include_retracted`, a retraction also belongs when the
-    /// version it withdraws matches, if this node holds it: whoever follows LGSL 524
-    /// hears of a 524 service being withdrawn, though the tombstone carries no LGSL.
-    pub fn stream_matches(&self, q: &Query, s: &Stored) -> Result<bool, StoreError> {
-        let org = self.org_of(&s.publisher)?.map(|o| o.org_id);
-        let verified = q.verified_only && self.trust()?.of(&s.publisher) == Verification::Verified;
-        if q.matches(&s.publisher, &s.body, org.as_deref(), verified) {
-            return Ok(true);
-        }
-        if !q.include_retracted || s.kind() != "retraction" {
-            return Ok(false);
-        }
-        let withdrawn = self
-            .history(&s.publisher, &s.body.name)?
-            .into_iter()
-            .find(|v| v.kind() != "retraction" && v.body.version < s.body.version);
-        let q = Query {
-            include_expired: true,
-            ..q.clone()
-        };
-        Ok(withdrawn.is_some_and(|v| q.matches(&v.publisher, &v.body, org.as_deref(), verified)))
-    }
-
-    /// How many heads (tombstones included) have expired by `now_ms`: a count over the
-    /// index's expiry column, for the observer.
-    pub fn expired_heads(&self, now_ms: u64) -> Result<u64, SearchError> {
-        let expired = expired_by(&self.text.f, now_ms);
-        Ok(self.text.reader.searcher().search(&expired, &Count)? as u64)
+    /// How many documents' heads have expired by `now_ms`.
+    pub(crate) fn count_expired(&self, now_ms: u64) -> tantivy::Result<usize> {
+        let expired = expired_by(&self.f, now_ms);
+        self.reader.searcher().search(&expired, &Count)
     }
 }
 

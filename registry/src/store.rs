@@ -33,12 +33,13 @@ mod pending;
 mod quota;
 mod read;
 mod relations;
+mod search;
 mod sync;
 mod write;
 pub use crate::error::StoreError;
-pub(crate) use layout::pn;
-use layout::{COUNT_SEQ, HeadRecord, TREE, decode_log, key, prefix};
+use layout::TREE;
 pub use quota::Quota;
+use search::trim_log;
 use sync::{SyncState, drop_sync_keys};
 use write::Writer;
 
@@ -136,7 +137,7 @@ pub struct Counts {
 pub struct Registry {
     db: sled::Db,
     tree: sled::Tree,
-    pub(crate) text: TextIndex,
+    text: TextIndex,
     limits: Limits,
     /// One writer at a time: validation against the head and the write must not interleave.
     write: Mutex<Writer>,
@@ -221,21 +222,7 @@ impl Registry {
         }
         // An index of an older layout is rebuilt under the new name; drop the old one.
         let _ = std::fs::remove_dir_all(dir.join("text-v2"));
-        let text = TextIndex::open(&dir.join("text-v3"), move |seq| {
-            // The index has everything up to `seq`: drop those change-log entries.
-            let mut b = sled::Batch::default();
-            for (k, _) in trim
-                .range(
-                    key(prefix::LOG, &[&0u64.to_be_bytes()])
-                        ..=key(prefix::LOG, &[&seq.to_be_bytes()]),
-                )
-                .flatten()
-            {
-                b.remove(k);
-            }
-            // A failed trim only leaves entries that the next trim (from 0) removes.
-            let _ = trim.apply_batch(b);
-        })?;
+        let text = TextIndex::open(&dir.join("text-v3"), move |seq| trim_log(&trim, seq))?;
         let reg = Self {
             db,
             tree,
@@ -255,54 +242,6 @@ impl Registry {
         let reg = reg.derive_if_older()?;
         reg.catch_up_index()?;
         Ok(reg)
-    }
-
-    fn catch_up_index(&self) -> Result<()> {
-        let applied = self.text.applied_seq();
-        let seq = self.counter(COUNT_SEQ)?;
-        if applied > seq || (applied == 0 && seq > 0 && self.text.is_empty()) {
-            // The index is from another store or was lost: rebuild it from the heads.
-            return self.rebuild_index();
-        }
-        if applied == seq {
-            return Ok(());
-        }
-        let mut docs = vec![];
-        for kv in self.tree.range(
-            key(prefix::LOG, &[&(applied + 1).to_be_bytes()])
-                ..=key(prefix::LOG, &[&seq.to_be_bytes()]),
-        ) {
-            let (_, v) = kv?;
-            for pn in decode_log(&v) {
-                docs.push(match self.head_of_pn(pn)? {
-                    Some(s) => crate::search::Doc::of(&s.publisher, &s.body, &s.id),
-                    None => crate::search::Doc::gone(pn),
-                });
-            }
-        }
-        self.text.submit(docs, seq, true)?;
-        self.text.wait_for(seq)
-    }
-
-    /// Rebuilds the text index from every head (after losing the index), and waits.
-    pub fn rebuild_index(&self) -> Result<()> {
-        let seq = self.counter(COUNT_SEQ)?;
-        let mut docs = vec![];
-        for kv in self.tree.scan_prefix([prefix::HEAD]) {
-            let (_, v) = kv?;
-            let rec = HeadRecord::decode(&v)?;
-            if let Some(s) = self.get(&rec.head.id)? {
-                docs.push(crate::search::Doc::of(&s.publisher, &s.body, &s.id));
-            }
-        }
-        self.text.rebuild(docs, seq)?;
-        self.text.wait_for(seq)
-    }
-
-    /// Waits until every stored head change is searchable.
-    pub fn wait_indexed(&self) -> Result<()> {
-        let seq = self.counter(COUNT_SEQ)?;
-        self.text.wait_for(seq)
     }
 
     /// The validation limits in force.

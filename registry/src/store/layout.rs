@@ -87,7 +87,7 @@ pub(super) fn key(p: u8, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// `publisher || name`.
-pub(crate) fn pn(publisher: &PublisherKey, name: &str) -> Vec<u8> {
+pub(super) fn pn(publisher: &PublisherKey, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + name.len());
     k.extend_from_slice(publisher.as_bytes());
     k.extend_from_slice(name.as_bytes());
