@@ -14,6 +14,21 @@
 //! change is logged under a sequence number in the same atomic batch, and the index
 //! records the last sequence it has applied, so start-up replays only what the index
 //! missed. Opening never scans the manifests.
+//!
+//! This file holds the [`Registry`], its opening, and the types its callers see. The
+//! rest is one concern to a submodule:
+//! - `layout`: the sled tree, its key prefixes, the keys built from them and the records
+//!   kept under them;
+//! - `write`: the way in ([`Registry::check`], [`Registry::write`]), the sweep of expired
+//!   heads and [`Registry::rederive`]; `pending` places one batch under the write lock;
+//! - `read`: manifests, heads, history, equivocation evidence and counters;
+//! - `relations`: org claims, endorsements, adoptions, revocations and rotations, the
+//!   operator's trusted keys, domain proofs, and the trust judgement
+//!   ([`Registry::trust`]);
+//! - `sync`: the sync set, and what sync sends for each of its items;
+//! - `quota`: what publishers this node does not verify may store;
+//! - `search`: feeding the text index, and the searches that need the store
+//!   ([`Registry::search`]).
 
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
