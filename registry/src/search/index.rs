@@ -166,9 +166,6 @@ fn io_err(dir: &Path, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl TextIndex {
-    /// Opens or creates the index in `dir` and starts its indexing thread. `on_commit`
-    /// runs on that thread after each commit with the sequence committed (the store
-    /// trims its change log with it).
     /// An empty in-memory index that indexes nothing (no thread, no writer).
     pub(crate) fn disabled() -> Result<Self, StoreError> {
         let (schema, f) = schema();
@@ -195,10 +192,14 @@ impl TextIndex {
         })
     }
 
+    /// Whether it indexes anything (false when the store was opened without search).
     pub(crate) fn is_enabled(&self) -> bool {
         self.enabled
     }
 
+    /// Opens or creates the index in `dir` and starts its indexing thread. `on_commit`
+    /// runs on that thread after each commit with the sequence committed (the store
+    /// trims its change log with it).
     pub(crate) fn open(
         dir: &Path,
         on_commit: impl Fn(u64) + Send + 'static,
