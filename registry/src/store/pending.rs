@@ -18,13 +18,23 @@ use lgmesh_protocol::v1::{ManifestBody, manifest_body::Kind};
 use lgmesh_protocol::validate::{self, Placement, Reason, Rejection};
 use sled::IVec;
 
-use super::{
-    COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, KnownHeads, MAX_EVIDENCE_PER_VERSION,
-    MAX_TERMINAL_BODIES, Placed, ProofRecord, PutOutcome, Quota, Registry, Result, StoreError,
-    SyncItem, Writer, decode_stored, key, pn, prefix, read_u64, version_suffix,
+use super::layout::{
+    COUNT_HEADS, COUNT_MANIFESTS, COUNT_SEQ, HeadRecord, ProofRecord, adoption_key, decode_stored,
+    expiry_key, key, pn, prefix, read_u64, version_suffix,
 };
+use super::relations::relation_records;
+use super::sync::SyncItem;
+use super::write::{KnownHeads, Placed, Writer};
+use super::{PutOutcome, Quota, Registry, Result, StoreError};
 use crate::staging::{Base, Staged, Writes};
 use crate::trust::{TrustView, Verification};
+
+/// Evidence kept for one version of a name: the head and one body that contradicts it,
+/// which is all a proof needs.
+const MAX_EVIDENCE_PER_VERSION: usize = 2;
+/// Bodies kept under a terminal name (a key rotation, a key's revocation of itself):
+/// every one after the first is evidence against the key.
+const MAX_TERMINAL_BODIES: usize = 4;
 
 /// A change the text index must hear of.
 pub(super) enum IndexChange {
@@ -341,7 +351,7 @@ impl<'r, 'w> Pending<'r, 'w> {
                 self.trust_changed = true;
             }
             Some(Kind::Adoption(a)) => {
-                self.del(super::adoption_key(&a.publisher, &a.name, &publisher));
+                self.del(adoption_key(&a.publisher, &a.name, &publisher));
             }
             // Another organisation may withdraw its revocation; a key's own revocation
             // cannot be undone (whoever holds the key now may be the thief).
@@ -747,64 +757,5 @@ impl<'r, 'w> Pending<'r, 'w> {
             docs,
             seq,
         })
-    }
-}
-
-/// `X | expires_at | publisher | name`.
-pub(super) fn expiry_key(expires_at_ms: u64, pn: &[u8]) -> Vec<u8> {
-    key(prefix::EXPIRY, &[&expires_at_ms.to_be_bytes(), pn])
-}
-
-/// The secondary records a manifest carries, each with whether it is an input of the
-/// trust judgement: its org claim, an endorsement, an adoption, a revocation, a key
-/// rotation. Derived from the manifest alone, so that they can be derived again.
-pub(super) fn relation_records(
-    publisher: &PublisherKey,
-    b: &ManifestBody,
-    id: &ManifestId,
-) -> Vec<(Vec<u8>, Vec<u8>, bool)> {
-    match &b.kind {
-        Some(Kind::Org(o)) => vec![(
-            key(prefix::ORG, &[publisher.as_bytes()]),
-            format!("{}\0{}", o.org_id, o.name).into_bytes(),
-            true,
-        )],
-        Some(Kind::Endorsement(e)) => {
-            let mut v = b.expires_at_ms.to_be_bytes().to_vec();
-            v.extend_from_slice(id.as_bytes());
-            v.extend_from_slice(e.org_id.as_bytes());
-            vec![(
-                key(prefix::ENDORSEMENT, &[&e.subject, publisher.as_bytes()]),
-                v,
-                true,
-            )]
-        }
-        Some(Kind::Adoption(a)) => {
-            let mut v = a.version.to_be_bytes().to_vec();
-            v.extend_from_slice(&b.expires_at_ms.to_be_bytes());
-            vec![(
-                super::adoption_key(&a.publisher, &a.name, publisher),
-                v,
-                false,
-            )]
-        }
-        Some(Kind::Revocation(r)) => vec![(
-            key(
-                prefix::REVOCATION,
-                &[&r.subject, publisher.as_bytes(), id.as_bytes()],
-            ),
-            r.revoked_at_ms.to_be_bytes().to_vec(),
-            true,
-        )],
-        Some(Kind::KeyRotation(r)) => {
-            let mut v = r.new_key.clone();
-            v.extend_from_slice(&b.issued_at_ms.to_be_bytes());
-            vec![(
-                key(prefix::ROTATION, &[publisher.as_bytes(), id.as_bytes()]),
-                v,
-                true,
-            )]
-        }
-        _ => vec![],
     }
 }
