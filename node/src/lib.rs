@@ -10,6 +10,7 @@
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`server`] | start-up, serving and ordered shutdown |
+//! | [`tasks`] | every task a node runs: one stop signal, one tracker |
 //! | [`cli`], [`view`] | the client commands and their text / JSON output |
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 // The CLI's doc comments are also its `--help` text, written for a terminal: plain
@@ -39,4 +40,5 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod server;
+pub mod tasks;
 pub mod view;
