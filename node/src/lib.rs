@@ -4,7 +4,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | `lgmesh.toml`, the data directory, key files, `init` |
-//! | [`app`] | signing and storing this organisation's manifests; reads |
+//! | [`app`] | the domain layer: signing and storing this organisation's manifests; reads, and the views clients see |
 //! | [`intake`] | the one way into the store (every path), and what follows a write |
 //! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
