@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::config::{self, DataDir, InitOptions};
 use crate::server::{self, RunOptions, Started};
@@ -124,9 +125,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             let Some((_, text)) = MANIFESTS.iter().find(|(p, _)| p == m) else {
                 bail!("examples/councils.toml names {m}, which the demo does not carry");
             };
+            // In the council's span, as everything its node does: the line says whose.
             started
                 .app
                 .publish_document("toml", text, None)
+                .instrument(started.span().clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {m}: {e}", c.name))?;
         }
@@ -148,6 +151,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{name}: org id {org}: {e}"))?;
             s.app
                 .trust_add(*pk, org)
+                .instrument(s.span().clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{name}: trust: {e}"))?;
         }
@@ -160,6 +164,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                     org_id: other.app.config().org.id.clone(),
                     note: "demo: checked with their digital team".into(),
                 })
+                .instrument(s.span().clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{name}: endorsement: {e}"))?;
         }

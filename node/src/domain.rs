@@ -765,6 +765,7 @@ impl Proofs {
 
     /// Checks due cards every [`ROUND`] until the node stops, and [`SOON`] after
     /// manifests arrive (a new council's card is checked within seconds, not a minute).
+    #[tracing::instrument(name = "domain_checker", skip_all)]
     pub async fn run(self) {
         use tokio::sync::broadcast::error::RecvError;
         if !self.checker.enabled() {

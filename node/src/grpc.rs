@@ -1,6 +1,6 @@
 //! The gRPC services: thin impls that parse the request into domain types, call one
 //! [`App`] function and map the result. The one place where domain errors become
-//! `tonic::Status`.
+//! `tonic::Status`. Each call runs in a span of its own ([`call_span`]).
 
 use std::sync::Arc;
 
@@ -26,6 +26,24 @@ impl From<AppError> for Status {
                 Status::internal(m)
             }
         }
+    }
+}
+
+/// The span one gRPC call runs in, under `node` (the node's root span: the server's
+/// connections run in tasks of their own, outside it): the method, and the caller's
+/// address, or `admin-socket`. For `Server::trace_fn`.
+pub fn call_span(node: &tracing::Span, req: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let peer = req
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|c| c.remote_addr())
+        .map_or_else(|| "admin-socket".to_owned(), |a| a.to_string());
+    let span = tracing::info_span!(parent: node, "grpc", method = %req.uri().path(), peer = %peer);
+    // Where INFO is filtered out, what the call logs still names the node.
+    if span.is_disabled() {
+        node.clone()
+    } else {
+        span
     }
 }
 

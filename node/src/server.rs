@@ -2,7 +2,10 @@
 //! network, App, listeners) and starts serving it, returning what it started
 //! ([`Started`]); [`run`] serves until SIGINT/SIGTERM, then [`Started::shutdown`] stops
 //! it in order: stop accepting, stop the network, flush the store, within a deadline.
-//! Everything the node runs goes through one [`Tasks`].
+//!
+//! Everything the node runs goes through one [`Tasks`] and runs in the node's root span,
+//! `node{org=…}`, so each line it logs names the organisation (the demo runs several
+//! councils in one process).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use lgmesh_proto::v1::{
 use lgmesh_registry::Registry;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::app::{App, Parts};
 use crate::config::{Config, DataDir, Running, peer_id, write_atomic};
@@ -54,6 +58,8 @@ pub struct Started {
     servers: Vec<Server>,
     /// Where `node.json` and the admin socket are, to remove them at the end.
     dir: DataDir,
+    /// The node's root span: shutdown logs in it too.
+    span: tracing::Span,
 }
 
 /// One listener's server, as a task of the node.
@@ -64,8 +70,17 @@ struct Server {
 }
 
 /// Builds the node and starts serving it; returns once every listener is bound, the
-/// network is up and `node.json` is written.
+/// network is up and `node.json` is written. Everything it starts runs in the node's
+/// root span, `node{org=…}`.
 pub async fn start(o: RunOptions) -> Result<Started> {
+    // At ERROR level so that it is enabled whenever any line the node logs is: under the
+    // CLI's `warn` filter (the demo) an INFO span would be left out, and its councils'
+    // warnings with it would no longer say which council.
+    let span = tracing::error_span!("node", org = %o.config.org.id);
+    build(o, span.clone()).instrument(span).await
+}
+
+async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     let RunOptions { dir, config } = o;
     let grpc_addr: SocketAddr = config
         .grpc
@@ -99,6 +114,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     let node_id = peer_id(&node_key);
     let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
     let keypair = lgmesh_net::keypair_from_seed(*node_key.to_seed())?;
+    // Started in the node's span, so that the network's tasks can run in it too.
     let net = lgmesh_net::Network::start(
         keypair,
         net_config,
@@ -146,6 +162,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             &net,
             &info,
             &token,
+            &span,
             Listeners {
                 grpc: grpc_listener,
                 http: http_listener,
@@ -187,6 +204,7 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         tasks,
         servers,
         dir,
+        span,
     })
 }
 
@@ -224,12 +242,14 @@ struct Listeners {
 }
 
 /// Serves the gRPC services on TCP and on the admin socket, and HTTP, each as a task of
-/// the node that stops accepting when the node stops.
+/// the node that stops accepting when the node stops. Every gRPC call runs in a span of
+/// its own under `node` ([`crate::grpc::call_span`]).
 async fn serve(
     app: &Arc<App>,
     net: &lgmesh_net::Network,
     info: &v1::InfoResponse,
     token: &str,
+    node: &tracing::Span,
     l: Listeners,
 ) -> Result<Vec<Server>> {
     let tasks = app.tasks();
@@ -265,10 +285,12 @@ async fn serve(
             .context("reflection")
     };
     let grpc_server = || {
+        let node = node.clone();
         tonic::transport::Server::builder()
             .concurrency_limit_per_connection(config.grpc.max_concurrent_per_connection)
             .max_concurrent_streams(Some(256))
             .timeout(Duration::from_secs(30))
+            .trace_fn(move |req| crate::grpc::call_span(&node, req))
     };
 
     let tcp = {
@@ -340,6 +362,7 @@ where
 /// Watch (a load balancer's or orchestrator's probe) hears NOT_SERVING when the node
 /// stops, then its stream ends: left open, it held the graceful stop for the whole
 /// deadline and the node exited with an error.
+#[tracing::instrument(name = "health", skip_all)]
 async fn health_until_stop(mut reporter: tonic_health::server::HealthReporter, tasks: Tasks) {
     tasks.stopping().await;
     for name in SERVED {
@@ -355,6 +378,12 @@ impl Started {
     /// told to stop. Idempotent; [`Started::shutdown`] completes it.
     pub fn stop(&self) {
         self.tasks.stop();
+    }
+
+    /// The node's root span, `node{org=…}`: for what is done to the node from outside
+    /// its tasks (the demo publishing in-process), so that its lines still say whose.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// Completes once the shutdown has begun: [`Started::stop`], or a server that
@@ -381,51 +410,56 @@ impl Started {
             tasks,
             servers,
             dir,
+            span,
             ..
         } = self;
-        tracing::info!("shutting down");
-        tasks.stop();
-        let stopped = tokio::time::timeout(deadline, async {
-            let mut failed = vec![];
-            for s in servers {
-                match s.handle.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => failed.push(e),
-                    Err(e) => failed.push(anyhow!("{}: {e}", s.what)),
+        async move {
+            tracing::info!("shutting down");
+            tasks.stop();
+            let stopped = tokio::time::timeout(deadline, async {
+                let mut failed = vec![];
+                for s in servers {
+                    match s.handle.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => failed.push(e),
+                        Err(e) => failed.push(anyhow!("{}: {e}", s.what)),
+                    }
                 }
+                tracing::info!("stopped accepting: gRPC, the admin socket and HTTP are closed");
+                tasks.wait().await;
+                tracing::info!("the node's tasks have ended");
+                net.shutdown().await;
+                tracing::info!("network stopped");
+                failed
+            })
+            .await;
+            let mut failed = stopped.unwrap_or_else(|_| {
+                tracing::warn!(
+                    "shutdown took longer than {} s; flushing the store anyway",
+                    deadline.as_secs()
+                );
+                vec![anyhow!(
+                    "shutdown took longer than {} s; stopped anyway (the store was flushed)",
+                    deadline.as_secs()
+                )]
+            });
+            let reg = app.registry().clone();
+            let flushed = tasks.spawn_blocking(move || reg.flush()).await;
+            match flushed {
+                Ok(Ok(())) => tracing::info!("store flushed"),
+                Ok(Err(e)) => failed.insert(0, anyhow!(e).context("cannot flush the store")),
+                Err(e) => failed.insert(0, anyhow!("flushing the store: {e}")),
             }
-            tracing::info!("stopped accepting: gRPC, the admin socket and HTTP are closed");
-            tasks.wait().await;
-            tracing::info!("the node's tasks have ended");
-            net.shutdown().await;
-            tracing::info!("network stopped");
-            failed
-        })
-        .await;
-        let mut failed = stopped.unwrap_or_else(|_| {
-            tracing::warn!(
-                "shutdown took longer than {} s; flushing the store anyway",
-                deadline.as_secs()
-            );
-            vec![anyhow!(
-                "shutdown took longer than {} s; stopped anyway (the store was flushed)",
-                deadline.as_secs()
-            )]
-        });
-        let reg = app.registry().clone();
-        let flushed = tasks.spawn_blocking(move || reg.flush()).await;
-        match flushed {
-            Ok(Ok(())) => tracing::info!("store flushed"),
-            Ok(Err(e)) => failed.insert(0, anyhow!(e).context("cannot flush the store")),
-            Err(e) => failed.insert(0, anyhow!("flushing the store: {e}")),
+            let _ = std::fs::remove_file(dir.node_json());
+            let _ = std::fs::remove_file(dir.admin_socket());
+            tracing::info!("stopped");
+            match failed.into_iter().next() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
         }
-        let _ = std::fs::remove_file(dir.node_json());
-        let _ = std::fs::remove_file(dir.admin_socket());
-        tracing::info!("stopped");
-        match failed.into_iter().next() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -477,6 +511,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Sweeps away, every [`SWEEP_EVERY`], the expired heads of publishers this node does
 /// not verify (`Registry::sweep_expired`): what they may store here is what is current.
+#[tracing::instrument(name = "sweeper", skip_all)]
 async fn sweep_expired(app: Arc<App>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -507,6 +542,7 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Renews, every [`RENEW_CHECK`], this node's own manifests that expire within `window`
 /// milliseconds ([`App::renew_due`]).
+#[tracing::instrument(name = "renewer", skip_all)]
 async fn renew_own(app: Arc<App>, window: u64) {
     let mut every = tokio::time::interval(RENEW_CHECK);
     loop {

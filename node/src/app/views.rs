@@ -8,6 +8,7 @@ use lgmesh_protocol::identity::{OrgId, PublisherKey};
 use lgmesh_protocol::now_ms;
 use lgmesh_registry::{Query, Registry, SearchError, StoreError, Stored, TrustView, Verification};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::{App, AppError, Outcome, WATCH_STALL};
 use crate::metrics::Source;
@@ -451,7 +452,8 @@ impl App {
                 }
             }
         };
-        self.tasks.spawn(stream);
+        self.tasks
+            .spawn(stream.instrument(tracing::info_span!("watch")));
         Ok(rx)
     }
 
