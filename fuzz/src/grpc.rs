@@ -369,11 +369,7 @@ impl Target for Grpc {
                 .enable_all()
                 .build()
                 .expect("fuzz setup: a tokio runtime"),
-            registry: RegistryService::new(
-                app.clone(),
-                Access::Token(TOKEN.into()),
-                tokio_util::sync::CancellationToken::new(),
-            ),
+            registry: RegistryService::new(app.clone(), Access::Token(TOKEN.into())),
             trust: TrustService::new(app, Access::Token(TOKEN.into())),
             _store: store,
         }

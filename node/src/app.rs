@@ -13,8 +13,14 @@ use lgmesh_protocol::{YEAR_MS, now_ms};
 use lgmesh_registry::{Durability, IfBusy, PutOutcome, Registry, Stored};
 
 use crate::config::Config;
+use crate::domain::Proofs;
 use crate::intake::Intake;
 use crate::metrics::{Metrics, Source};
+use crate::tasks::Tasks;
+
+mod views;
+
+pub use views::{Write, Written};
 
 /// What went wrong, sorted by who must act.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,13 @@ pub enum AppError {
     /// Nothing by that id or name.
     #[error("{0}")]
     NotFound(String),
+    /// A limit of the node is reached (open streams, a client too far behind): ask for
+    /// less, or later.
+    #[error("{0}")]
+    Busy(String),
+    /// The node cannot serve this now (it is stopping): ask again later, or elsewhere.
+    #[error("{0}")]
+    Unavailable(String),
     /// The node failed.
     #[error("{0}")]
     Internal(String),
@@ -60,29 +73,52 @@ pub enum Outcome {
     Duplicate,
 }
 
-/// The node's shared state.
+/// The node's domain layer: what gRPC, HTTP and the CLI call. Its state is private;
+/// other modules reach what they need through its methods.
 pub struct App {
     /// The store.
-    pub registry: Arc<Registry>,
+    registry: Arc<Registry>,
+    /// The organisation's signing key.
+    key: SecretKey,
+    /// The config in force.
+    config: Config,
+    /// Counters.
+    metrics: Arc<Metrics>,
+    /// The one way into the store, for every path.
+    intake: Arc<Intake>,
+    /// Where store work and streams run, and what tells them to stop.
+    tasks: Tasks,
+    /// One local publish at a time, so versions never collide.
+    publish_lock: tokio::sync::Mutex<()>,
+    /// The network, when the node runs: what this node stores locally is gossiped.
+    net: Option<lgmesh_net::Network>,
+    /// The domain proof checker, when the node runs.
+    domain: Option<Proofs>,
+    /// Places for open `Watch` streams on the TCP listener (`MAX_WATCHES`).
+    watches: Arc<tokio::sync::Semaphore>,
+    /// Places for open `Watch` streams on the admin socket, apart, so that clients over
+    /// TCP cannot take them all from the operator.
+    admin_watches: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a running node builds its [`App`] from, in the order it starts them
+/// (`server::start`): the intake over the opened store, the node's tasks, the network
+/// and the domain checker.
+pub struct Parts {
     /// The organisation's signing key.
     pub key: SecretKey,
     /// The config in force.
     pub config: Config,
-    /// Counters.
+    /// Counters, shared with the intake.
     pub metrics: Arc<Metrics>,
-    /// The one way into the store, for every path.
+    /// The one way into the store (and the store behind it).
     pub intake: Arc<Intake>,
-    /// One local publish at a time, so versions never collide.
-    publish_lock: tokio::sync::Mutex<()>,
-    /// The network, once it is up: what this node stores locally is gossiped.
-    pub net: std::sync::OnceLock<lgmesh_net::Network>,
-    /// The domain proof checker, once the node runs.
-    pub domain: std::sync::OnceLock<Arc<crate::domain::Checker>>,
-    /// Places for open `Watch` streams on the TCP listener (`MAX_WATCHES`).
-    pub watches: Arc<tokio::sync::Semaphore>,
-    /// Places for open `Watch` streams on the admin socket, apart, so that clients over
-    /// TCP cannot take them all from the operator.
-    pub admin_watches: Arc<tokio::sync::Semaphore>,
+    /// The node's tasks.
+    pub tasks: Tasks,
+    /// The network, if any.
+    pub net: Option<lgmesh_net::Network>,
+    /// The domain proof checker, if any.
+    pub domain: Option<Proofs>,
 }
 
 /// `Watch` streams open at once on each listener (TCP, and the admin socket): each
@@ -99,21 +135,71 @@ pub const HISTORY_PAGE: usize = 100;
 pub const MAX_HISTORY_PAGE: usize = 1000;
 
 impl App {
-    /// Wraps an opened store.
+    /// An App over an opened store on its own: no network, no domain checks, tasks of
+    /// its own. For commands that work on a stopped node, and tests.
     pub fn new(registry: Arc<Registry>, key: SecretKey, config: Config) -> Self {
         let metrics = Arc::new(Metrics::default());
-        Self {
-            intake: Arc::new(Intake::new(registry.clone(), metrics.clone())),
-            registry,
+        Self::from_parts(Parts {
             key,
             config,
+            intake: Arc::new(Intake::new(registry, metrics.clone())),
             metrics,
+            tasks: Tasks::new(),
+            net: None,
+            domain: None,
+        })
+    }
+
+    /// The App of a running node, from what it started.
+    pub fn from_parts(p: Parts) -> Self {
+        Self {
+            registry: p.intake.registry().clone(),
+            key: p.key,
+            config: p.config,
+            metrics: p.metrics,
+            intake: p.intake,
+            tasks: p.tasks,
             publish_lock: tokio::sync::Mutex::new(()),
-            net: std::sync::OnceLock::new(),
-            domain: std::sync::OnceLock::new(),
+            net: p.net,
+            domain: p.domain,
             watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
             admin_watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)),
         }
+    }
+
+    /// The store.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The node's counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The one way into the store.
+    pub fn intake(&self) -> &Arc<Intake> {
+        &self.intake
+    }
+
+    /// Where the App's store work and streams run.
+    pub fn tasks(&self) -> &Tasks {
+        &self.tasks
+    }
+
+    /// The network, when the node runs one.
+    pub fn net(&self) -> Option<&lgmesh_net::Network> {
+        self.net.as_ref()
+    }
+
+    /// The domain proof checker, when the node runs one.
+    pub fn domain(&self) -> Option<&crate::domain::Checker> {
+        self.domain.as_ref().map(Proofs::checker)
     }
 
     /// This node's publisher key.
@@ -292,7 +378,7 @@ impl App {
 
     async fn store(&self, bytes: Vec<u8>, source: Source) -> Result<(Outcome, Stored), AppError> {
         let (intake, reg) = (self.intake.clone(), self.registry.clone());
-        let gossip = self.net.get().map(|_| bytes.clone());
+        let gossip = self.net.as_ref().map(|_| bytes.clone());
         let (outcome, stored) = self
             .blocking(move || -> Result<_, lgmesh_registry::StoreError> {
                 let checked = intake.check(&[bytes], &[], now_ms());
@@ -326,7 +412,7 @@ impl App {
             (PutOutcome::Stored(_), Some(s)) => {
                 tracing::info!(manifest = %s.id.fmt_short(), publisher = %s.publisher.fmt_short(), name = %s.body.name, version = s.body.version, "stored");
                 // Stored durably (and announced) first, then gossiped.
-                if let (Some(net), Some(bytes)) = (self.net.get(), gossip) {
+                if let (Some(net), Some(bytes)) = (&self.net, gossip) {
                     net.publish(bytes, s.id);
                 }
                 Ok((Outcome::Stored, s))
@@ -573,12 +659,14 @@ impl App {
         self.publish_kind(ORG_CARD_NAME, Kind::Org(card)).await
     }
 
-    /// Runs store work on the blocking pool (sled reads can touch disk, puts fsync).
+    /// Runs store work on the blocking pool (sled reads can touch disk, puts fsync), as
+    /// one of the node's tasks, so that shutdown waits for it before flushing the store.
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        tokio::task::spawn_blocking(f)
+        self.tasks
+            .spawn_blocking(f)
             .await
             .map_err(|e| AppError::Internal(format!("task failed: {e}")))
     }

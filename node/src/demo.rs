@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::datadir::{self, DataDir, InitOptions};
 use crate::server::{self, RunOptions, Started};
@@ -124,9 +125,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             let Some((_, text)) = MANIFESTS.iter().find(|(p, _)| p == m) else {
                 bail!("examples/councils.toml names {m}, which the demo does not carry");
             };
+            // In the council's span, as everything its node does: the line says whose.
             started
                 .app
                 .publish_document("toml", text, None)
+                .instrument(started.span().clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {m}: {e}", c.name))?;
         }
@@ -139,12 +142,18 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let anchors: Vec<_> = nodes
         .iter()
         .take(2)
-        .map(|(_, _, s)| (s.app.publisher(), s.app.config.org.id.clone()))
+        .map(|(_, _, s)| (s.app.publisher(), s.app.config().org.id.clone()))
         .collect();
-    for (_, _, s) in &nodes {
+    for (name, _, s) in &nodes {
         for (pk, org) in &anchors {
-            let (reg, pk, org) = (s.app.registry.clone(), *pk, org.clone());
-            tokio::task::spawn_blocking(move || reg.trust_add(&pk, &org)).await??;
+            let org = org
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}: org id {org}: {e}"))?;
+            s.app
+                .trust_add(*pk, org)
+                .instrument(s.span().clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{name}: trust: {e}"))?;
         }
     }
     for (name, _, s) in nodes.iter().take(2) {
@@ -152,9 +161,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             s.app
                 .endorse(lgmesh_proto::v1::Endorsement {
                     subject: other.app.publisher().as_bytes().to_vec(),
-                    org_id: other.app.config.org.id.clone(),
+                    org_id: other.app.config().org.id.clone(),
                     note: "demo: checked with their digital team".into(),
                 })
+                .instrument(s.span().clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{name}: endorsement: {e}"))?;
         }
@@ -167,12 +177,13 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let converged = loop {
         let mut all = true;
         for (_, _, st) in &nodes {
-            all &= st.app.registry.counts()?.heads >= union;
+            all &= st.app.registry().counts()?.heads >= union;
         }
         if all {
             for (name, _, st) in &nodes {
-                let reg = st.app.registry.clone();
-                tokio::task::spawn_blocking(move || reg.wait_indexed())
+                let reg = st.app.registry().clone();
+                st.app
+                    .blocking(move || reg.wait_indexed())
                     .await?
                     .with_context(|| format!("{name}: search index"))?;
             }
@@ -222,15 +233,13 @@ pub async fn run(a: DemoArgs) -> Result<()> {
 
     server::wait_for_signal().await;
     eprintln!("lgmesh demo: stopping");
+    // All begin at once; each then stops in order within its own deadline.
     for (_, _, s) in &nodes {
-        s.shutdown.cancel();
+        s.stop();
     }
     for (name, _, s) in nodes {
-        match tokio::time::timeout(Duration::from_secs(10), s.done).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => eprintln!("{name}: {e}"),
-            Ok(Err(e)) => eprintln!("{name}: {e}"),
-            Err(_) => eprintln!("{name}: did not stop within 10 s"),
+        if let Err(e) = s.shutdown(server::SHUTDOWN_DEADLINE).await {
+            eprintln!("{name}: {e:#}");
         }
     }
     Ok(())
@@ -243,12 +252,12 @@ fn union_size(nodes: &[(String, DataDir, Started)]) -> Result<u64> {
         let me = s.app.publisher();
         n += s
             .app
-            .registry
+            .registry()
             .sync_items()?
             .into_iter()
             .filter(|(_, id)| {
                 s.app
-                    .registry
+                    .registry()
                     .get(id)
                     .ok()
                     .flatten()

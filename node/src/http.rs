@@ -16,7 +16,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let reg = app.registry.clone();
+    let reg = app.registry().clone();
     match app.blocking(move || reg.counts()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n".to_owned()),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")),
@@ -25,17 +25,17 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let reg = app.registry.clone();
+    let reg = app.registry().clone();
     let gauges = app
         .blocking(move || crate::metrics::StoreGauges::read(&reg))
         .await
         .ok()
         .and_then(Result::ok);
-    let mut text = app.metrics.render(gauges.as_ref());
-    if let Some(d) = app.domain.get() {
+    let mut text = app.metrics().render(gauges.as_ref());
+    if let Some(d) = app.domain() {
         text.push_str(&crate::metrics::render_domain(&d.metrics.snapshot()));
     }
-    if let Some(net) = app.net.get() {
+    if let Some(net) = app.net() {
         let info = net.info().await.ok();
         text.push_str(&crate::metrics::render_net(
             &net.stats().snapshot(),

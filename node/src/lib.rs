@@ -5,12 +5,13 @@
 //! | --- | --- |
 //! | [`config`] | `lgmesh.toml`: the settings, their defaults and checks |
 //! | [`datadir`] | the data directory: key files, the admin token, `init` |
-//! | [`app`] | signing and storing this organisation's manifests; reads |
+//! | [`app`] | the domain layer: signing and storing this organisation's manifests; reads, and the views clients see |
 //! | [`intake`] | the one way into the store (every path), and what follows a write |
 //! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`server`] | start-up, serving and ordered shutdown |
+//! | [`tasks`] | every task a node runs: one stop signal, one tracker |
 //! | [`cli`] | the commands: their flags, those that need no node, those that talk to it |
 //! | [`view`] | manifests as text and JSON for the commands' output |
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -42,4 +43,5 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod server;
+pub mod tasks;
 pub mod view;

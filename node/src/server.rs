@@ -1,22 +1,34 @@
-//! `lgmesh run`: open the store, bind gRPC and HTTP, write `node.json`, serve until
-//! SIGINT/SIGTERM, then stop accepting, flush the store and remove `node.json`.
+//! `lgmesh run`: [`start`] builds the node (store, intake, tasks, domain checker,
+//! network, App, listeners) and starts serving it, returning what it started
+//! ([`Started`]); [`run`] serves until SIGINT/SIGTERM, then [`Started::shutdown`] stops
+//! it in order: stop accepting, stop the network, flush the store, within a deadline.
+//!
+//! Everything the node runs goes through one [`Tasks`] and runs in the node's root span,
+//! `node{org=…}`, so each line it logs names the organisation (the demo runs several
+//! councils in one process).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use lgmesh_proto::v1::{
     self, node_server::NodeServer, registry_server::RegistryServer, trust_server::TrustServer,
 };
 use lgmesh_registry::Registry;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 
-use crate::app::App;
+use crate::app::{App, Parts};
 use crate::config::Config;
 use crate::datadir::{DataDir, Running, peer_id, write_atomic};
+use crate::domain::{Checker, Proofs};
 use crate::grpc::{Access, NodeService, RegistryService, TrustService};
+use crate::intake::Intake;
+use crate::metrics::Metrics;
+use crate::tasks::Tasks;
 
 /// Everything `run` needs, after flags and config are merged.
 pub struct RunOptions {
@@ -26,24 +38,50 @@ pub struct RunOptions {
     pub config: Config,
 }
 
-/// A running node (for tests and for `run`).
+/// How long [`run`] gives the node to stop accepting and to stop its network; the store
+/// is flushed after, even when this ran out.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What [`start`] started: a node that serves until [`Started::stop`], then stops in
+/// order in [`Started::shutdown`].
 pub struct Started {
     /// gRPC address bound.
     pub grpc: SocketAddr,
     /// HTTP address bound.
     pub http: SocketAddr,
-    /// Cancel to stop.
-    pub shutdown: CancellationToken,
-    /// Finishes when everything has stopped and the store is flushed.
-    pub done: tokio::task::JoinHandle<Result<()>>,
-    /// The node's state (for in-process use: the demo, tests).
+    /// The node's domain layer (for in-process use: the demo, tests).
     pub app: Arc<App>,
     /// The node's network handle.
     pub net: lgmesh_net::Network,
+    /// Every task the node runs, and the signal that stops them.
+    tasks: Tasks,
+    /// The listeners' servers, which stop accepting when the node stops.
+    servers: Vec<Server>,
+    /// Where `node.json` and the admin socket are, to remove them at the end.
+    dir: DataDir,
+    /// The node's root span: shutdown logs in it too.
+    span: tracing::Span,
 }
 
-/// Starts the node; returns once both listeners are bound.
+/// One listener's server, as a task of the node.
+struct Server {
+    /// Which: for errors.
+    what: &'static str,
+    handle: JoinHandle<Result<()>>,
+}
+
+/// Builds the node and starts serving it; returns once every listener is bound, the
+/// network is up and `node.json` is written. Everything it starts runs in the node's
+/// root span, `node{org=…}`.
 pub async fn start(o: RunOptions) -> Result<Started> {
+    // At ERROR level so that it is enabled whenever any line the node logs is: under the
+    // CLI's `warn` filter (the demo) an INFO span would be left out, and its councils'
+    // warnings with it would no longer say which council.
+    let span = tracing::error_span!("node", org = %o.config.org.id);
+    build(o, span.clone()).instrument(span).await
+}
+
+async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     let RunOptions { dir, config } = o;
     let grpc_addr: SocketAddr = config
         .grpc
@@ -63,77 +101,167 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     let key = dir.load_publisher_key()?;
     let node_key = dir.load_node_key()?;
     let token = dir.load_admin_token()?;
-    let store_dir = dir.store();
-    let limits = config.limits();
-    let cache = config.store.cache_mb.saturating_mul(1024 * 1024);
-    let registry =
-        tokio::task::spawn_blocking(move || Registry::open_with_cache(&store_dir, limits, cache))
-            .await?
-            .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
     config.trust.check()?;
     config.manifests.check()?;
-    registry.set_endorsements_required(config.trust.endorsements_required);
-    registry.set_quota(config.trust.quota());
-    // The operator trusts their own organisation's key.
-    let own = key.public();
-    let org = config.org.id.clone();
-    let registry =
-        tokio::task::spawn_blocking(move || registry.trust_add(&own, &org).map(|()| registry))
-            .await?
-            .context("cannot record this node's own key as trusted")?;
-    let app = Arc::new(App::new(Arc::new(registry), key, config.clone()));
-    let checker = Arc::new(crate::domain::Checker::new(&config.trust)?);
-    let _ = app.domain.set(checker.clone());
+    let registry = open_store(&dir, &config, &key.public()).await?;
+    let tasks = Tasks::new();
+    let metrics = Arc::new(Metrics::default());
+    let intake = Arc::new(Intake::new(registry, metrics.clone()));
+    let proofs = Proofs::new(
+        Arc::new(Checker::new(&config.trust)?),
+        intake.clone(),
+        tasks.clone(),
+    );
     let node_id = peer_id(&node_key);
     let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
     let keypair = lgmesh_net::keypair_from_seed(*node_key.to_seed())?;
+    // Started in the node's span, so that the network's tasks can run in it too.
     let net = lgmesh_net::Network::start(
         keypair,
         net_config,
         lgmesh_net::TransportKind::Real,
-        app.intake.clone(),
+        intake.clone(),
     )
     .await
     .context("cannot start the peer-to-peer network")?;
-    let _ = app.net.set(net.clone());
-    app.ensure_org_card(&node_id)
-        .await
-        .map_err(|e| anyhow::anyhow!("org card: {e}"))?;
-
-    let grpc_listener = TcpListener::bind(grpc_addr)
-        .await
-        .with_context(|| format!("cannot bind gRPC on {grpc_addr}"))?;
-    let http_listener = TcpListener::bind(http_addr)
-        .await
-        .with_context(|| format!("cannot bind HTTP on {http_addr}"))?;
-    let grpc = grpc_listener.local_addr()?;
-    let http = http_listener.local_addr()?;
-    let admin_listener = bind_admin_socket(&dir.admin_socket())?;
-
-    let info = v1::InfoResponse {
-        org_id: config.org.id.clone(),
-        org_name: config.org.name.clone(),
-        publisher: app.publisher().to_string(),
-        node_id,
-        grpc_addr: grpc.to_string(),
-        http_addr: http.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        development_identity: config.org.development,
-        network: config.network.name.clone(),
-        ..Default::default()
+    let app = Arc::new(App::from_parts(Parts {
+        key,
+        config: config.clone(),
+        metrics,
+        intake,
+        tasks: tasks.clone(),
+        net: Some(net.clone()),
+        domain: Some(proofs.clone()),
+    }));
+    let served = async {
+        app.ensure_org_card(&node_id)
+            .await
+            .map_err(|e| anyhow!("org card: {e}"))?;
+        let grpc_listener = TcpListener::bind(grpc_addr)
+            .await
+            .with_context(|| format!("cannot bind gRPC on {grpc_addr}"))?;
+        let http_listener = TcpListener::bind(http_addr)
+            .await
+            .with_context(|| format!("cannot bind HTTP on {http_addr}"))?;
+        let grpc = grpc_listener.local_addr()?;
+        let http = http_listener.local_addr()?;
+        let admin_listener = bind_admin_socket(&dir.admin_socket())?;
+        let info = v1::InfoResponse {
+            org_id: config.org.id.clone(),
+            org_name: config.org.name.clone(),
+            publisher: app.publisher().to_string(),
+            node_id,
+            grpc_addr: grpc.to_string(),
+            http_addr: http.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            development_identity: config.org.development,
+            network: config.network.name.clone(),
+            ..Default::default()
+        };
+        let servers = serve(
+            &app,
+            &net,
+            &info,
+            &token,
+            &span,
+            Listeners {
+                grpc: grpc_listener,
+                http: http_listener,
+                admin: admin_listener,
+            },
+        )
+        .await?;
+        anyhow::Ok((grpc, http, servers))
+    }
+    .await;
+    let (grpc, http, servers) = match served {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing is left running behind a failed start.
+            tasks.stop();
+            net.shutdown().await;
+            tasks.wait().await;
+            return Err(e);
+        }
     };
+
+    let window = config.manifests.renew_days_before.saturating_mul(DAY_MS);
+    tasks.spawn(renew_own(app.clone(), window));
+    tasks.spawn(sweep_expired(app.clone()));
+    tasks.spawn(proofs.run());
+
+    let running = Running {
+        grpc,
+        http,
+        pid: std::process::id(),
+    };
+    write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
+    tracing::info!(%grpc, %http, publisher = %app.publisher(), network = %config.network.name, "serving");
+    Ok(Started {
+        grpc,
+        http,
+        app,
+        net,
+        tasks,
+        servers,
+        dir,
+        span,
+    })
+}
+
+/// Opens the store in `dir` with `config`'s limits and trust settings, with the
+/// organisation's own key `own` trusted.
+async fn open_store(
+    dir: &DataDir,
+    config: &Config,
+    own: &lgmesh_protocol::identity::PublisherKey,
+) -> Result<Arc<Registry>> {
+    let store_dir = dir.store();
+    let limits = config.limits();
+    let cache = config.store.cache_mb.saturating_mul(1024 * 1024);
+    // Not yet one of the node's tasks: there is no node until the store opens.
+    let registry =
+        tokio::task::spawn_blocking(move || Registry::open_with_cache(&store_dir, limits, cache))
+            .await?
+            .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
+    registry.set_endorsements_required(config.trust.endorsements_required);
+    registry.set_quota(config.trust.quota());
+    // The operator trusts their own organisation's key.
+    let (own, org) = (*own, config.org.id.clone());
+    let registry =
+        tokio::task::spawn_blocking(move || registry.trust_add(&own, &org).map(|()| registry))
+            .await?
+            .context("cannot record this node's own key as trusted")?;
+    Ok(Arc::new(registry))
+}
+
+/// The listeners, bound.
+struct Listeners {
+    grpc: TcpListener,
+    http: TcpListener,
+    admin: UnixListener,
+}
+
+/// Serves the gRPC services on TCP and on the admin socket, and HTTP, each as a task of
+/// the node that stops accepting when the node stops. Every gRPC call runs in a span of
+/// its own under `node` ([`crate::grpc::call_span`]).
+async fn serve(
+    app: &Arc<App>,
+    net: &lgmesh_net::Network,
+    info: &v1::InfoResponse,
+    token: &str,
+    node: &tracing::Span,
+    l: Listeners,
+) -> Result<Vec<Server>> {
+    let tasks = app.tasks();
+    let config = app.config();
     let max = config.grpc.max_request_bytes;
-    let shutdown = CancellationToken::new();
     // The same services on two listeners: TCP (reads for anyone who can reach it, writes
     // with the admin token) and the admin socket (everything, for whoever can open it).
     let services = |access: Access| {
-        let registry = RegistryServer::new(RegistryService::new(
-            app.clone(),
-            access.clone(),
-            shutdown.clone(),
-        ))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(16 * 1024 * 1024);
+        let registry = RegistryServer::new(RegistryService::new(app.clone(), access.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(16 * 1024 * 1024);
         let node = NodeServer::new(NodeService::new(
             app.clone(),
             info.clone(),
@@ -144,36 +272,12 @@ pub async fn start(o: RunOptions) -> Result<Started> {
         (registry, node, trust)
     };
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
-    let served = {
-        use tonic::server::NamedService;
-        [
-            "",
-            <RegistryServer<RegistryService> as NamedService>::NAME,
-            <NodeServer<NodeService> as NamedService>::NAME,
-            <TrustServer<TrustService> as NamedService>::NAME,
-        ]
-    };
-    for name in served {
+    for name in SERVED {
         health_reporter
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
     }
-    {
-        // A health Watch (a load balancer's or orchestrator's probe) hears NOT_SERVING
-        // when the node stops, then its stream ends: left open, it held the graceful
-        // stop for the whole 10 s and the node exited with an error.
-        let mut reporter = health_reporter;
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            for name in served {
-                reporter
-                    .set_service_status(name, tonic_health::ServingStatus::NotServing)
-                    .await;
-                reporter.clear_service_status(name).await;
-            }
-        });
-    }
+    tasks.spawn(health_until_stop(health_reporter, tasks.clone()));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(lgmesh_proto::FILE_DESCRIPTOR_SET)
@@ -182,103 +286,182 @@ pub async fn start(o: RunOptions) -> Result<Started> {
             .context("reflection")
     };
     let grpc_server = || {
+        let node = node.clone();
         tonic::transport::Server::builder()
             .concurrency_limit_per_connection(config.grpc.max_concurrent_per_connection)
             .max_concurrent_streams(Some(256))
             .timeout(Duration::from_secs(30))
+            .trace_fn(move |req| crate::grpc::call_span(&node, req))
     };
 
-    let incoming =
-        tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
-    let grpc_task = {
-        let stop = shutdown.clone();
-        let (registry, node, trust) = services(Access::Token(token.clone()));
-        tokio::spawn(
-            grpc_server()
-                .add_service(health_svc.clone())
-                .add_service(reflection()?)
-                .add_service(registry)
-                .add_service(node)
-                .add_service(trust)
-                .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
-        )
+    let tcp = {
+        let (registry, node, trust) = services(Access::Token(token.to_owned()));
+        let incoming = tonic::transport::server::TcpIncoming::from(l.grpc).with_nodelay(Some(true));
+        grpc_server()
+            .add_service(health_svc.clone())
+            .add_service(reflection()?)
+            .add_service(registry)
+            .add_service(node)
+            .add_service(trust)
+            .serve_with_incoming_shutdown(incoming, tasks.stop_token().cancelled_owned())
     };
-    let admin_task = {
-        let stop = shutdown.clone();
+    let admin = {
         let (registry, node, trust) = services(Access::Socket);
-        let incoming = tokio_stream::wrappers::UnixListenerStream::new(admin_listener);
-        tokio::spawn(
-            grpc_server()
-                .add_service(health_svc)
-                .add_service(reflection()?)
-                .add_service(registry)
-                .add_service(node)
-                .add_service(trust)
-                .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
-        )
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(l.admin);
+        grpc_server()
+            .add_service(health_svc)
+            .add_service(reflection()?)
+            .add_service(registry)
+            .add_service(node)
+            .add_service(trust)
+            .serve_with_incoming_shutdown(incoming, tasks.stop_token().cancelled_owned())
     };
-    let http_task = {
-        let stop = shutdown.clone();
-        let router = crate::http::router(app.clone());
-        tokio::spawn(async move {
-            axum::serve(http_listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        })
-    };
+    let http = axum::serve(l.http, crate::http::router(app.clone()))
+        .with_graceful_shutdown(tasks.stop_token().cancelled_owned())
+        .into_future();
+    Ok(vec![
+        spawn_server(tasks, "gRPC server", tcp),
+        spawn_server(tasks, "gRPC admin socket", admin),
+        spawn_server(tasks, "HTTP server", http),
+    ])
+}
 
-    {
-        let stop = shutdown.clone();
-        let app = app.clone();
-        let window = config.manifests.renew_days_before.saturating_mul(DAY_MS);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(RENEW_CHECK);
-            loop {
-                tokio::select! {
-                    _ = every.tick() => {}
-                    _ = stop.cancelled() => return,
-                }
-                if let Err(e) = app.renew_due(lgmesh_protocol::now_ms(), window).await {
-                    tracing::warn!("renewing this node's manifests failed (will retry): {e}");
-                }
-            }
-        });
+/// The names the health service answers for: the server as a whole, and each service.
+const SERVED: [&str; 4] = {
+    use tonic::server::NamedService;
+    [
+        "",
+        <RegistryServer<RegistryService> as NamedService>::NAME,
+        <NodeServer<NodeService> as NamedService>::NAME,
+        <TrustServer<TrustService> as NamedService>::NAME,
+    ]
+};
+
+/// Runs `serve` as a task of the node. A server that fails stops the node: half a node
+/// (gossiping, but not answering) would look alive to whoever watches it.
+fn spawn_server<E>(
+    tasks: &Tasks,
+    what: &'static str,
+    serve: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> Server
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let stop = tasks.clone();
+    let handle = tasks.spawn(async move {
+        let r = serve.await.context(what);
+        if let Err(e) = &r {
+            tracing::error!("{e:#}; stopping the node");
+            stop.stop();
+        }
+        r
+    });
+    Server { what, handle }
+}
+
+/// Serving until the node stops; then NOT_SERVING, and each status cleared. A health
+/// Watch (a load balancer's or orchestrator's probe) hears NOT_SERVING when the node
+/// stops, then its stream ends: left open, it held the graceful stop for the whole
+/// deadline and the node exited with an error.
+#[tracing::instrument(name = "health", skip_all)]
+async fn health_until_stop(mut reporter: tonic_health::server::HealthReporter, tasks: Tasks) {
+    tasks.stopping().await;
+    for name in SERVED {
+        reporter
+            .set_service_status(name, tonic_health::ServingStatus::NotServing)
+            .await;
+        reporter.clear_service_status(name).await;
+    }
+}
+
+impl Started {
+    /// Begins the shutdown: the listeners stop accepting and every task of the node is
+    /// told to stop. Idempotent; [`Started::shutdown`] completes it.
+    pub fn stop(&self) {
+        self.tasks.stop();
     }
 
-    tokio::spawn(crate::domain::run(app.clone(), checker, shutdown.clone()));
-    tokio::spawn(sweep_expired(app.clone(), shutdown.clone()));
+    /// The node's root span, `node{org=…}`: for what is done to the node from outside
+    /// its tasks (the demo publishing in-process), so that its lines still say whose.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
 
-    let running = Running {
-        grpc,
-        http,
-        pid: std::process::id(),
-    };
-    write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
-    tracing::info!(%grpc, %http, org = %config.org.id, publisher = %app.publisher(), network = %config.network.name, "serving");
+    /// Completes once the shutdown has begun: [`Started::stop`], or a server that
+    /// failed. Cancel-safe.
+    pub async fn stopping(&self) {
+        self.tasks.stopping().await;
+    }
 
-    let (app_out, net_out) = (app.clone(), net.clone());
-    let done = tokio::spawn(async move {
-        let (g, a, h) = tokio::join!(grpc_task, admin_task, http_task);
-        net.shutdown().await;
-        // Teardown in order: servers have stopped accepting; flush the store; remove
-        // node.json and the admin socket.
-        let reg = app.registry.clone();
-        tokio::task::spawn_blocking(move || reg.flush()).await??;
-        let _ = std::fs::remove_file(dir.node_json());
-        let _ = std::fs::remove_file(dir.admin_socket());
-        g?.context("gRPC server")?;
-        a?.context("gRPC admin socket")?;
-        h?.context("HTTP server")?;
-        Ok(())
-    });
-    Ok(Started {
-        grpc,
-        http,
-        shutdown,
-        done,
-        app: app_out,
-        net: net_out,
-    })
+    /// Stops the node, in order:
+    ///
+    /// 1. stop accepting: the gRPC (TCP and admin socket) and HTTP servers finish their
+    ///    open calls and close, `Watch` streams end, and every task of the node ends,
+    ///    with the store work it started; nothing local writes any more;
+    /// 2. stop the network, which drains what it has taken in from peers into the store;
+    /// 3. flush the store, then remove `node.json` and the admin socket.
+    ///
+    /// Steps 1 and 2 get `deadline`; the flush runs even when that ran out, since it is
+    /// what makes the network's last writes durable. An error says which server failed,
+    /// or that the deadline passed.
+    pub async fn shutdown(self, deadline: Duration) -> Result<()> {
+        let Started {
+            app,
+            net,
+            tasks,
+            servers,
+            dir,
+            span,
+            ..
+        } = self;
+        async move {
+            tracing::info!("shutting down");
+            tasks.stop();
+            let stopped = tokio::time::timeout(deadline, async {
+                let mut failed = vec![];
+                for s in servers {
+                    match s.handle.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => failed.push(e),
+                        Err(e) => failed.push(anyhow!("{}: {e}", s.what)),
+                    }
+                }
+                tracing::info!("stopped accepting: gRPC, the admin socket and HTTP are closed");
+                tasks.wait().await;
+                tracing::info!("the node's tasks have ended");
+                net.shutdown().await;
+                tracing::info!("network stopped");
+                failed
+            })
+            .await;
+            let mut failed = stopped.unwrap_or_else(|_| {
+                tracing::warn!(
+                    "shutdown took longer than {} s; flushing the store anyway",
+                    deadline.as_secs()
+                );
+                vec![anyhow!(
+                    "shutdown took longer than {} s; stopped anyway (the store was flushed)",
+                    deadline.as_secs()
+                )]
+            });
+            let reg = app.registry().clone();
+            let flushed = tasks.spawn_blocking(move || reg.flush()).await;
+            match flushed {
+                Ok(Ok(())) => tracing::info!("store flushed"),
+                Ok(Err(e)) => failed.insert(0, anyhow!(e).context("cannot flush the store")),
+                Err(e) => failed.insert(0, anyhow!("flushing the store: {e}")),
+            }
+            let _ = std::fs::remove_file(dir.node_json());
+            let _ = std::fs::remove_file(dir.admin_socket());
+            tracing::info!("stopped");
+            match failed.into_iter().next() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        .instrument(span)
+        .await
+    }
 }
 
 /// Listens on the admin socket at `path`, which only this user can open (mode 0600).
@@ -329,16 +512,18 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Sweeps away, every [`SWEEP_EVERY`], the expired heads of publishers this node does
 /// not verify (`Registry::sweep_expired`): what they may store here is what is current.
-async fn sweep_expired(app: Arc<App>, stop: CancellationToken) {
+#[tracing::instrument(name = "sweeper", skip_all)]
+async fn sweep_expired(app: Arc<App>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = stop.cancelled() => return,
+            _ = app.tasks().stopping() => return,
         }
-        let reg = app.registry.clone();
-        match tokio::task::spawn_blocking(move || reg.sweep_expired(lgmesh_protocol::now_ms()))
+        let reg = app.registry().clone();
+        match app
+            .blocking(move || reg.sweep_expired(lgmesh_protocol::now_ms()))
             .await
         {
             Ok(Ok(0)) => {}
@@ -356,10 +541,27 @@ async fn sweep_expired(app: Arc<App>, stop: CancellationToken) {
 const RENEW_CHECK: Duration = Duration::from_secs(60 * 60);
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// Runs until SIGINT or SIGTERM, then stops within a deadline.
+/// Renews, every [`RENEW_CHECK`], this node's own manifests that expire within `window`
+/// milliseconds ([`App::renew_due`]).
+#[tracing::instrument(name = "renewer", skip_all)]
+async fn renew_own(app: Arc<App>, window: u64) {
+    let mut every = tokio::time::interval(RENEW_CHECK);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = app.tasks().stopping() => return,
+        }
+        if let Err(e) = app.renew_due(lgmesh_protocol::now_ms(), window).await {
+            tracing::warn!("renewing this node's manifests failed (will retry): {e}");
+        }
+    }
+}
+
+/// Runs until SIGINT or SIGTERM (or a server fails), then stops in order within
+/// [`SHUTDOWN_DEADLINE`].
 pub async fn run(o: RunOptions) -> Result<()> {
     let alone = o.config.network.bootstrap.is_empty() && !o.config.network.mdns;
-    let started = start(o).await?;
+    let node = start(o).await?;
     if alone {
         eprintln!(
             "lgmesh: no bootstrap peers (network.bootstrap, or --bootstrap): this node joins \
@@ -368,23 +570,13 @@ pub async fn run(o: RunOptions) -> Result<()> {
     }
     eprintln!(
         "lgmesh: gRPC on {}, HTTP on {} (health /healthz, metrics /metrics). Ctrl-C to stop.",
-        started.grpc, started.http
+        node.grpc, node.http
     );
-    let mut done = started.done;
     tokio::select! {
-        r = &mut done => return r?,
         _ = wait_for_signal() => {}
+        _ = node.stopping() => {}
     }
-    tracing::info!("shutting down");
-    started.shutdown.cancel();
-    // Every acknowledged write was flushed already; the deadline only bounds waiting
-    // for open calls to finish.
-    match tokio::time::timeout(Duration::from_secs(10), done).await {
-        Ok(r) => r?,
-        Err(_) => bail!(
-            "shutdown took longer than 10 s; stopped anyway (acknowledged writes are on disk)"
-        ),
-    }
+    node.shutdown(SHUTDOWN_DEADLINE).await
 }
 
 pub(crate) async fn wait_for_signal() {

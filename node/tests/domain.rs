@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lgmesh::app::App;
 use lgmesh::config::{Config, TrustConfig};
-use lgmesh::domain::{self, Checker, Code};
+use lgmesh::domain::{self, Checker, Code, Proofs};
 use lgmesh_protocol::identity::{PublisherKey, SecretKey};
 use lgmesh_registry::trust::Basis;
 use lgmesh_registry::{Registry, Verification};
@@ -109,16 +109,16 @@ async fn council(dir: &std::path::Path, seed: u8, org: &str, website: &str) -> A
 /// Copies `from`'s org card into `to`'s store, as sync would.
 fn carry_card(from: &App, to: &App) {
     let card = from
-        .registry
+        .registry()
         .resolve(&from.publisher(), "org")
         .expect("read")
         .expect("card");
     let bytes = from
-        .registry
+        .registry()
         .envelope_bytes(&card.id)
         .expect("read")
         .expect("bytes");
-    to.registry
+    to.registry()
         .put(&bytes, lgmesh_protocol::now_ms())
         .expect("put");
 }
@@ -133,18 +133,23 @@ fn dev_trust(timeout_secs: u64) -> TrustConfig {
 }
 
 fn judged(app: &App, pk: &PublisherKey) -> (Verification, Option<Basis>) {
-    let view = app.registry.trust().expect("trust");
+    let view = app.registry().trust().expect("trust");
     (view.of(pk), view.get(pk).and_then(|t| t.basis.clone()))
+}
+
+/// The checker as `app`'s node would run it: on its store and its tasks.
+fn proofs(app: &App, checker: &Arc<Checker>) -> Proofs {
+    Proofs::new(checker.clone(), app.intake().clone(), app.tasks().clone())
 }
 
 /// One round of the checker; how many cards it checked.
 async fn round(app: &Arc<App>, checker: &Arc<Checker>) -> usize {
-    domain::check_due(app, checker).await.expect("round")
+    proofs(app, checker).check_due().await.expect("round")
 }
 
 /// What `app` last found for `pk`.
 fn record(app: &App, pk: &PublisherKey) -> lgmesh_registry::DomainProof {
-    app.registry
+    app.registry()
         .domain_proof(pk)
         .expect("read")
         .expect("record")
@@ -152,11 +157,12 @@ fn record(app: &App, pk: &PublisherKey) -> lgmesh_registry::DomainProof {
 
 async fn check(
     app: &Arc<App>,
-    checker: &Checker,
+    checker: &Arc<Checker>,
     pk: &PublisherKey,
 ) -> lgmesh_registry::DomainProof {
-    let card = app.registry.org_card(pk).expect("read").expect("card");
-    domain::check_card(app, checker, &card)
+    let card = app.registry().org_card(pk).expect("read").expect("card");
+    proofs(app, checker)
+        .check_card(&card)
         .await
         .expect("check")
         .expect("website")
@@ -248,21 +254,25 @@ async fn a_website_listing_the_key_verifies_it_until_it_stops() {
 
     // Without the development setting, plain HTTP is never fetched.
     web.set(file("gss:E08000035", &[&pk]));
-    let strict = Checker::new(&TrustConfig {
-        domain_suffixes: vec!["localhost".into()],
-        ..TrustConfig::default()
-    })
-    .expect("checker");
+    let strict = Arc::new(
+        Checker::new(&TrustConfig {
+            domain_suffixes: vec!["localhost".into()],
+            ..TrustConfig::default()
+        })
+        .expect("checker"),
+    );
     let before = web.hits();
     let rec = check(&guildford, &strict, &pk).await;
     assert_eq!(rec.result, "insecure", "{rec:?}");
     assert_eq!(web.hits(), before, "nothing fetched over plain HTTP");
     // Nor outside the suffixes (the defaults: gov.uk and the like).
-    let defaults = Checker::new(&TrustConfig {
-        domain_allow_http: true,
-        ..TrustConfig::default()
-    })
-    .expect("checker");
+    let defaults = Arc::new(
+        Checker::new(&TrustConfig {
+            domain_allow_http: true,
+            ..TrustConfig::default()
+        })
+        .expect("checker"),
+    );
     assert_eq!(
         check(&guildford, &defaults, &pk).await.result,
         "outside_suffixes"
@@ -348,7 +358,7 @@ async fn a_changed_card_is_checked_again_at_once() {
     let leeds = republish(String::new()).await;
     carry_card(&leeds, &guildford);
     round(&guildford, &checker).await;
-    assert_eq!(guildford.registry.domain_proof(&pk).expect("read"), None);
+    assert_eq!(guildford.registry().domain_proof(&pk).expect("read"), None);
     assert_eq!(judged(&guildford, &pk).0, Verification::Unverified);
 }
 
@@ -436,7 +446,12 @@ async fn proof_over_real_tls_needs_a_certificate_the_node_trusts() {
         domain_timeout_secs: 5,
         ..TrustConfig::default()
     };
-    let rec = check(&guildford, &Checker::new(&strict).expect("checker"), &pk).await;
+    let rec = check(
+        &guildford,
+        &Arc::new(Checker::new(&strict).expect("checker")),
+        &pk,
+    )
+    .await;
     assert_eq!(rec.result, "unreachable", "{rec:?}");
     assert_eq!(judged(&guildford, &pk).0, Verification::Unverified);
 
@@ -445,7 +460,12 @@ async fn proof_over_real_tls_needs_a_certificate_the_node_trusts() {
         domain_ca_file: ca_file.display().to_string(),
         ..strict
     };
-    let rec = check(&guildford, &Checker::new(&with_ca).expect("checker"), &pk).await;
+    let rec = check(
+        &guildford,
+        &Arc::new(Checker::new(&with_ca).expect("checker")),
+        &pk,
+    )
+    .await;
     assert_eq!(rec.result, "proven", "{rec:?}");
     assert_eq!(
         judged(&guildford, &pk),

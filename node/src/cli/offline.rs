@@ -80,7 +80,7 @@ async fn sign_org_card(dir: &DataDir, c: &config::Config) -> Result<()> {
     app.ensure_org_card(&datadir::peer_id(&dir.load_node_key()?))
         .await
         .map_err(|e| anyhow!("org card: {e}"))?;
-    app.registry.flush()?;
+    app.registry().flush()?;
     Ok(())
 }
 
