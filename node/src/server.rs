@@ -84,7 +84,8 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     let checker = Arc::new(crate::domain::Checker::new(&config.trust)?);
     let _ = app.domain.set(checker.clone());
     let node_id = peer_id(&node_key);
-    let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
+    let mut net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
+    net_config.metrics = app.metrics.libp2p();
     let keypair = lgmesh_net::keypair_from_seed(*node_key.to_seed())?;
     let net = lgmesh_net::Network::start(
         keypair,
