@@ -216,6 +216,7 @@ impl EventLoop {
                 tracing::warn!("no answer from the relay yet; starting without its address");
                 break;
             };
+            self.cfg.metrics.record(&ev);
             match ev {
                 SwarmEvent::NewListenAddr { listener_id, .. } => {
                     waiting.retain(|(id, _)| *id != listener_id);
@@ -265,7 +266,10 @@ impl EventLoop {
         let strikes = self.strikes.clone();
         let done = loop {
             tokio::select! {
-                ev = self.swarm.select_next_some() => self.on_event(ev),
+                ev = self.swarm.select_next_some() => {
+                    self.cfg.metrics.record(&ev);
+                    self.on_event(ev);
+                }
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Public(Request::Shutdown { done })) => break Some(done),
                     None => break None,

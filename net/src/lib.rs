@@ -36,7 +36,7 @@ pub use command::{NetInfo, PeerInfo};
 pub use error::NetError;
 pub use handle::Network;
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
-pub use stats::{NetStats, Path, StatsSnapshot};
+pub use stats::{Libp2pMetrics, NetStats, Path, StatsSnapshot};
 pub use store::{Durability, Offered, Store, StoreFailure, SyncPayload};
 
 /// The network name of the real federation. Tests and demos use others, so that they
@@ -121,6 +121,8 @@ pub struct NetConfig {
     pub ban_for: Duration,
     /// Largest gossip message (an envelope), bytes.
     pub max_message_bytes: usize,
+    /// libp2p's metrics, recorded from the swarm's events (none by default).
+    pub metrics: Libp2pMetrics,
 }
 
 /// Bounds on the sync protocol.
@@ -215,6 +217,7 @@ impl Default for NetConfig {
             max_strikes: 8,
             ban_for: Duration::from_secs(15 * 60),
             max_message_bytes: 64 * 1024,
+            metrics: Libp2pMetrics::default(),
         }
     }
 }

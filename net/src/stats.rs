@@ -1,6 +1,13 @@
-//! Counters the network keeps, read by the node's metrics and `Stats`.
+//! Counters the network keeps, read by the node's metrics and `Stats`, and libp2p's own
+//! metrics, which the event loop records from the swarm's events.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use libp2p::metrics::{Recorder, Registry};
+use libp2p::swarm::SwarmEvent;
+
+use crate::behaviour::BehaviourEvent;
 
 /// Why a connection, a request or a peer was refused or cut off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,5 +223,40 @@ impl NetStats {
         s.gossip_validated = self.gossip_validated.load(Relaxed);
         s.gossip_validation_us = self.gossip_validation_us.load(Relaxed);
         s
+    }
+}
+
+/// libp2p's own metrics (swarm, gossipsub, Kademlia, identify, ping, relay, DCUtR), made
+/// in the caller's registry so that they are served beside its own. Cheap to clone. The
+/// default records nothing.
+#[derive(Clone, Default)]
+pub struct Libp2pMetrics(Option<Arc<libp2p::metrics::Metrics>>);
+
+impl Libp2pMetrics {
+    /// Registers libp2p's metric families in `registry`, named `libp2p_…`.
+    pub fn new(registry: &mut Registry) -> Self {
+        Self(Some(Arc::new(libp2p::metrics::Metrics::new(registry))))
+    }
+
+    /// Records a swarm event, and the event of the behaviour it carries.
+    pub(crate) fn record(&self, ev: &SwarmEvent<BehaviourEvent>) {
+        let Some(m) = &self.0 else { return };
+        m.record(ev);
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => m.record(e),
+            _ => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Libp2pMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = if self.0.is_some() { "recording" } else { "off" };
+        write!(f, "Libp2pMetrics({on})")
     }
 }

@@ -21,13 +21,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::now_ms;
 use lgmesh_registry::{DomainProof, OrgCard, Registry};
+use prometheus_client::metrics::{counter::Counter, family::Family};
 use reqwest::Url;
 
 use crate::config::TrustConfig;
@@ -141,26 +141,46 @@ pub struct Finding {
     pub official: bool,
 }
 
-/// Counts of checks by outcome, for `/metrics`.
-#[derive(Default)]
+/// Counts of checks by outcome: `lgmesh_domain_checks_total{result}` in `/metrics`.
 pub struct DomainMetrics {
-    checks: [AtomicU64; Code::ALL.len()],
+    checks: Family<[(&'static str, &'static str); 1], Counter>,
+}
+
+impl Default for DomainMetrics {
+    fn default() -> Self {
+        let checks = Family::default();
+        // Every result is served, at 0 until it happens.
+        for c in Code::ALL {
+            checks.get_or_create_owned(&Self::labels(c));
+        }
+        Self { checks }
+    }
 }
 
 impl DomainMetrics {
+    fn labels(c: Code) -> [(&'static str, &'static str); 1] {
+        [("result", c.as_str())]
+    }
+
     fn count(&self, c: Code) {
-        if let Some(i) = Code::ALL.iter().position(|x| *x == c) {
-            self.checks[i].fetch_add(1, Relaxed);
-        }
+        self.checks.get_or_create(&Self::labels(c)).inc();
     }
 
     /// Checks by outcome.
     pub fn snapshot(&self) -> Vec<(Code, u64)> {
         Code::ALL
             .iter()
-            .zip(&self.checks)
-            .map(|(c, n)| (*c, n.load(Relaxed)))
+            .map(|c| (*c, self.checks.get_or_create(&Self::labels(*c)).get()))
             .collect()
+    }
+
+    /// Adds the family to `registry` (the one `/metrics` serves).
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "lgmesh_domain_checks",
+            "Domain proof checks (/.well-known/lgmesh.json), by result",
+            self.checks.clone(),
+        );
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Router, extract::State, routing::get};
 
 use crate::app::App;
 
@@ -24,29 +27,28 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+/// Every family the node serves: the node's and libp2p's from its registry, and for this
+/// scrape the store's gauges, the network's counters and the domain checker's family.
+/// OpenMetrics when the client asks for it (Prometheus does), else the Prometheus text
+/// format (`curl`, `promtool check metrics`).
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    use crate::metrics::{Format, NetFamilies, StoreGauges};
+    let format = Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
+    let mut scrape = prometheus_client::registry::Registry::default();
     let reg = app.registry().clone();
-    let gauges = app
-        .blocking(move || crate::metrics::StoreGauges::read(&reg))
-        .await
-        .ok()
-        .and_then(Result::ok);
-    let mut text = app.metrics().render(gauges.as_ref());
+    let gauges = app.blocking(move || StoreGauges::read(&reg)).await;
+    if let Ok(Ok(g)) = gauges {
+        scrape.register_collector(Box::new(g));
+    }
     if let Some(d) = app.domain() {
-        text.push_str(&crate::metrics::render_domain(&d.metrics.snapshot()));
+        d.metrics.register(&mut scrape);
     }
     if let Some(net) = app.net() {
         let info = net.info().await.ok();
-        text.push_str(&crate::metrics::render_net(
-            &net.stats().snapshot(),
-            info.as_ref(),
-        ));
+        scrape.register_collector(Box::new(NetFamilies::new(net.stats().snapshot(), info)));
     }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+    match app.metrics().render(&scrape, format) {
+        Ok(text) => ([(CONTENT_TYPE, format.content_type())], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}\n")).into_response(),
+    }
 }

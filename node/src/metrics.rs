@@ -1,11 +1,33 @@
-//! Counters for `/metrics`, in the Prometheus text format. Plain atomics: the set is
-//! small and fixed, so no registry crate is needed.
+//! `/metrics`: the node's counters and gauges beside libp2p's own (swarm, gossipsub,
+//! Kademlia, identify, ping, relay, DCUtR), through `prometheus-client`, the library
+//! libp2p's metrics are written with.
+//!
+//! One registry per node, in [`Metrics`]: the node's counters (atomics that the hot paths
+//! bump, read at each scrape) and libp2p's families, made when [`Metrics::libp2p`] hands
+//! them to the network. What only a scrape can read (the store's gauges, the network's
+//! counters and peers) and what modules above this one keep (the domain checker's
+//! family) go into a registry made for each scrape and passed to [`Metrics::render`]:
+//! this module depends on nothing of the node above it.
 
-use std::fmt::Write;
+mod format;
+mod net;
+
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
+use lgmesh_net::Libp2pMetrics;
 use lgmesh_protocol::validate::Reason;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+pub use format::Format;
+pub use net::NetFamilies;
 
 /// Where a manifest came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +55,107 @@ impl From<lgmesh_net::Path> for Source {
 /// peers (`lgmesh_net_manifests_*`).
 const CLIENTS: [Source; 2] = [Source::Local, Source::Submit];
 
-/// The node's counters.
+/// The node's counters, and the registry `/metrics` serves them from.
 pub struct Metrics {
+    counters: Arc<Counters>,
+    /// The node's families and, once the network has them, libp2p's.
+    registry: Mutex<Registry>,
+    libp2p: OnceLock<Libp2pMetrics>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let counters = Arc::new(Counters::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(counters.clone()));
+        Self {
+            counters,
+            registry: Mutex::new(registry),
+            libp2p: OnceLock::new(),
+        }
+    }
+}
+
+impl Metrics {
+    /// A manifest was stored.
+    pub fn accepted(&self, s: Source) {
+        self.counters.accepted[s as usize].fetch_add(1, Relaxed);
+    }
+    /// A manifest was already stored.
+    pub fn duplicate(&self, s: Source) {
+        self.counters.duplicate[s as usize].fetch_add(1, Relaxed);
+    }
+    /// A publish found nothing changed.
+    pub fn unchanged(&self) {
+        self.counters.unchanged.fetch_add(1, Relaxed);
+    }
+    /// A manifest or document was refused.
+    pub fn rejected(&self, s: Source, r: Reason) {
+        if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
+            self.counters.rejected[s as usize][i].fetch_add(1, Relaxed);
+        }
+    }
+    /// A gRPC call, and whether it failed.
+    pub fn grpc(&self, ok: bool) {
+        self.counters.grpc_requests.fetch_add(1, Relaxed);
+        if !ok {
+            self.counters.grpc_errors.fetch_add(1, Relaxed);
+        }
+    }
+    /// A write without a valid token.
+    pub fn unauthenticated(&self) {
+        self.counters.unauthenticated.fetch_add(1, Relaxed);
+    }
+    /// A search ran.
+    pub fn search(&self) {
+        self.counters.searches.fetch_add(1, Relaxed);
+    }
+    /// Stored since start from this node's clients (publish and submit).
+    pub fn accepted_total(&self) -> u64 {
+        CLIENTS.iter().map(|s| self.stored(*s)).sum()
+    }
+    /// Stored since start from `s`.
+    pub fn stored(&self, s: Source) -> u64 {
+        self.counters.accepted[s as usize].load(Relaxed)
+    }
+    /// Already stored, from `s`.
+    pub fn duplicates(&self, s: Source) -> u64 {
+        self.counters.duplicate[s as usize].load(Relaxed)
+    }
+    /// Rejections by reason, from `sources` together.
+    pub fn rejected_by_reason(&self, sources: &[Source]) -> Vec<(Reason, u64)> {
+        self.counters.rejected_by_reason(sources)
+    }
+
+    /// libp2p's metrics, registered beside the node's (as `libp2p_…`) the first time they
+    /// are asked for, for the network to record its swarm's events in
+    /// ([`lgmesh_net::NetConfig::metrics`]).
+    pub fn libp2p(&self) -> Libp2pMetrics {
+        self.libp2p
+            .get_or_init(|| Libp2pMetrics::new(&mut self.registry()))
+            .clone()
+    }
+
+    /// The exposition of every family, the node's and libp2p's and then `scrape`'s, in
+    /// `format`.
+    pub fn render(&self, scrape: &Registry, format: Format) -> Result<String, fmt::Error> {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        let mut s = String::new();
+        encode_registry(&mut s, &self.registry())?;
+        encode_registry(&mut s, scrape)?;
+        encode_eof(&mut s)?;
+        Ok(format.finish(s))
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What [`Metrics`] counts: atomics, cheap to bump from any thread, read by the registry
+/// at each scrape.
+#[derive(Debug)]
+struct Counters {
     started: Instant,
     accepted: [AtomicU64; 4],
     duplicate: [AtomicU64; 4],
@@ -46,7 +167,7 @@ pub struct Metrics {
     searches: AtomicU64,
 }
 
-impl Default for Metrics {
+impl Default for Counters {
     fn default() -> Self {
         Self {
             started: Instant::now(),
@@ -62,54 +183,8 @@ impl Default for Metrics {
     }
 }
 
-impl Metrics {
-    /// A manifest was stored.
-    pub fn accepted(&self, s: Source) {
-        self.accepted[s as usize].fetch_add(1, Relaxed);
-    }
-    /// A manifest was already stored.
-    pub fn duplicate(&self, s: Source) {
-        self.duplicate[s as usize].fetch_add(1, Relaxed);
-    }
-    /// A publish found nothing changed.
-    pub fn unchanged(&self) {
-        self.unchanged.fetch_add(1, Relaxed);
-    }
-    /// A manifest or document was refused.
-    pub fn rejected(&self, s: Source, r: Reason) {
-        if let Some(i) = Reason::ALL.iter().position(|x| *x == r) {
-            self.rejected[s as usize][i].fetch_add(1, Relaxed);
-        }
-    }
-    /// A gRPC call, and whether it failed.
-    pub fn grpc(&self, ok: bool) {
-        self.grpc_requests.fetch_add(1, Relaxed);
-        if !ok {
-            self.grpc_errors.fetch_add(1, Relaxed);
-        }
-    }
-    /// A write without a valid token.
-    pub fn unauthenticated(&self) {
-        self.unauthenticated.fetch_add(1, Relaxed);
-    }
-    /// A search ran.
-    pub fn search(&self) {
-        self.searches.fetch_add(1, Relaxed);
-    }
-    /// Stored since start from this node's clients (publish and submit).
-    pub fn accepted_total(&self) -> u64 {
-        CLIENTS.iter().map(|s| self.stored(*s)).sum()
-    }
-    /// Stored since start from `s`.
-    pub fn stored(&self, s: Source) -> u64 {
-        self.accepted[s as usize].load(Relaxed)
-    }
-    /// Already stored, from `s`.
-    pub fn duplicates(&self, s: Source) -> u64 {
-        self.duplicate[s as usize].load(Relaxed)
-    }
-    /// Rejections by reason, from `sources` together.
-    pub fn rejected_by_reason(&self, sources: &[Source]) -> Vec<(Reason, u64)> {
+impl Counters {
+    fn rejected_by_reason(&self, sources: &[Source]) -> Vec<(Reason, u64)> {
         Reason::ALL
             .iter()
             .enumerate()
@@ -122,154 +197,155 @@ impl Metrics {
             })
             .collect()
     }
+}
 
-    /// The Prometheus text exposition, with the store's gauges when it answered.
-    pub fn render(&self, store: Option<&StoreGauges>) -> String {
-        let mut s = String::new();
-        let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (labels, v) in rows {
-                let _ = writeln!(s, "{name}{labels} {v}");
-            }
+impl Collector for Counters {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let n = |a: &AtomicU64| a.load(Relaxed);
+        let sum = |of: &[AtomicU64; 4], sources: &[Source]| -> u64 {
+            sources.iter().map(|s| n(&of[*s as usize])).sum()
         };
         counter(
-            "lgmesh_manifests_accepted_total",
+            &mut e,
+            "lgmesh_manifests_accepted",
             "Manifests stored, by source.",
-            &[
-                ("{source=\"local\"}", self.accepted[0].load(Relaxed)),
-                ("{source=\"submit\"}", self.accepted[1].load(Relaxed)),
+            None,
+            [
+                (
+                    [("source", "local")],
+                    n(&self.accepted[Source::Local as usize]),
+                ),
+                (
+                    [("source", "submit")],
+                    n(&self.accepted[Source::Submit as usize]),
+                ),
             ],
-        );
-        let rej: Vec<(String, u64)> = self
-            .rejected_by_reason(&CLIENTS)
-            .into_iter()
-            .map(|(r, c)| (format!("{{reason=\"{}\"}}", r.as_str()), c))
-            .collect();
-        let rej_rows: Vec<(&str, u64)> = rej.iter().map(|(l, c)| (l.as_str(), *c)).collect();
+        )?;
         counter(
-            "lgmesh_manifests_rejected_total",
+            &mut e,
+            "lgmesh_manifests_rejected",
             "Manifests and documents refused, by reason.",
-            &rej_rows,
-        );
+            None,
+            self.rejected_by_reason(&CLIENTS)
+                .into_iter()
+                .map(|(r, c)| ([("reason", r.as_str())], c)),
+        )?;
         counter(
-            "lgmesh_manifests_duplicate_total",
+            &mut e,
+            "lgmesh_manifests_duplicate",
             "Manifests offered that were already stored.",
-            &[("", CLIENTS.iter().map(|s| self.duplicates(*s)).sum::<u64>())],
-        );
+            None,
+            [([], sum(&self.duplicate, &CLIENTS))],
+        )?;
         let peers = [("gossip", Source::Gossip), ("sync", Source::Sync)];
-        let by_path = |f: &dyn Fn(Source) -> u64| -> Vec<(String, u64)> {
-            peers
-                .iter()
-                .map(|(p, s)| (format!("{{path=\"{p}\"}}"), f(*s)))
-                .collect()
-        };
-        let stored = by_path(&|s| self.stored(s));
-        let dup = by_path(&|s| self.duplicates(s));
-        let mut rejected = vec![];
-        for (p, src) in peers {
-            for (r, c) in self.rejected_by_reason(&[src]) {
-                rejected.push((format!("{{path=\"{p}\",reason=\"{}\"}}", r.as_str()), c));
-            }
-        }
+        counter(
+            &mut e,
+            "lgmesh_net_manifests_stored",
+            "Manifests from peers that were valid and new, by path.",
+            None,
+            peers.map(|(p, s)| ([("path", p)], sum(&self.accepted, &[s]))),
+        )?;
+        counter(
+            &mut e,
+            "lgmesh_net_manifests_duplicate",
+            "Manifests from peers that were already stored, by path.",
+            None,
+            peers.map(|(p, s)| ([("path", p)], sum(&self.duplicate, &[s]))),
+        )?;
+        counter(
+            &mut e,
+            "lgmesh_net_manifests_rejected",
+            "Manifests from peers refused by validation, by path and reason.",
+            None,
+            peers.iter().flat_map(|(p, s)| {
+                self.rejected_by_reason(&[*s])
+                    .into_iter()
+                    .map(move |(r, c)| ([("path", *p), ("reason", r.as_str())], c))
+            }),
+        )?;
         for (name, help, v) in [
             (
-                "lgmesh_net_manifests_stored_total",
-                "Manifests from peers that were valid and new, by path.",
-                &stored,
+                "lgmesh_publish_unchanged",
+                "Publishes whose content equalled the head.",
+                &self.unchanged,
             ),
             (
-                "lgmesh_net_manifests_duplicate_total",
-                "Manifests from peers that were already stored, by path.",
-                &dup,
+                "lgmesh_grpc_requests",
+                "gRPC calls handled.",
+                &self.grpc_requests,
             ),
             (
-                "lgmesh_net_manifests_rejected_total",
-                "Manifests from peers refused by validation, by path and reason.",
-                &rejected,
+                "lgmesh_grpc_errors",
+                "gRPC calls that returned an error.",
+                &self.grpc_errors,
             ),
+            (
+                "lgmesh_grpc_unauthenticated",
+                "Writes refused for a missing or wrong admin token.",
+                &self.unauthenticated,
+            ),
+            ("lgmesh_searches", "Searches run.", &self.searches),
         ] {
-            let v: Vec<(&str, u64)> = v.iter().map(|(l, c)| (l.as_str(), *c)).collect();
-            counter(name, help, &v);
+            counter(&mut e, name, help, None, [([], n(v))])?;
         }
-        counter(
-            "lgmesh_publish_unchanged_total",
-            "Publishes whose content equalled the head.",
-            &[("", self.unchanged.load(Relaxed))],
-        );
-        counter(
-            "lgmesh_grpc_requests_total",
-            "gRPC calls handled.",
-            &[("", self.grpc_requests.load(Relaxed))],
-        );
-        counter(
-            "lgmesh_grpc_errors_total",
-            "gRPC calls that returned an error.",
-            &[("", self.grpc_errors.load(Relaxed))],
-        );
-        counter(
-            "lgmesh_grpc_unauthenticated_total",
-            "Writes refused for a missing or wrong admin token.",
-            &[("", self.unauthenticated.load(Relaxed))],
-        );
-        counter(
-            "lgmesh_searches_total",
-            "Searches run.",
-            &[("", self.searches.load(Relaxed))],
-        );
-        if let Some(g) = store {
-            let StoreGauges {
-                manifests,
-                heads,
-                expired,
-                publishers,
-            } = g;
-            let _ = writeln!(
-                s,
-                "# HELP lgmesh_store_expired_heads Current heads whose expiry has passed (hidden from default search).\n# TYPE lgmesh_store_expired_heads gauge\nlgmesh_store_expired_heads {expired}"
-            );
-            let _ = writeln!(
-                s,
-                "# HELP lgmesh_publishers Publisher keys this node knows, by how it judges them.\n# TYPE lgmesh_publishers gauge"
-            );
-            for (state, n) in publishers {
-                let _ = writeln!(s, "lgmesh_publishers{{state=\"{state}\"}} {n}");
-            }
-            let _ = writeln!(
-                s,
-                "# HELP lgmesh_store_manifests Manifests in the store (every version).\n# TYPE lgmesh_store_manifests gauge\nlgmesh_store_manifests {manifests}"
-            );
-            let _ = writeln!(
-                s,
-                "# HELP lgmesh_store_heads Current heads in the store.\n# TYPE lgmesh_store_heads gauge\nlgmesh_store_heads {heads}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP lgmesh_uptime_seconds Seconds since the node started.\n# TYPE lgmesh_uptime_seconds gauge\nlgmesh_uptime_seconds {}",
-            self.started.elapsed().as_secs()
-        );
-        let _ = writeln!(
-            s,
-            "# HELP lgmesh_build_info The running version.\n# TYPE lgmesh_build_info gauge\nlgmesh_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        s
+        gauge(
+            &mut e,
+            "lgmesh_uptime",
+            "Seconds since the node started.",
+            Some(&Unit::Seconds),
+            [([], self.started.elapsed().as_secs())],
+        )?;
+        gauge(
+            &mut e,
+            "lgmesh_build_info",
+            "The running version.",
+            None,
+            [([("version", env!("CARGO_PKG_VERSION"))], 1u64)],
+        )
     }
 }
 
-/// Domain checks by outcome, in the Prometheus text format.
-pub fn render_domain(checks: &[(crate::domain::Code, u64)]) -> String {
-    let mut s = String::from(
-        "# HELP lgmesh_domain_checks_total Domain proof checks (/.well-known/lgmesh.json), by result.\n# TYPE lgmesh_domain_checks_total counter\n",
-    );
-    for (c, n) in checks {
-        let _ = writeln!(
-            s,
-            "lgmesh_domain_checks_total{{result=\"{}\"}} {n}",
-            c.as_str()
-        );
+/// Labels of one sample: `[]` for a family's only sample.
+type Labels<'a, const N: usize> = [(&'a str, &'a str); N];
+
+/// Writes a counter family with a sample per row. `name` is without `_total` (and
+/// without the unit): the encoder appends them.
+pub(crate) fn counter<'a, const N: usize, V: EncodeCounterValue>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    rows: impl IntoIterator<Item = (Labels<'a, N>, V)>,
+) -> fmt::Result {
+    let mut m = e.encode_descriptor(name, help, unit, MetricType::Counter)?;
+    for (labels, v) in rows {
+        if N == 0 {
+            m.encode_counter::<NoLabelSet, V, u64>(&v, None)?;
+        } else {
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, V, u64>(&v, None)?;
+        }
     }
-    s
+    Ok(())
+}
+
+/// Writes a gauge family with a sample per row. `name` is without the unit.
+pub(crate) fn gauge<'a, const N: usize, V: EncodeGaugeValue>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    rows: impl IntoIterator<Item = (Labels<'a, N>, V)>,
+) -> fmt::Result {
+    let mut m = e.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+    for (labels, v) in rows {
+        if N == 0 {
+            m.encode_gauge(&v)?;
+        } else {
+            m.encode_family(&labels)?.encode_gauge(&v)?;
+        }
+    }
+    Ok(())
 }
 
 /// Gauges read from the store for `/metrics` and Stats.
@@ -317,109 +393,118 @@ impl StoreGauges {
     }
 }
 
-/// The network's counters in the Prometheus text format, with peer gauges from `info`.
-pub fn render_net(n: &lgmesh_net::StatsSnapshot, info: Option<&lgmesh_net::NetInfo>) -> String {
-    let mut s = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in rows {
-            let _ = writeln!(s, "{name}{labels} {v}");
+/// The gauges as read, for the scrape that read them.
+impl Collector for StoreGauges {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        gauge(
+            &mut e,
+            "lgmesh_store_expired_heads",
+            "Current heads whose expiry has passed (hidden from default search).",
+            None,
+            [([], self.expired)],
+        )?;
+        gauge(
+            &mut e,
+            "lgmesh_publishers",
+            "Publisher keys this node knows, by how it judges them.",
+            None,
+            self.publishers.map(|(state, n)| ([("state", state)], n)),
+        )?;
+        gauge(
+            &mut e,
+            "lgmesh_store_manifests",
+            "Manifests in the store (every version).",
+            None,
+            [([], self.manifests)],
+        )?;
+        gauge(
+            &mut e,
+            "lgmesh_store_heads",
+            "Current heads in the store.",
+            None,
+            [([], self.heads)],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names and labels of the families (ops alerts and dashboards use them), in
+    /// both formats.
+    #[test]
+    fn families_keep_their_names_and_labels() {
+        let m = Metrics::default();
+        m.accepted(Source::Local);
+        m.accepted(Source::Gossip);
+        m.duplicate(Source::Submit);
+        m.rejected(Source::Sync, Reason::Signature);
+        m.rejected(Source::Local, Reason::Retracted);
+        m.grpc(false);
+        let mut scrape = Registry::default();
+        scrape.register_collector(Box::new(StoreGauges {
+            heads: 8,
+            publishers: [
+                ("verified", 2),
+                ("unverified", 0),
+                ("conflicting", 0),
+                ("revoked", 0),
+                ("rotated", 0),
+            ],
+            ..Default::default()
+        }));
+        let text = m.render(&scrape, Format::Text).expect("render");
+        for line in [
+            "# TYPE lgmesh_manifests_accepted_total counter",
+            "lgmesh_manifests_accepted_total{source=\"local\"} 1",
+            "lgmesh_manifests_accepted_total{source=\"submit\"} 0",
+            "lgmesh_manifests_rejected_total{reason=\"retracted\"} 1",
+            "lgmesh_manifests_duplicate_total 1",
+            "lgmesh_net_manifests_stored_total{path=\"gossip\"} 1",
+            "lgmesh_net_manifests_rejected_total{path=\"sync\",reason=\"signature\"} 1",
+            "lgmesh_grpc_requests_total 1",
+            "lgmesh_grpc_errors_total 1",
+            "# TYPE lgmesh_uptime_seconds gauge",
+            "lgmesh_store_heads 8",
+            "lgmesh_publishers{state=\"verified\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
         }
-    };
-    family(
-        "lgmesh_net_manifests_received_total",
-        "counter",
-        "Manifests received from peers, by path (gossip or sync).",
-        n.by_path
-            .iter()
-            .map(|(p, c)| (format!("{{path=\"{p}\"}}"), *c))
-            .collect(),
-    );
-    family(
-        "lgmesh_net_refused_total",
-        "counter",
-        "Connections, requests and peers refused by the network layer, by reason.",
-        n.refused
-            .iter()
-            .map(|(r, c)| (format!("{{reason=\"{r}\"}}"), *c))
-            .collect(),
-    );
-    family(
-        "lgmesh_net_connections_total",
-        "counter",
-        "Connections opened (both directions), peers disconnected as surplus over max_peers, and relayed peers reached directly through NAT by a hole punch or not.",
-        vec![
-            ("{event=\"opened\"}".into(), n.connections_opened),
-            ("{event=\"trimmed\"}".into(), n.connections_trimmed),
-            ("{event=\"hole_punched\"}".into(), n.hole_punched),
-            ("{event=\"hole_punch_failed\"}".into(), n.hole_punch_failed),
-        ],
-    );
-    family(
-        "lgmesh_sync_rounds_total",
-        "counter",
-        "Anti-entropy rounds this node started, by result.",
-        vec![
-            ("{result=\"completed\"}".into(), n.syncs_completed),
-            ("{result=\"failed\"}".into(), n.syncs_failed),
-            ("{result=\"deferred\"}".into(), n.syncs_deferred),
-        ],
-    );
-    family(
-        "lgmesh_sync_nudged_total",
-        "counter",
-        "Rounds started because a peer found this node lacked manifests it holds.",
-        vec![(String::new(), n.syncs_nudged)],
-    );
-    family(
-        "lgmesh_sync_round_trips_total",
-        "counter",
-        "Negentropy round trips in all rounds.",
-        vec![(String::new(), n.sync_round_trips)],
-    );
-    family(
-        "lgmesh_sync_bytes_in_total",
-        "counter",
-        "Bytes of sync responses read.",
-        vec![(String::new(), n.sync_bytes_in)],
-    );
-    family(
-        "lgmesh_sync_served_total",
-        "counter",
-        "Sync requests answered for peers.",
-        vec![(String::new(), n.sync_served)],
-    );
-    family(
-        "lgmesh_gossip_validated_total",
-        "counter",
-        "Gossip messages from peers given a verdict (forward, ignore or reject).",
-        vec![(String::new(), n.gossip_validated)],
-    );
-    family(
-        "lgmesh_gossip_validation_microseconds_total",
-        "counter",
-        "Time from a gossip message's arrival to its verdict, summed: divided by lgmesh_gossip_validated_total, how long the node holds a message before forwarding it.",
-        vec![(String::new(), n.gossip_validation_us)],
-    );
-    family(
-        "lgmesh_gossip_published_total",
-        "counter",
-        "Local manifests published to gossip.",
-        vec![(String::new(), n.gossip_published)],
-    );
-    if let Some(i) = info {
-        family(
-            "lgmesh_peers",
-            "gauge",
-            "Connected peers.",
-            vec![(String::new(), i.peers as u64)],
+        assert!(text.contains("\nlgmesh_build_info{version=\""), "{text}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
         );
-        family(
-            "lgmesh_mesh_peers",
-            "gauge",
-            "Peers in the gossip mesh.",
-            vec![(String::new(), i.mesh_peers as u64)],
+
+        let om = m.render(&scrape, Format::OpenMetrics).expect("render");
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(
+            om.contains("# TYPE lgmesh_manifests_accepted counter\n"),
+            "{om}"
+        );
+        assert!(
+            om.contains("# UNIT lgmesh_uptime_seconds seconds\n"),
+            "{om}"
+        );
+        assert!(
+            om.contains("\nlgmesh_manifests_duplicate_total 1\n"),
+            "{om}"
         );
     }
-    s
+
+    /// libp2p's families join the same exposition once the network has them.
+    #[test]
+    fn libp2p_families_are_registered_beside_ours_once() {
+        let m = Metrics::default();
+        let _a = m.libp2p();
+        let _b = m.libp2p();
+        let text = m
+            .render(&Registry::default(), Format::Text)
+            .expect("render");
+        // Empty families are left out until libp2p records something; the node's are
+        // always there.
+        assert!(text.contains("lgmesh_searches_total 0"), "{text}");
+        assert_eq!(text.matches("# TYPE lgmesh_searches_total").count(), 1);
+    }
 }

@@ -113,7 +113,8 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         tasks.clone(),
     );
     let node_id = peer_id(&node_key);
-    let net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
+    let mut net_config = config.network.to_net(config.manifests.max_manifest_bytes)?;
+    net_config.metrics = metrics.libp2p();
     let keypair = lgmesh_net::keypair_from_seed(*node_key.to_seed())?;
     // Started in the node's span, so that the network's tasks can run in it too.
     let net = lgmesh_net::Network::start(
