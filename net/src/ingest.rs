@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::command::{Command, Internal, LoopTx, Verdict};
 use crate::stats::Path;
-use crate::store::{Durability, Offered, Store};
+use crate::store::{Durability, Offered, Store, StoreFailure};
 use crate::sync::{self, Strikes};
 
 /// The longest a relayed manifest waits in memory before it is flushed to disk.
@@ -94,7 +94,7 @@ pub(crate) async fn ingest_worker(
                             &mut report,
                         )
                     };
-                    (r.map(done), keys, reported)
+                    (r.and_then(done), keys, reported)
                 })
                 .await
             }
@@ -114,7 +114,7 @@ pub(crate) async fn ingest_worker(
                             &mut report,
                         )
                     };
-                    (r.map(done), keys, reported)
+                    (r.and_then(done), keys, reported)
                 })
                 .await
             }
@@ -138,17 +138,24 @@ pub(crate) async fn ingest_worker(
             break;
         }
     }
-    // Last flush once the network stops.
+    // Last flush once the network stops. The flusher may have been flushing when the
+    // last batch was applied, and then ends without another: flush once more here, so
+    // that what the network stored is on disk when it says it has stopped.
     dirty.notify_one();
     drop(dirty);
     let _ = flusher.await;
+    let st = store.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || st.flush()).await {
+        tracing::error!(error = %e, "flushing gossip to disk failed");
+    }
 }
 
-/// The outcomes of a write that waited (it is never busy).
-fn done(o: Offered) -> Vec<PutOutcome> {
+/// The outcomes of a write that waited: busy is a broken store, not a verdict (its
+/// messages are then released unforwarded, as on any store failure).
+fn done(o: Offered) -> Result<Vec<PutOutcome>, StoreFailure> {
     match o {
-        Offered::Done(o) => o,
-        Offered::Busy(_) => vec![],
+        Offered::Done(o) => Ok(o),
+        Offered::Busy(_) => Err(StoreFailure("a write that waits came back busy".into())),
     }
 }
 

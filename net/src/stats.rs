@@ -241,6 +241,13 @@ impl Libp2pMetrics {
     /// Records a swarm event, and the event of the behaviour it carries.
     pub(crate) fn record(&self, ev: &SwarmEvent<BehaviourEvent>) {
         let Some(m) = &self.0 else { return };
+        // libp2p counts external address candidates by their protocol stack, a label
+        // a peer chooses (the observed address it reports in identify, any number of
+        // times on one connection), in a family never pruned: one series each, for
+        // ever. Not recorded, so that peers cannot grow this node's memory or scrape.
+        if matches!(ev, SwarmEvent::NewExternalAddrCandidate { .. }) {
+            return;
+        }
         m.record(ev);
         match ev {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.record(e),
@@ -258,5 +265,42 @@ impl std::fmt::Debug for Libp2pMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let on = if self.0.is_some() { "recording" } else { "off" };
         write!(f, "Libp2pMetrics({on})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that reports a new observed address again and again, each with another
+    /// protocol stack, adds nothing to what the node serves.
+    #[test]
+    fn observed_addresses_a_peer_chooses_add_no_series() {
+        let mut registry = Registry::default();
+        let metrics = Libp2pMetrics::new(&mut registry);
+        let encoded = |r: &Registry| {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, r).expect("encode");
+            out
+        };
+        let before = encoded(&registry).len();
+        for i in 0..1000u32 {
+            let address: libp2p::Multiaddr =
+                format!("/ip4/10.0.{}.{}/udp/{i}/quic-v1", i / 256, i % 256)
+                    .parse()
+                    .expect("address");
+            let stacked = if i % 2 == 0 {
+                address
+            } else {
+                address.with(libp2p::multiaddr::Protocol::Dns(format!("x{i}").into()))
+            };
+            metrics.record(&SwarmEvent::NewExternalAddrCandidate { address: stacked });
+        }
+        let after = encoded(&registry);
+        assert!(
+            !after.contains("external_addr_candidates"),
+            "candidates were recorded"
+        );
+        assert_eq!(after.len(), before, "the families did not grow");
     }
 }

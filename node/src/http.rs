@@ -44,7 +44,12 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         d.metrics.register(&mut scrape);
     }
     if let Some(net) = app.net() {
-        let info = net.info().await.ok();
+        // A network too busy to answer within a second leaves its gauges out of this
+        // scrape rather than holding it.
+        let info = tokio::time::timeout(std::time::Duration::from_secs(1), net.info())
+            .await
+            .ok()
+            .and_then(Result::ok);
         scrape.register_collector(Box::new(NetFamilies::new(net.stats().snapshot(), info)));
     }
     match app.metrics().render(&scrape, format) {

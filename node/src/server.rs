@@ -430,14 +430,12 @@ impl Started {
                 tracing::info!("stopped accepting: gRPC, the admin socket and HTTP are closed");
                 tasks.wait().await;
                 tracing::info!("the node's tasks have ended");
-                net.shutdown().await;
-                tracing::info!("network stopped");
                 failed
             })
             .await;
             let mut failed = stopped.unwrap_or_else(|_| {
                 tracing::warn!(
-                    "shutdown took longer than {} s; flushing the store anyway",
+                    "shutdown took longer than {} s; stopping the network and flushing the store anyway",
                     deadline.as_secs()
                 );
                 vec![anyhow!(
@@ -445,6 +443,19 @@ impl Started {
                     deadline.as_secs()
                 )]
             });
+            // The network stops with a budget of its own, whatever the steps before it
+            // took: left running, its gossip ingest would go on writing after the
+            // flush below.
+            match tokio::time::timeout(deadline, net.shutdown()).await {
+                Ok(()) => tracing::info!("network stopped"),
+                Err(_) => {
+                    tracing::warn!("the network did not stop within {} s", deadline.as_secs());
+                    failed.push(anyhow!(
+                        "the network did not stop within {} s",
+                        deadline.as_secs()
+                    ));
+                }
+            }
             let reg = app.registry().clone();
             let flushed = tasks.spawn_blocking(move || reg.flush()).await;
             match flushed {
