@@ -5,13 +5,11 @@
 //! is encoded, signed by one of the fixed keys (or forged), then perhaps [`Mangle`]d.
 
 use arbitrary::Arbitrary;
-use lgmesh::metrics::Source;
 use lgmesh_protocol::YEAR_MS;
 use lgmesh_protocol::envelope::{UnsignedManifest, sign_rotation};
 use lgmesh_protocol::identity::PublisherKey;
 use lgmesh_protocol::schema::{self, ORG_CARD_NAME, ROTATION_NAME};
 use lgmesh_protocol::v1::{self, ManifestBody, manifest_body::Kind as V1Kind};
-use lgmesh_registry::{Durability, IfBusy};
 use prost::Message;
 
 use crate::text::{Num, Text};
@@ -512,17 +510,7 @@ impl Target for Envelope {
 
     fn run(&self, input: Self::Input) {
         let intake = &self.store.intake;
-        // As `Submit` writes: durable and searchable when it returns.
-        let submit = |bytes: Vec<u8>| {
-            let checked = intake.check(&[bytes], &[], NOW);
-            let _ = intake.write(
-                checked,
-                Source::Submit,
-                Durability::Searchable,
-                IfBusy::Wait,
-                |_| {},
-            );
-        };
+        let submit = |bytes: Vec<u8>| self.store.submit(&[bytes]);
         match input {
             Input::Raw(bytes) => submit(bytes),
             Input::Built(EnvelopeInput { via, manifest }) => {

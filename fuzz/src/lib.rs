@@ -187,20 +187,26 @@ impl Store {
                 .expect("fuzz setup: cannot open a store"),
         );
         let intake = Arc::new(Intake::new(registry.clone(), Arc::default()));
+        let store = Self {
+            registry,
+            intake,
+            _dir: dir,
+        };
         let seeds: Vec<Vec<u8>> = seed_envelopes().into_iter().map(|(_, e)| e).collect();
-        let checked = intake.check(&seeds, &[], NOW);
-        let _ = intake.write(
+        store.submit(&seeds);
+        store
+    }
+
+    /// Writes envelopes as `Submit` does: durable and searchable when it returns.
+    pub fn submit(&self, envelopes: &[Vec<u8>]) {
+        let checked = self.intake.check(envelopes, &[], NOW);
+        let _ = self.intake.write(
             checked,
             Source::Submit,
             Durability::Searchable,
             IfBusy::Wait,
             |_| {},
         );
-        Self {
-            registry,
-            intake,
-            _dir: dir,
-        }
     }
 }
 

@@ -79,30 +79,16 @@ pub(crate) async fn ingest_worker(
         let stored = match inline {
             Some(Ok(Offered::Done(o))) => Ok((Ok(o), keys, reported)),
             Some(Err(e)) => Ok((Err(e), keys, reported)),
-            Some(Ok(Offered::Busy(checked))) => {
+            // Busy (checked already) or a burst (not yet): to a blocking thread.
+            busy => {
+                let checked = match busy {
+                    Some(Ok(Offered::Busy(checked))) => Some(checked),
+                    _ => None,
+                };
                 let (st, t2, s2) = (store.clone(), tx.clone(), strikes.clone());
                 tokio::task::spawn_blocking(move || {
                     let mut reported = false;
-                    let r = {
-                        let mut report =
-                            reporter(&keys, &arrived, &t2, &s2, Mode::Blocking, &mut reported);
-                        st.offer(
-                            checked,
-                            Path::Gossip,
-                            Durability::Applied,
-                            true,
-                            &mut report,
-                        )
-                    };
-                    (r.and_then(done), keys, reported)
-                })
-                .await
-            }
-            None => {
-                let (st, t2, s2) = (store.clone(), tx.clone(), strikes.clone());
-                tokio::task::spawn_blocking(move || {
-                    let mut reported = false;
-                    let checked = st.check(&data, &[], sync::now_ms());
+                    let checked = checked.unwrap_or_else(|| st.check(&data, &[], sync::now_ms()));
                     let r = {
                         let mut report =
                             reporter(&keys, &arrived, &t2, &s2, Mode::Blocking, &mut reported);
