@@ -1,0 +1,358 @@
+//! Search: ranking, filters and paging, the text index kept in step with sled,
+//! watch filters.
+
+use super::*;
+
+#[test]
+fn search_ranks_filters_and_pages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let guildford = SecretKey::from_seed(&[4; 32]);
+    let leeds = SecretKey::from_seed(&[5; 32]);
+    reg.put(
+        &sign(
+            &guildford,
+            sample::org("gss:E07000209", "Guildford Borough Council", 1, NOW),
+        ),
+        NOW,
+    )
+    .expect("org");
+    reg.put(
+        &sign(
+            &leeds,
+            sample::org("gss:E08000035", "Leeds City Council", 1, NOW),
+        ),
+        NOW,
+    )
+    .expect("org");
+    let addr = stored(
+        reg.put(
+            &sign(
+                &guildford,
+                sample::service(
+                    "address-lookup",
+                    1,
+                    "Address lookup",
+                    "Search addresses by postcode and UPRN.",
+                    &[1421],
+                    &["E07000209"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    let bins_leeds = stored(
+        reg.put(
+            &sign(
+                &leeds,
+                sample::service(
+                    "bins",
+                    1,
+                    "Bin collection days",
+                    "When are my bins collected? Lookup by address.",
+                    &[524],
+                    &["E08000035"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    for i in 0..25 {
+        reg.put(
+            &sign(
+                &leeds,
+                sample::service(
+                    &format!("svc-{i}"),
+                    1,
+                    &format!("Parking permit service {i}"),
+                    "Apply for a parking permit.",
+                    &[1000],
+                    &["E08000035"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put");
+    }
+    let q = |text: &str| Query {
+        text: text.into(),
+        page_size: 10,
+        ..Default::default()
+    };
+
+    let p = reg.search(&q("address")).expect("search");
+    assert_eq!(p.hits[0].id, addr, "the title match ranks first");
+    assert_eq!(p.total, 2);
+
+    let p = reg
+        .search(&Query {
+            lgsl: Some(524),
+            ..q("")
+        })
+        .expect("search");
+    assert_eq!(
+        p.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![bins_leeds]
+    );
+    let p = reg
+        .search(&Query {
+            area: Some("E07000209".into()),
+            kind: Some("service".into()),
+            ..q("")
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![addr]);
+    let p = reg
+        .search(&Query {
+            org: Some("gss:E07000209".into()),
+            kind: Some("service".into()),
+            ..q("")
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![addr]);
+    let p = reg
+        .search(&Query {
+            status: Some("LIVE".into()),
+            ..q("collected")
+        })
+        .expect("search");
+    assert_eq!(
+        p.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![bins_leeds],
+        "stemmed match"
+    );
+    assert!(
+        reg.search(&Query {
+            area: Some("leeds".into()),
+            ..q("")
+        })
+        .is_err(),
+        "a bad GSS code is refused"
+    );
+
+    // Paging visits every permit exactly once.
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = None;
+    loop {
+        let p = reg
+            .search(&Query {
+                cursor: cursor.clone(),
+                page_size: 7,
+                ..q("parking permit")
+            })
+            .expect("search");
+        assert_eq!(p.total, 25);
+        for h in &p.hits {
+            assert!(seen.insert(h.id), "seen twice");
+        }
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    assert!(
+        reg.search(&Query {
+            cursor: Some("zz".into()),
+            ..q("x")
+        })
+        .is_err(),
+        "a forged cursor is refused"
+    );
+}
+
+#[test]
+fn an_update_replaces_the_indexed_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[6; 32]);
+    reg.put(
+        &sign(
+            &key,
+            sample::service(
+                "x",
+                1,
+                "Pothole reporting",
+                "Report a pothole.",
+                &[],
+                &[],
+                NOW,
+            ),
+        ),
+        NOW,
+    )
+    .expect("put");
+    let v2 = stored(
+        reg.put(
+            &sign(
+                &key,
+                sample::service(
+                    "x",
+                    2,
+                    "Street lighting faults",
+                    "Report a broken street light.",
+                    &[],
+                    &[],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    assert!(
+        reg.search(&Query {
+            text: "pothole".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("s")
+        .hits
+        .is_empty()
+    );
+    let p = reg
+        .search(&Query {
+            text: "lighting".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("s");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![v2]);
+}
+
+/// A name's first head is indexed without deleting anything first (there is nothing to
+/// delete); a later version of it, in the same batch or the next, still replaces it.
+#[test]
+fn a_new_name_and_its_update_in_one_batch_leave_one_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[5; 32]);
+    let svc = |v: u64, title: &str| {
+        sign(
+            &key,
+            sample::service("x", v, title, "Report it.", &[], &[], NOW),
+        )
+    };
+    let hits = |text: &str| {
+        reg.wait_indexed().expect("indexed");
+        reg.search(&Query {
+            text: text.into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search")
+        .hits
+        .iter()
+        .map(|h| h.id)
+        .collect::<Vec<_>>()
+    };
+    let out = reg
+        .put_batch(
+            &[
+                svc(1, "Pothole reporting"),
+                svc(2, "Street lighting faults"),
+            ],
+            NOW,
+        )
+        .expect("batch");
+    let v2 = stored(out[1].clone());
+    assert!(
+        hits("pothole").is_empty(),
+        "v1 was replaced within the batch"
+    );
+    assert_eq!(hits("lighting"), vec![v2]);
+    let v3 = stored(
+        reg.put_batch(&[svc(3, "Graffiti removal")], NOW)
+            .expect("batch")[0]
+            .clone(),
+    );
+    assert!(
+        hits("lighting").is_empty(),
+        "v2 was replaced by the next batch"
+    );
+    assert_eq!(hits("graffiti"), vec![v3]);
+    assert_eq!(reg.counts().expect("counts").heads, 1);
+}
+
+#[test]
+fn a_lost_text_index_is_rebuilt_from_sled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(&[7; 32]);
+    let id = {
+        let reg = open(&dir);
+        stored(
+            reg.put(&sign(&key, bins(1, "Bin collection days")), NOW)
+                .expect("put"),
+        )
+    };
+    std::fs::remove_dir_all(dir.path().join("text-v3")).expect("remove index");
+    let reg = open(&dir);
+    let p = reg
+        .search(&Query {
+            text: "collection".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(p.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id]);
+}
+
+#[test]
+fn a_watch_filter_hears_of_a_matching_service_being_withdrawn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[31; 32]);
+    let other = SecretKey::from_seed(&[32; 32]);
+    stored(reg.put(&sign(&key, bins(1, "Bins")), NOW).expect("put"));
+    let mut parking = bins(1, "Parking permits");
+    parking.name = "parking".into();
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::Service(s)) = &mut parking.kind
+        && let Some(l) = &mut s.local
+    {
+        l.lgsl = vec![1109];
+    }
+    stored(reg.put(&sign(&other, parking), NOW).expect("put"));
+    let gone = |reg: &Registry, key: &SecretKey, name: &str| {
+        let id = stored(
+            reg.put(&sign(key, sample::retraction(name, 2, NOW)), NOW)
+                .expect("put"),
+        );
+        reg.get(&id).expect("get").expect("stored")
+    };
+    let bins_gone = gone(&reg, &key, "bin-collection");
+    let parking_gone = gone(&reg, &other, "parking");
+    let q = |lgsl: u32, kind: Option<&str>, include_retracted: bool| Query {
+        lgsl: Some(lgsl),
+        kind: kind.map(str::to_string),
+        include_retracted,
+        now_ms: NOW,
+        ..Default::default()
+    };
+    let hears = |q: &Query, s| reg.stream_matches(q, s).expect("match");
+    // Following LGSL 524 with retractions: the bins service's withdrawal, not parking's.
+    assert!(hears(&q(524, None, true), &bins_gone));
+    assert!(!hears(&q(524, None, true), &parking_gone));
+    assert!(hears(&q(524, Some("service"), true), &bins_gone));
+    assert!(!hears(&q(524, Some("dataset"), true), &bins_gone));
+    // Without include_retracted, a withdrawal stays hidden, as in search.
+    assert!(!hears(&q(524, None, false), &bins_gone));
+    // A text filter is judged against the withdrawn version too.
+    let text = |t: &str| Query {
+        text: t.into(),
+        include_retracted: true,
+        now_ms: NOW,
+        ..Default::default()
+    };
+    assert!(hears(&text("bins"), &bins_gone));
+    assert!(!hears(&text("parking"), &bins_gone));
+    // A retraction of a name this node never held matches by its own fields only.
+    let stranger = SecretKey::from_seed(&[33; 32]);
+    let never = gone(&reg, &stranger, "bin-collection");
+    assert!(!hears(&q(524, None, true), &never));
+    assert!(hears(&text(""), &never));
+}
