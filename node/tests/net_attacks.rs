@@ -112,25 +112,7 @@ fn liar(network: &str, answer: Answer, target: Multiaddr) -> LiarHandle {
         )
         .expect("tcp")
         .with_behaviour(|k| {
-            let cfg = gossipsub::ConfigBuilder::default()
-                .protocol_id_prefix(format!("/lgmesh/{network}/meshsub"))
-                .validation_mode(gossipsub::ValidationMode::Anonymous)
-                .max_transmit_size(1 << 20)
-                // Its own id: a hash of all the data.
-                .message_id_fn(|m: &gossipsub::Message| {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    m.data.hash(&mut h);
-                    gossipsub::MessageId::from(h.finish().to_be_bytes().to_vec())
-                })
-                .heartbeat_initial_delay(Duration::from_millis(100))
-                .build()
-                .expect("gossipsub config");
-            let mut g: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, cfg)
-                    .expect("gossipsub");
-            g.subscribe(&gossipsub::IdentTopic::new(lgmesh_net::topic_name(network)))
-                .expect("subscribe");
+            let g = liar_gossipsub(network);
             let me = k.public().to_peer_id();
             let mut kad = kad::Behaviour::with_config(
                 me,

@@ -95,24 +95,7 @@ async fn liar(target: Multiaddr) -> (PeerId, mpsc::Sender<Cmd>, mpsc::Receiver<S
         })
         .expect("transport")
         .with_behaviour(|k| {
-            let cfg = gossipsub::ConfigBuilder::default()
-                .protocol_id_prefix(format!("/lgmesh/{NET}/meshsub"))
-                .validation_mode(gossipsub::ValidationMode::Anonymous)
-                .max_transmit_size(1 << 20)
-                .message_id_fn(|m: &gossipsub::Message| {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    m.data.hash(&mut h);
-                    gossipsub::MessageId::from(h.finish().to_be_bytes().to_vec())
-                })
-                .heartbeat_initial_delay(Duration::from_millis(100))
-                .build()
-                .expect("gossipsub config");
-            let mut g: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, cfg)
-                    .expect("gossipsub");
-            g.subscribe(&gossipsub::IdentTopic::new(lgmesh_net::topic_name(NET)))
-                .expect("subscribe");
+            let g = liar_gossipsub(NET);
             Liar {
                 identify: identify::Behaviour::new(identify::Config::new(
                     format!("/lgmesh/{NET}/id/1"),

@@ -165,3 +165,28 @@ pub async fn eventually_async(what: &str, timeout: Duration, mut cond: impl Asyn
 pub async fn connect(a: &Node, b: &Node) {
     a.net.dial(b.addr.clone()).await.expect("dial");
 }
+
+/// Gossipsub as a liar speaks it on `network`: subscribed to the manifest topic,
+/// unsigned, with a message id of its own (a hash of all the data) rather than the
+/// node's, so that what it sends is judged on the bytes alone.
+pub fn liar_gossipsub(network: &str) -> libp2p::gossipsub::Behaviour {
+    use libp2p::gossipsub;
+    let cfg = gossipsub::ConfigBuilder::default()
+        .protocol_id_prefix(format!("/lgmesh/{network}/meshsub"))
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .max_transmit_size(1 << 20)
+        .message_id_fn(|m: &gossipsub::Message| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            m.data.hash(&mut h);
+            gossipsub::MessageId::from(h.finish().to_be_bytes().to_vec())
+        })
+        .heartbeat_initial_delay(Duration::from_millis(100))
+        .build()
+        .expect("gossipsub config");
+    let mut g = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, cfg)
+        .expect("gossipsub");
+    g.subscribe(&gossipsub::IdentTopic::new(lgmesh_net::topic_name(network)))
+        .expect("subscribe");
+    g
+}
