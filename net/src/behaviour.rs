@@ -116,6 +116,7 @@ fn behaviour(
         .map_err(|e| NetError::Config(format!("gossipsub: {e}")))?;
         let topic = gossipsub::IdentTopic::new(topic_name(&cfg.network));
         let (params, thresholds) = peer_score(&topic);
+        g = cfg.metrics.gossipsub(g, &thresholds);
         g.with_peer_score(params, thresholds)
             .map_err(|e| NetError::Config(format!("gossipsub peer score: {e}")))?;
         g.subscribe(&topic)

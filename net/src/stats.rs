@@ -1,8 +1,8 @@
 //! Counters the network keeps, read by the node's metrics and `Stats`, and libp2p's own
 //! metrics, which the event loop records from the swarm's events.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use libp2p::metrics::{Recorder, Registry};
 use libp2p::swarm::SwarmEvent;
@@ -227,20 +227,64 @@ impl NetStats {
 }
 
 /// libp2p's own metrics (swarm, gossipsub, Kademlia, identify, ping, relay, DCUtR), made
-/// in the caller's registry so that they are served beside its own. Cheap to clone. The
-/// default records nothing.
+/// in the caller's registry so that they are served beside its own, and gossipsub's
+/// internal ones (mesh, peer scores, queues). Cheap to clone. The default records nothing.
 #[derive(Clone, Default)]
-pub struct Libp2pMetrics(Option<Arc<libp2p::metrics::Metrics>>);
+pub struct Libp2pMetrics(Option<Arc<Libp2pInner>>);
+
+struct Libp2pInner {
+    events: libp2p::metrics::Metrics,
+    /// The caller's registry, for gossipsub to register its families in when the
+    /// network builds it.
+    registry: Arc<Mutex<Registry>>,
+    /// Gossipsub's families are registered once, by the first network built.
+    gossipsub_registered: AtomicBool,
+}
 
 impl Libp2pMetrics {
-    /// Registers libp2p's metric families in `registry`, named `libp2p_…`.
-    pub fn new(registry: &mut Registry) -> Self {
-        Self(Some(Arc::new(libp2p::metrics::Metrics::new(registry))))
+    /// Registers libp2p's metric families in `registry`, named `libp2p_…`; gossipsub's
+    /// internal families join them (`libp2p_gossipsub_…`) when the network starts.
+    pub fn new(registry: Arc<Mutex<Registry>>) -> Self {
+        let events = {
+            let mut r = registry.lock().unwrap_or_else(PoisonError::into_inner);
+            libp2p::metrics::Metrics::new(&mut r)
+        };
+        Self(Some(Arc::new(Libp2pInner {
+            events,
+            registry,
+            gossipsub_registered: AtomicBool::new(false),
+        })))
+    }
+
+    /// `g`, recording gossipsub's internal metrics in the registry, for the one topic it
+    /// subscribes to (topics peers name but this node never joined get no series), with
+    /// score buckets at `thresholds`.
+    pub(crate) fn gossipsub(
+        &self,
+        g: libp2p::gossipsub::Behaviour,
+        thresholds: &libp2p::gossipsub::PeerScoreThresholds,
+    ) -> libp2p::gossipsub::Behaviour {
+        let Some(inner) = &self.0 else { return g };
+        if inner.gossipsub_registered.swap(true, Relaxed) {
+            return g;
+        }
+        let mut config = libp2p::gossipsub::MetricsConfig {
+            max_topics: 4,
+            max_never_subscribed_topics: 0,
+            ..Default::default()
+        };
+        config.buckets_using_scoring_thresholds(thresholds);
+        let mut r = inner
+            .registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        g.with_metrics(r.sub_registry_with_prefix("libp2p_gossipsub"), config)
     }
 
     /// Records a swarm event, and the event of the behaviour it carries.
     pub(crate) fn record(&self, ev: &SwarmEvent<BehaviourEvent>) {
-        let Some(m) = &self.0 else { return };
+        let Some(inner) = &self.0 else { return };
+        let m = &inner.events;
         // libp2p counts external address candidates by their protocol stack, a label
         // a peer chooses (the observed address it reports in identify, any number of
         // times on one connection), in a family never pruned: one series each, for
@@ -252,13 +296,58 @@ impl Libp2pMetrics {
         match ev {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.record(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => m.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => match e {
+                // libp2p labels connected peers' listen and observed addresses by their
+                // protocol stack, which the peer chooses: only the stacks this network
+                // speaks are kept, the rest are counted under an empty stack.
+                libp2p::identify::Event::Received {
+                    connection_id,
+                    peer_id,
+                    info,
+                } => {
+                    let mut info = info.clone();
+                    info.listen_addrs.retain(usual_stack);
+                    if !usual_stack(&info.observed_addr) {
+                        info.observed_addr = libp2p::Multiaddr::empty();
+                    }
+                    m.record(&libp2p::identify::Event::Received {
+                        connection_id: *connection_id,
+                        peer_id: *peer_id,
+                        info,
+                    });
+                }
+                e => m.record(e),
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => m.record(e),
             SwarmEvent::Behaviour(BehaviourEvent::RelayServer(e)) => m.record(e),
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => m.record(e),
             _ => {}
         }
     }
+}
+
+/// An address of a protocol stack this network speaks: an IP address or DNS name, TCP or
+/// QUIC, then at most a peer id, a relay circuit and the peer behind it. A bounded set,
+/// unlike the stacks a peer can make up.
+fn usual_stack(a: &libp2p::Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol as P;
+    let mut it = a.iter();
+    if !matches!(
+        it.next(),
+        Some(P::Ip4(_) | P::Ip6(_) | P::Dns(_) | P::Dns4(_) | P::Dns6(_))
+    ) {
+        return false;
+    }
+    match it.next() {
+        Some(P::Tcp(_)) => {}
+        Some(P::Udp(_)) if matches!(it.next(), Some(P::QuicV1)) => {}
+        _ => return false,
+    }
+    let rest: Vec<_> = it.collect();
+    matches!(
+        rest.as_slice(),
+        [] | [P::P2p(_)] | [P::P2p(_), P::P2pCircuit] | [P::P2p(_), P::P2pCircuit, P::P2p(_)]
+    )
 }
 
 impl std::fmt::Debug for Libp2pMetrics {
@@ -276,11 +365,12 @@ mod tests {
     /// protocol stack, adds nothing to what the node serves.
     #[test]
     fn observed_addresses_a_peer_chooses_add_no_series() {
-        let mut registry = Registry::default();
-        let metrics = Libp2pMetrics::new(&mut registry);
-        let encoded = |r: &Registry| {
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let metrics = Libp2pMetrics::new(registry.clone());
+        let encoded = |r: &Mutex<Registry>| {
             let mut out = String::new();
-            prometheus_client::encoding::text::encode(&mut out, r).expect("encode");
+            let r = r.lock().expect("registry");
+            prometheus_client::encoding::text::encode(&mut out, &r).expect("encode");
             out
         };
         let before = encoded(&registry).len();
@@ -302,5 +392,72 @@ mod tests {
             "candidates were recorded"
         );
         assert_eq!(after.len(), before, "the families did not grow");
+    }
+
+    /// Peers that advertise listen addresses of made-up protocol stacks, and report
+    /// made-up observed addresses, add no series: such stacks are counted under an
+    /// empty one.
+    #[test]
+    fn identify_addresses_a_peer_chooses_add_no_series() {
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let metrics = Libp2pMetrics::new(registry.clone());
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let received = |i: u32, listen: Vec<libp2p::Multiaddr>, observed: libp2p::Multiaddr| {
+            let info = libp2p::identify::Info {
+                public_key: key.public(),
+                protocol_version: "x".into(),
+                agent_version: "x".into(),
+                listen_addrs: listen,
+                protocols: vec![],
+                observed_addr: observed,
+                signed_peer_record: None,
+            };
+            let peer_id = libp2p::PeerId::random();
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(
+                libp2p::identify::Event::Received {
+                    connection_id: libp2p::swarm::ConnectionId::new_unchecked(i as usize),
+                    peer_id,
+                    info,
+                },
+            ))
+        };
+        let series = |r: &Mutex<Registry>| {
+            let mut out = String::new();
+            let r = r.lock().expect("registry");
+            prometheus_client::encoding::text::encode(&mut out, &r).expect("encode");
+            out.lines()
+                .filter(|l| l.starts_with("libp2p_identify_") && l.contains("address"))
+                .filter(|l| !l.starts_with('#'))
+                .count()
+        };
+        let usual: libp2p::Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().expect("addr");
+        metrics.record(&received(0, vec![usual.clone()], usual.clone()));
+        let base = series(&registry);
+        assert!(base >= 2, "the usual stacks are counted");
+        for i in 1..200u32 {
+            let odd = usual
+                .clone()
+                .with(libp2p::multiaddr::Protocol::Dns(format!("x{i}").into()))
+                .with(libp2p::multiaddr::Protocol::Tcp(i as u16));
+            let odder =
+                (0..i % 7).fold(odd.clone(), |a, _| a.with(libp2p::multiaddr::Protocol::Tls));
+            metrics.record(&received(i, vec![odd, odder.clone(), usual.clone()], odder));
+        }
+        assert!(
+            series(&registry) <= base + 2,
+            "made-up stacks became series:\n{}",
+            {
+                let mut out = String::new();
+                let r = registry.lock().expect("registry");
+                prometheus_client::encoding::text::encode(&mut out, &r).expect("encode");
+                out
+            }
+        );
+        assert!(usual_stack(
+            &"/ip6/::1/udp/1/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+                .parse()
+                .expect("addr")
+        ));
+        assert!(!usual_stack(&"/memory/5".parse().expect("addr")));
     }
 }

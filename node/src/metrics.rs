@@ -59,7 +59,7 @@ const CLIENTS: [Source; 2] = [Source::Local, Source::Submit];
 pub struct Metrics {
     counters: Arc<Counters>,
     /// The node's families and, once the network has them, libp2p's.
-    registry: Mutex<Registry>,
+    registry: Arc<Mutex<Registry>>,
     libp2p: OnceLock<Libp2pMetrics>,
 }
 
@@ -70,7 +70,7 @@ impl Default for Metrics {
         registry.register_collector(Box::new(counters.clone()));
         Self {
             counters,
-            registry: Mutex::new(registry),
+            registry: Arc::new(Mutex::new(registry)),
             libp2p: OnceLock::new(),
         }
     }
@@ -132,7 +132,7 @@ impl Metrics {
     /// ([`lgmesh_net::NetConfig::metrics`]).
     pub fn libp2p(&self) -> Libp2pMetrics {
         self.libp2p
-            .get_or_init(|| Libp2pMetrics::new(&mut self.registry()))
+            .get_or_init(|| Libp2pMetrics::new(self.registry.clone()))
             .clone()
     }
 

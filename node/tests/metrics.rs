@@ -4,7 +4,8 @@
 //! asks for it, as Prometheus does.
 //!
 //! Needs `promtool` (Debian's `prometheus` package; `.ci/run` installs it) for the lint.
-//! Where it is missing the test says that it skipped that part, and checks the rest.
+//! Where it is missing the test says that it skipped that part, and checks the rest;
+//! where `LGMESH_REQUIRE_PROMTOOL` is set (`.ci/run` sets it), it fails instead.
 
 mod common;
 
@@ -70,7 +71,14 @@ fn promtool_check(text: &str) -> Option<(bool, String)> {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // CI installs it (`.ci/run`) and says so: there, a missing promtool fails.
+            assert!(
+                std::env::var_os("LGMESH_REQUIRE_PROMTOOL").is_none(),
+                "promtool is required (LGMESH_REQUIRE_PROMTOOL is set) but not found"
+            );
+            return None;
+        }
         Err(e) => panic!("running promtool: {e}"),
     };
     child
@@ -140,6 +148,17 @@ fn metrics_carry_libp2p_families_and_pass_promtool() {
         assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
     }
     assert!(counted(&text, "lgmesh_gossip_validation_seconds_total"));
+    // Gossipsub's own account of the topic it joined: a peer on it, and a message.
+    for family in [
+        "libp2p_gossipsub_topic_peers_counts{",
+        "libp2p_gossipsub_topic_msg_recv_counts_total{",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(family) && !l.ends_with(" 0")),
+            "{family} in:\n{text}"
+        );
+    }
     assert!(!text.contains("microseconds"), "{text}");
 
     // The text format, for curl and promtool, unless OpenMetrics is asked for.
