@@ -321,6 +321,8 @@ impl EventLoop {
         }
         while self.rounds.join_next().await.is_some() {}
         while self.answering.join_next().await.is_some() {}
+        // The pages of aborted rounds still being checked or written.
+        self.shared.settle().await;
         tracing::debug!("network task stopped");
     }
 

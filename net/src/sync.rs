@@ -91,6 +91,9 @@ pub(crate) struct SyncShared {
     /// fetched again. Never the id of an envelope that failed its checks: that id is
     /// the hash of a body nobody signed, and the genuine manifest must still come in.
     declined: Mutex<Declined>,
+    /// Rounds' checks and writes on the blocking pool: a round ended early leaves them
+    /// running, and the network waits for them before it says it has stopped.
+    blocking: tokio_util::task::TaskTracker,
 }
 
 /// A bounded set of declined ids (oldest forgotten first).
@@ -149,7 +152,23 @@ impl SyncShared {
                 set: HashSet::new(),
                 order: Default::default(),
             }),
+            blocking: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// Runs `f` on the blocking pool, tracked: see [`SyncShared::settle`].
+    pub(crate) fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.blocking.spawn_blocking(f)
+    }
+
+    /// Waits until every check and write a round started has ended, rounds aborted
+    /// included, so that nothing is written after the network has stopped.
+    pub(crate) async fn settle(&self) {
+        self.blocking.close();
+        self.blocking.wait().await;
     }
 
     /// The sync set as it is now (blocking: call from a blocking thread).

@@ -55,9 +55,10 @@ impl Ingest {
     ) -> Result<(), NetError> {
         self.advance().await?;
         let s = self.shared.clone();
-        self.checking = Some(tokio::task::spawn_blocking(move || {
-            s.check(envelopes, proofs, now_ms())
-        }));
+        self.checking = Some(
+            self.shared
+                .spawn_blocking(move || s.check(envelopes, proofs, now_ms())),
+        );
         Ok(())
     }
 
@@ -79,7 +80,7 @@ impl Ingest {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.placed = Some(rx);
         self.storing
-            .push_back(tokio::task::spawn_blocking(move || s.store(page, tx)));
+            .push_back(self.shared.spawn_blocking(move || s.store(page, tx)));
         Ok(())
     }
 
