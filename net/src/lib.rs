@@ -3,7 +3,8 @@
 //! - **Push**: gossipsub on one topic per network, `lgmesh/<network>/manifests/v1`. The
 //!   message id is SHA-256 of `lgmesh/gossip/v1\0` and the whole envelope, signature
 //!   included, so a forged copy of a manifest is a different message. Every message
-//!   waits for the registry's validation (the same function as a gRPC publish) and the
+//!   waits for the store's verdict, through the [`Store`] port (`Store::check` and
+//!   `Store::offer`: the node's validation, the same as for a gRPC publish), and the
 //!   verdict goes back to gossipsub, so nothing invalid is forwarded and whoever sent it
 //!   is penalised.
 //! - **Pull**: request-response sync (`/lgmesh/<network>/sync/1`, defined in

@@ -41,6 +41,9 @@ pub enum AppError {
     /// The node cannot serve this now (it is stopping): ask again later, or elsewhere.
     #[error("{0}")]
     Unavailable(String),
+    /// What was asked did not happen in the time allowed.
+    #[error("{0}")]
+    TimedOut(String),
     /// The node failed.
     #[error("{0}")]
     Internal(String),

@@ -21,6 +21,7 @@ impl From<AppError> for Status {
             AppError::NotFound(m) => Status::not_found(m),
             AppError::Busy(m) => Status::resource_exhausted(m),
             AppError::Unavailable(m) => Status::unavailable(m),
+            AppError::TimedOut(m) => Status::deadline_exceeded(m),
             AppError::Internal(m) => {
                 tracing::error!("internal error: {m}");
                 Status::internal(m)
@@ -67,7 +68,6 @@ pub struct RegistryService {
 pub struct NodeService {
     app: Arc<App>,
     info: v1::InfoResponse,
-    net: lgmesh_net::Network,
     access: Access,
 }
 
@@ -155,11 +155,6 @@ impl RegistryService {
         authorise(&self.app, &self.access, req)
     }
 
-    fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
-        self.app.metrics().grpc(r.is_ok());
-        r.map(Response::new)
-    }
-
     /// Authorises `req`, parses it into a write, and does it.
     async fn write<T>(
         &self,
@@ -172,8 +167,15 @@ impl RegistryService {
             Ok(publish_response(self.app.write(w).await?))
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
+}
+
+/// The answer to a call, counted in `lgmesh_grpc_requests_total` (and, when it fails,
+/// `lgmesh_grpc_errors_total`).
+fn done<T>(app: &App, r: Result<T, Status>) -> Result<Response<T>, Status> {
+    app.metrics().grpc(r.is_ok());
+    r.map(Response::new)
 }
 
 fn parse_id(s: &str) -> Result<ManifestId, AppError> {
@@ -240,7 +242,7 @@ impl RegistryApi for RegistryService {
             Ok(self.app.manifest_view(id).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn resolve(
@@ -253,7 +255,7 @@ impl RegistryApi for RegistryService {
             Ok(self.app.head_view(pk, name_arg(&req.name)?).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn history(
@@ -280,7 +282,7 @@ impl RegistryApi for RegistryService {
                 .await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn search(
@@ -310,7 +312,7 @@ impl RegistryApi for RegistryService {
             Ok(self.app.search(q).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     type WatchStream =
@@ -354,24 +356,14 @@ impl RegistryApi for RegistryService {
             );
             Box::pin(stream) as Self::WatchStream
         });
-        self.done(r)
+        done(&self.app, r)
     }
 }
 
 impl NodeService {
     /// Serves identity, counters and peers; dialling as `access` allows.
-    pub fn new(
-        app: Arc<App>,
-        info: v1::InfoResponse,
-        net: lgmesh_net::Network,
-        access: Access,
-    ) -> Self {
-        Self {
-            app,
-            info,
-            net,
-            access,
-        }
+    pub fn new(app: Arc<App>, info: v1::InfoResponse, access: Access) -> Self {
+        Self { app, info, access }
     }
 }
 
@@ -381,46 +373,16 @@ impl Node for NodeService {
         &self,
         _req: Request<v1::InfoRequest>,
     ) -> Result<Response<v1::InfoResponse>, Status> {
-        let n = self
-            .net
-            .info()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.app.metrics().grpc(true);
-        Ok(Response::new(v1::InfoResponse {
-            listen_addrs: n.listen.iter().map(ToString::to_string).collect(),
-            external_addrs: n.external.iter().map(ToString::to_string).collect(),
-            peers: n.peers as u32,
-            mesh_peers: n.mesh_peers as u32,
-            nat: n.nat,
-            ..self.info.clone()
-        }))
+        let r = self.app.info(&self.info).await.map_err(Status::from);
+        done(&self.app, r)
     }
 
     async fn peers(
         &self,
         _req: Request<v1::PeersRequest>,
     ) -> Result<Response<v1::PeersResponse>, Status> {
-        let peers = self
-            .net
-            .peers()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        self.app.metrics().grpc(true);
-        Ok(Response::new(v1::PeersResponse {
-            peers: peers
-                .into_iter()
-                .map(|p| v1::Peer {
-                    peer_id: p.peer_id.to_string(),
-                    addrs: p.addrs.iter().map(ToString::to_string).collect(),
-                    agent: p.agent,
-                    rtt_ms: p.rtt_ms.unwrap_or(0.0),
-                    outbound: p.outbound,
-                    in_mesh: p.in_mesh,
-                    strikes: p.strikes,
-                })
-                .collect(),
-        }))
+        let r = self.app.peers().await.map_err(Status::from);
+        done(&self.app, r)
     }
 
     async fn dial(
@@ -428,20 +390,12 @@ impl Node for NodeService {
         req: Request<v1::DialRequest>,
     ) -> Result<Response<v1::DialResponse>, Status> {
         authorise(&self.app, &self.access, &req)?;
-        let text = req.into_inner().addr;
-        let addr: lgmesh_net::Multiaddr = text.trim().parse().map_err(|e| {
-            Status::invalid_argument(format!("addr: {text:?} is not a multiaddr ({e})"))
-        })?;
-        let dial = tokio::time::timeout(std::time::Duration::from_secs(20), self.net.dial(addr));
-        let peer = match dial.await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Err(Status::unavailable(e.to_string())),
-            Err(_) => return Err(Status::deadline_exceeded("addr: no connection within 20 s")),
-        };
-        self.app.metrics().grpc(true);
-        Ok(Response::new(v1::DialResponse {
-            peer_id: peer.to_string(),
-        }))
+        let r = self
+            .app
+            .dial(&req.into_inner().addr)
+            .await
+            .map_err(Status::from);
+        done(&self.app, r)
     }
 
     async fn stats(
@@ -464,11 +418,6 @@ impl TrustService {
     /// Serves trust judgements; changing the operator's list as `access` allows.
     pub fn new(app: Arc<App>, access: Access) -> Self {
         Self { app, access }
-    }
-
-    fn done<T>(&self, r: Result<T, Status>) -> Result<Response<T>, Status> {
-        self.app.metrics().grpc(r.is_ok());
-        r.map(Response::new)
     }
 }
 
@@ -505,7 +454,7 @@ impl v1::trust_server::Trust for TrustService {
             Ok(self.app.trust_add(pk, org).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn remove(
@@ -518,7 +467,7 @@ impl v1::trust_server::Trust for TrustService {
             Ok(self.app.trust_remove(pk).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn get(
@@ -530,7 +479,7 @@ impl v1::trust_server::Trust for TrustService {
             Ok(self.app.judge(pk).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn list(
@@ -562,7 +511,7 @@ impl v1::trust_server::Trust for TrustService {
             Ok(self.app.judge_all(state, after, page).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 
     async fn check_domain(
@@ -575,6 +524,6 @@ impl v1::trust_server::Trust for TrustService {
             Ok(self.app.check_domain(pk).await?)
         }
         .await;
-        self.done(r)
+        done(&self.app, r)
     }
 }

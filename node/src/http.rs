@@ -1,21 +1,50 @@
-//! HTTP endpoints for operators: `/healthz`, `/readyz`, `/metrics`.
+//! HTTP endpoints for operators: `/healthz`, `/readyz`, `/metrics`. Each request runs
+//! in a span of its own under the node's (`http{method, route, peer}`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Router, extract::State, routing::get};
+use axum::{Router, routing::get};
+use tracing::Instrument;
 
 use crate::app::App;
 
-/// The HTTP router.
-pub fn router(app: Arc<App>) -> Router {
+/// The HTTP router; each request runs in a span under `node`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` for the span to name the peer.
+pub fn router(app: Arc<App>, node: tracing::Span) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(app)
+        .route_layer(middleware::from_fn(move |req: Request, next: Next| {
+            let span = request_span(&node, &req);
+            next.run(req).instrument(span)
+        }))
+}
+
+/// The span of one request: its method, the route it matched (one of the router's, never
+/// the path the client sent) and the caller's address.
+fn request_span(node: &tracing::Span, req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(String::new, |c| c.0.to_string());
+    let span = tracing::info_span!(parent: node, "http", method = %req.method(), route = %route, peer = %peer);
+    if span.is_disabled() {
+        node.clone()
+    } else {
+        span
+    }
 }
 
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {

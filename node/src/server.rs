@@ -38,9 +38,12 @@ pub struct RunOptions {
     pub config: Config,
 }
 
-/// How long [`run`] gives the node to stop accepting and to stop its network; the store
-/// is flushed after, even when this ran out.
+/// How long [`run`] gives the node to stop accepting, end its tasks and stop its network,
+/// all together; the store is flushed after, even when this ran out.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// What the network gets to stop when the steps before it used up the deadline: enough
+/// to settle its gossip ingest, so that nothing writes after the last flush.
+const NETWORK_STOP_AT_LEAST: Duration = Duration::from_secs(2);
 
 /// What [`start`] started: a node that serves until [`Started::stop`], then stops in
 /// order in [`Started::shutdown`].
@@ -161,7 +164,6 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         };
         let servers = serve(
             &app,
-            &net,
             &info,
             &token,
             &span,
@@ -248,7 +250,6 @@ struct Listeners {
 /// its own under `node` ([`crate::grpc::call_span`]).
 async fn serve(
     app: &Arc<App>,
-    net: &lgmesh_net::Network,
     info: &v1::InfoResponse,
     token: &str,
     node: &tracing::Span,
@@ -263,12 +264,7 @@ async fn serve(
         let registry = RegistryServer::new(RegistryService::new(app.clone(), access.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(16 * 1024 * 1024);
-        let node = NodeServer::new(NodeService::new(
-            app.clone(),
-            info.clone(),
-            net.clone(),
-            access.clone(),
-        ));
+        let node = NodeServer::new(NodeService::new(app.clone(), info.clone(), access.clone()));
         let trust = TrustServer::new(TrustService::new(app.clone(), access));
         (registry, node, trust)
     };
@@ -317,9 +313,13 @@ async fn serve(
             .add_service(trust)
             .serve_with_incoming_shutdown(incoming, tasks.stop_token().cancelled_owned())
     };
-    let http = axum::serve(l.http, crate::http::router(app.clone()))
-        .with_graceful_shutdown(tasks.stop_token().cancelled_owned())
-        .into_future();
+    let router = crate::http::router(app.clone(), node.clone());
+    let http = axum::serve(
+        l.http,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(tasks.stop_token().cancelled_owned())
+    .into_future();
     Ok(vec![
         spawn_server(tasks, "gRPC server", tcp),
         spawn_server(tasks, "gRPC admin socket", admin),
@@ -417,6 +417,7 @@ impl Started {
         } = self;
         async move {
             tracing::info!("shutting down");
+            let began = tokio::time::Instant::now();
             tasks.stop();
             let stopped = tokio::time::timeout(deadline, async {
                 let mut failed = vec![];
@@ -443,16 +444,19 @@ impl Started {
                     deadline.as_secs()
                 )]
             });
-            // The network stops with a budget of its own, whatever the steps before it
-            // took: left running, its gossip ingest would go on writing after the
-            // flush below.
-            match tokio::time::timeout(deadline, net.shutdown()).await {
+            // The network gets what is left of the deadline, and at least a little
+            // whatever the steps before it took: left running, its gossip ingest would
+            // go on writing after the flush below.
+            let left = deadline
+                .saturating_sub(began.elapsed())
+                .max(NETWORK_STOP_AT_LEAST);
+            match tokio::time::timeout(left, net.shutdown()).await {
                 Ok(()) => tracing::info!("network stopped"),
                 Err(_) => {
-                    tracing::warn!("the network did not stop within {} s", deadline.as_secs());
+                    tracing::warn!("the network did not stop within {} ms", left.as_millis());
                     failed.push(anyhow!(
-                        "the network did not stop within {} s",
-                        deadline.as_secs()
+                        "the network did not stop within {} ms",
+                        left.as_millis()
                     ));
                 }
             }

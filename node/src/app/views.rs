@@ -1,4 +1,5 @@
-//! What clients see: the API's views of stored manifests, trust judgements and counters,
+//! What clients see: the API's views of stored manifests, trust judgements, counters and
+//! the network (identity, peers, dialling),
 //! built here from the store (one trip to the blocking pool for many), so that the gRPC
 //! handlers only parse a request, call one [`App`] function and map its result.
 
@@ -19,6 +20,8 @@ const MAX_ADOPTERS: usize = 100;
 const MAX_ENDORSERS_LISTED: usize = 200;
 /// Manifests queued for one `Watch` client.
 const WATCH_QUEUE: usize = 64;
+/// How long a dial asked for by a client may take.
+const DIAL_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A write a client asks for.
 pub enum Write {
@@ -409,18 +412,25 @@ impl App {
                     r = arrivals.recv() => match r {
                         Ok(id) => id,
                         Err(RecvError::Lagged(n)) => {
-                            let _ = tx.send(Err(AppError::Busy(format!(
+                            let busy = Err(AppError::Busy(format!(
                                 "watch: the client fell {n} manifests behind; resume with Search"
-                            )))).await;
+                            )));
+                            // A client that reads nothing is not waited for long, nor
+                            // at all once the node stops.
+                            tokio::select! {
+                                _ = tokio::time::timeout(WATCH_STALL, tx.send(busy)) => {}
+                                _ = tasks.stopping() => {}
+                            }
                             return;
                         }
                         Err(RecvError::Closed) => return,
                     },
                     _ = tx.closed() => return,
                     _ = tasks.stopping() => {
-                        let _ = tx
-                            .send(Err(AppError::Unavailable("watch: the node is shutting down".into())))
-                            .await;
+                        // Shutdown does not wait on a client that reads nothing.
+                        let _ = tx.try_send(Err(AppError::Unavailable(
+                            "watch: the node is shutting down".into(),
+                        )));
                         return;
                     }
                 };
@@ -440,14 +450,18 @@ impl App {
                     Ok(Ok(Some(m))) => Ok(m),
                     Ok(Ok(None)) => continue,
                     Ok(Err(e)) => {
-                        let _ = tx.send(Err(AppError::Internal(e.to_string()))).await;
+                        let _ = tx.try_send(Err(AppError::Internal(e.to_string())));
                         return;
                     }
                     Err(_) => return,
                 };
-                // A client that stops reading loses its stream, and its place.
-                let sent = tokio::time::timeout(WATCH_STALL, tx.send(item)).await;
-                if !matches!(sent, Ok(Ok(()))) {
+                // A client that stops reading loses its stream, and its place; once the
+                // node stops, nobody is waited for.
+                let sent = tokio::select! {
+                    r = tokio::time::timeout(WATCH_STALL, tx.send(item)) => matches!(r, Ok(Ok(()))),
+                    _ = tasks.stopping() => false,
+                };
+                if !sent {
                     return;
                 }
             }
@@ -542,6 +556,77 @@ impl App {
             .await
             .map_err(|e| AppError::Internal(format!("{e:#}")))?;
         self.judge(pk).await
+    }
+
+    /// The running network, or why there is none.
+    fn network(&self) -> Result<&lgmesh_net::Network, AppError> {
+        self.net
+            .as_ref()
+            .ok_or_else(|| AppError::Unavailable("the network is not running".into()))
+    }
+
+    /// The node's identity and addresses: `base` (what does not change while the node
+    /// runs) with what the network says now.
+    pub async fn info(&self, base: &v1::InfoResponse) -> Result<v1::InfoResponse, AppError> {
+        let n = self
+            .network()?
+            .info()
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        Ok(v1::InfoResponse {
+            listen_addrs: n.listen.iter().map(ToString::to_string).collect(),
+            external_addrs: n.external.iter().map(ToString::to_string).collect(),
+            peers: u32::try_from(n.peers).unwrap_or(u32::MAX),
+            mesh_peers: u32::try_from(n.mesh_peers).unwrap_or(u32::MAX),
+            nat: n.nat,
+            ..base.clone()
+        })
+    }
+
+    /// The peers connected now.
+    pub async fn peers(&self) -> Result<v1::PeersResponse, AppError> {
+        let peers = self
+            .network()?
+            .peers()
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        Ok(v1::PeersResponse {
+            peers: peers
+                .into_iter()
+                .map(|p| v1::Peer {
+                    peer_id: p.peer_id.to_string(),
+                    addrs: p.addrs.iter().map(ToString::to_string).collect(),
+                    agent: p.agent,
+                    rtt_ms: p.rtt_ms.unwrap_or(0.0),
+                    outbound: p.outbound,
+                    in_mesh: p.in_mesh,
+                    strikes: p.strikes,
+                })
+                .collect(),
+        })
+    }
+
+    /// Dials `addr` (a multiaddr, as text) and waits up to [`DIAL_WAIT`] for the
+    /// connection.
+    pub async fn dial(&self, addr: &str) -> Result<v1::DialResponse, AppError> {
+        let parsed: lgmesh_net::Multiaddr = addr
+            .trim()
+            .parse()
+            .map_err(|e| AppError::Invalid(format!("addr: {addr:?} is not a multiaddr ({e})")))?;
+        let net = self.network()?;
+        let peer = match tokio::time::timeout(DIAL_WAIT, net.dial(parsed)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Err(AppError::Unavailable(e.to_string())),
+            Err(_) => {
+                return Err(AppError::TimedOut(format!(
+                    "addr: no connection within {} s",
+                    DIAL_WAIT.as_secs()
+                )));
+            }
+        };
+        Ok(v1::DialResponse {
+            peer_id: peer.to_string(),
+        })
     }
 
     /// The node's counters: the store's, the App's and the network's.
