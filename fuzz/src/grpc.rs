@@ -363,7 +363,7 @@ impl Target for Grpc {
         let mut config = Config::default();
         config.org.id = "gss:E07000209".into();
         config.org.name = "Guildford Borough Council".into();
-        let app = Arc::new(App::new(store.registry.clone(), key(0), config));
+        let app = Arc::new(App::new(store.registry.clone(), Some(key(0)), config));
         Self {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()

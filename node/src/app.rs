@@ -81,8 +81,8 @@ pub enum Outcome {
 pub struct App {
     /// The store.
     registry: Arc<Registry>,
-    /// The organisation's signing key.
-    key: SecretKey,
+    /// The organisation's signing key; none on an observer, which publishes nothing.
+    key: Option<SecretKey>,
     /// The config in force.
     config: Config,
     /// Counters.
@@ -108,8 +108,8 @@ pub struct App {
 /// (`server::start`): the intake over the opened store, the node's tasks, the network
 /// and the domain checker.
 pub struct Parts {
-    /// The organisation's signing key.
-    pub key: SecretKey,
+    /// The organisation's signing key; none on an observer.
+    pub key: Option<SecretKey>,
     /// The config in force.
     pub config: Config,
     /// Counters, shared with the intake.
@@ -140,7 +140,7 @@ pub const MAX_HISTORY_PAGE: usize = 1000;
 impl App {
     /// An App over an opened store on its own: no network, no domain checks, tasks of
     /// its own. For commands that work on a stopped node, and tests.
-    pub fn new(registry: Arc<Registry>, key: SecretKey, config: Config) -> Self {
+    pub fn new(registry: Arc<Registry>, key: Option<SecretKey>, config: Config) -> Self {
         let metrics = Arc::new(Metrics::default());
         Self::from_parts(Parts {
             key,
@@ -205,9 +205,23 @@ impl App {
         self.domain.as_ref().map(Proofs::checker)
     }
 
-    /// This node's publisher key.
-    pub fn publisher(&self) -> PublisherKey {
-        self.key.public()
+    /// This node's publisher key; none on an observer.
+    pub fn publisher(&self) -> Option<PublisherKey> {
+        self.key.as_ref().map(SecretKey::public)
+    }
+
+    /// The key this node signs with, or why it signs nothing.
+    fn signer(&self) -> Result<&SecretKey, AppError> {
+        self.key.as_ref().ok_or_else(|| {
+            AppError::Conflict(
+                "this node is an observer: it publishes nothing (run it without --observer, with an organisation key, to publish)".into(),
+            )
+        })
+    }
+
+    /// This node's publisher key, for what only a publishing node does.
+    fn own(&self) -> Result<PublisherKey, AppError> {
+        self.signer().map(SecretKey::public)
     }
 
     fn defaults(&self) -> Defaults {
@@ -223,6 +237,7 @@ impl App {
         text: &str,
         name: Option<&str>,
     ) -> Result<(Outcome, Stored), AppError> {
+        self.signer()?;
         let format = Format::from_name(format).ok_or_else(|| {
             AppError::Invalid(format!("format: {format:?} is not toml, yaml or json"))
         })?;
@@ -261,8 +276,10 @@ impl App {
     /// this organisation publishes never lapses while the node runs. Tombstones are left
     /// alone: they already outlive what they retract. Returns how many it renewed.
     pub async fn renew_due(&self, now_ms: u64, window_ms: u64) -> Result<usize, AppError> {
+        let Some(pk) = self.publisher() else {
+            return Ok(0);
+        };
         let reg = self.registry.clone();
-        let pk = self.publisher();
         let heads = self.blocking(move || reg.heads_of(&pk)).await??;
         let mut renewed = 0;
         for h in heads {
@@ -292,17 +309,18 @@ impl App {
         kind: Kind,
         renew: bool,
     ) -> Result<(Outcome, Stored), AppError> {
+        let key = self.signer()?;
+        let me = key.public();
         if !matches!(kind, Kind::Revocation(_)) {
             let reg = self.registry.clone();
-            let pk = self.publisher();
+            let pk = me;
             let retired = self
                 .blocking(move || reg.trust().map(|t| t.retired(&pk).is_some()))
                 .await??;
             if retired {
                 self.metrics.rejected(Source::Local, Reason::Revoked);
                 return Err(AppError::Conflict(format!(
-                    "publisher: this node's key {} was revoked or rotated away from; it signs nothing more (see `lgmesh keys rotate`)",
-                    self.publisher()
+                    "publisher: this node's key {me} was revoked or rotated away from; it signs nothing more (see `lgmesh keys rotate`)",
                 )));
             }
         }
@@ -320,9 +338,8 @@ impl App {
         let head = self
             .blocking({
                 let reg = self.registry.clone();
-                let pk = self.publisher();
                 let name = name.to_owned();
-                move || reg.resolve(&pk, &name)
+                move || reg.resolve(&me, &name)
             })
             .await??;
         if let Some(h) = &head {
@@ -364,18 +381,20 @@ impl App {
             kind: Some(kind),
         };
         if let Err(fields) = schema::check_body(&ManifestBody {
-            publisher: self.publisher().as_bytes().to_vec(),
+            publisher: me.as_bytes().to_vec(),
             ..body.clone()
         }) {
             self.metrics.rejected(Source::Local, Reason::Schema);
             return Err(AppError::Invalid(schema::join(&fields)));
         }
-        let bytes = UnsignedManifest(body).sign(&self.key).to_bytes();
+        let bytes = UnsignedManifest(body).sign(key).to_bytes();
         self.store(bytes, Source::Local).await
     }
 
     /// Stores envelope bytes signed by anyone (the same validation as every path).
     pub async fn submit(&self, bytes: Vec<u8>) -> Result<(Outcome, Stored), AppError> {
+        // An observer stores only what reaches it from its peers.
+        self.signer()?;
         self.store(bytes, Source::Submit).await
     }
 
@@ -441,7 +460,7 @@ impl App {
         let exists = self
             .blocking({
                 let reg = self.registry.clone();
-                let pk = self.publisher();
+                let pk = self.own()?;
                 let name = name.to_owned();
                 move || reg.head(&pk, &name)
             })
@@ -469,7 +488,7 @@ impl App {
     pub async fn endorse(&self, e: v1::Endorsement) -> Result<(Outcome, Stored), AppError> {
         let subject = PublisherKey::from_bytes(&e.subject)
             .map_err(|err| AppError::Invalid(format!("subject: {err}")))?;
-        if subject == self.publisher() {
+        if subject == self.own()? {
             return Err(AppError::Invalid(
                 "subject: a publisher cannot endorse its own key".into(),
             ));
@@ -494,6 +513,7 @@ impl App {
     /// Publishes an adoption of a service or dataset this node has stored. The version
     /// adopted defaults to the head's.
     pub async fn adopt(&self, a: v1::Adoption) -> Result<(Outcome, Stored), AppError> {
+        self.signer()?;
         let publisher = PublisherKey::from_bytes(&a.publisher)
             .map_err(|err| AppError::Invalid(format!("service.publisher: {err}")))?;
         let head = self.resolve(publisher, a.name.clone()).await?;
@@ -527,6 +547,7 @@ impl App {
         name: Option<&str>,
         n: v1::Need,
     ) -> Result<(Outcome, Stored), AppError> {
+        self.signer()?;
         let name = match name {
             Some(n) => n.to_owned(),
             None => lgmesh_protocol::identity::slugify(&n.title),
@@ -564,10 +585,11 @@ impl App {
     /// own, for its own key), unless `r.valid_ids` says otherwise. `revoked_at_ms` (0:
     /// now) is for people.
     pub async fn revoke(&self, r: v1::Revocation) -> Result<(Outcome, Stored), AppError> {
+        self.signer()?;
         let subject = PublisherKey::from_bytes(&r.subject)
             .map_err(|err| AppError::Invalid(format!("subject: {err}")))?;
         let valid_ids = if r.valid_ids.is_empty() {
-            self.valid_ids(subject, subject == self.publisher()).await?
+            self.valid_ids(subject, subject == self.own()?).await?
         } else {
             r.valid_ids
         };
@@ -601,9 +623,9 @@ impl App {
     /// an App over the same store with the new key.
     pub async fn rotate_to(&self, app_new: &App, node_id: &str) -> Result<usize, AppError> {
         let reg = self.registry.clone();
-        let pk = self.publisher();
+        let pk = self.own()?;
         let heads = self.blocking(move || reg.heads_of(&pk)).await??;
-        let new_pk = app_new.publisher();
+        let new_pk = app_new.own()?;
         let mut moved = 0;
         for h in heads {
             let Some(kind) = h.body.kind.clone() else {
@@ -622,10 +644,10 @@ impl App {
             moved += 1;
         }
         app_new.ensure_org_card(node_id).await?;
-        let sig = lgmesh_protocol::envelope::sign_rotation(&app_new.key, &self.publisher());
+        let sig = lgmesh_protocol::envelope::sign_rotation(app_new.signer()?, &pk);
         // What the old key signed that stands: its manifests as they are now (the
         // tombstones just written, its org card). Nothing it signs later counts.
-        let valid_ids = self.valid_ids(self.publisher(), true).await?;
+        let valid_ids = self.valid_ids(pk, true).await?;
         self.publish_kind(
             schema::ROTATION_NAME,
             Kind::KeyRotation(v1::KeyRotation {
@@ -685,7 +707,11 @@ impl App {
     /// Resolves a publisher (empty: this node) to a key.
     pub fn publisher_or_self(&self, s: &str) -> Result<PublisherKey, AppError> {
         if s.trim().is_empty() {
-            Ok(self.publisher())
+            self.publisher().ok_or_else(|| {
+                AppError::Invalid(
+                    "publisher: required on an observer, which publishes nothing of its own".into(),
+                )
+            })
         } else {
             s.parse()
                 .map_err(|e| AppError::Invalid(format!("publisher: {e}")))

@@ -4,7 +4,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `lgmesh.toml` | the configuration, commented ([`crate::config`]) |
-//! | `publisher.key` | the organisation's ed25519 signing key (hex seed, mode 0600) |
+//! | `publisher.key` | the organisation's ed25519 signing key (hex seed, mode 0600); none on an observer |
 //! | `node.key` | the node's own key, its libp2p identity (hex seed, mode 0600) |
 //! | `admin.token` | the bearer token for writes over gRPC on TCP (mode 0600) |
 //! | `admin.sock` | while the node runs: its admin socket, gRPC for this user only (mode 0600) |
@@ -15,7 +15,7 @@
 
 mod init;
 
-pub use init::{InitOptions, init};
+pub use init::{InitOptions, init, init_observer};
 
 use std::fs;
 use std::io::Write;
@@ -62,9 +62,9 @@ impl DataDir {
         self.0.join("admin.sock")
     }
 
-    /// Has `lgmesh init` run here?
+    /// Has `lgmesh init` run here? (An observer's data dir has no `publisher.key`.)
     pub fn is_initialised(&self) -> bool {
-        self.config().exists() && self.publisher_key().exists()
+        self.config().exists()
     }
 
     /// Reads `lgmesh.toml`.

@@ -139,11 +139,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     // A web of trust, as operators would build it: every council trusts the first two
     // directly (they checked their keys by phone), and those two endorse the others,
     // so every key ends up verified on every node without anyone trusting everyone.
-    let anchors: Vec<_> = nodes
+    let anchors = nodes
         .iter()
         .take(2)
-        .map(|(_, _, s)| (s.app.publisher(), s.app.config().org.id.clone()))
-        .collect();
+        .map(|(_, _, s)| Ok((publisher(s)?, s.app.config().org.id.clone())))
+        .collect::<Result<Vec<_>>>()?;
     for (name, _, s) in &nodes {
         for (pk, org) in &anchors {
             let org = org
@@ -160,7 +160,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         for (_, _, other) in nodes.iter().skip(2) {
             s.app
                 .endorse(lgmesh_proto::v1::Endorsement {
-                    subject: other.app.publisher().as_bytes().to_vec(),
+                    subject: publisher(other)?.as_bytes().to_vec(),
                     org_id: other.app.config().org.id.clone(),
                     note: "demo: checked with their digital team".into(),
                 })
@@ -245,11 +245,18 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     Ok(())
 }
 
+/// A council's publisher key (every demo council has one).
+fn publisher(s: &Started) -> Result<lgmesh_protocol::identity::PublisherKey> {
+    s.app
+        .publisher()
+        .ok_or_else(|| anyhow::anyhow!("a demo council runs without its key"))
+}
+
 /// Heads across the federation: the sum of each council's own (org card and manifests).
 fn union_size(nodes: &[(String, DataDir, Started)]) -> Result<u64> {
     let mut n = 0;
     for (_, _, s) in nodes {
-        let me = s.app.publisher();
+        let me = publisher(s)?;
         n += s
             .app
             .registry()

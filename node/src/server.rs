@@ -16,6 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use lgmesh_proto::v1::{
     self, node_server::NodeServer, registry_server::RegistryServer, trust_server::TrustServer,
 };
+use lgmesh_protocol::identity::SecretKey;
 use lgmesh_registry::Registry;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
@@ -80,7 +81,12 @@ pub async fn start(o: RunOptions) -> Result<Started> {
     // At ERROR level so that it is enabled whenever any line the node logs is: under the
     // CLI's `warn` filter (the demo) an INFO span would be left out, and its councils'
     // warnings with it would no longer say which council.
-    let span = tracing::error_span!("node", org = %o.config.org.id);
+    let org = if o.config.org.observer {
+        "observer"
+    } else {
+        o.config.org.id.as_str()
+    };
+    let span = tracing::error_span!("node", org = %org);
     build(o, span.clone()).instrument(span).await
 }
 
@@ -101,12 +107,17 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
             "grpc address {grpc_addr} is not loopback: the API has no TLS yet; pass --allow-remote-grpc (or set grpc.allow_remote) if a proxy terminates TLS in front of it"
         );
     }
-    let key = dir.load_publisher_key()?;
+    // An observer signs nothing: it needs no organisation key, and reads none.
+    let key = if config.org.observer {
+        None
+    } else {
+        Some(dir.load_publisher_key()?)
+    };
     let node_key = dir.load_node_key()?;
     let token = dir.load_admin_token()?;
     config.trust.check()?;
     config.manifests.check()?;
-    let registry = open_store(&dir, &config, &key.public()).await?;
+    let registry = open_store(&dir, &config, key.as_ref().map(SecretKey::public)).await?;
     let tasks = Tasks::new();
     let metrics = Arc::new(Metrics::default());
     let intake = Arc::new(Intake::new(registry, metrics.clone()));
@@ -138,9 +149,11 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         domain: Some(proofs.clone()),
     }));
     let served = async {
-        app.ensure_org_card(&node_id)
-            .await
-            .map_err(|e| anyhow!("org card: {e}"))?;
+        if !config.org.observer {
+            app.ensure_org_card(&node_id)
+                .await
+                .map_err(|e| anyhow!("org card: {e}"))?;
+        }
         let grpc_listener = TcpListener::bind(grpc_addr)
             .await
             .with_context(|| format!("cannot bind gRPC on {grpc_addr}"))?;
@@ -153,7 +166,8 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         let info = v1::InfoResponse {
             org_id: config.org.id.clone(),
             org_name: config.org.name.clone(),
-            publisher: app.publisher().to_string(),
+            publisher: app.publisher().map(|p| p.to_string()).unwrap_or_default(),
+            observer: config.org.observer,
             node_id,
             grpc_addr: grpc.to_string(),
             http_addr: http.to_string(),
@@ -188,8 +202,10 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         }
     };
 
-    let window = config.manifests.renew_days_before.saturating_mul(DAY_MS);
-    tasks.spawn(renew_own(app.clone(), window));
+    if !config.org.observer {
+        let window = config.manifests.renew_days_before.saturating_mul(DAY_MS);
+        tasks.spawn(renew_own(app.clone(), window));
+    }
     tasks.spawn(sweep_expired(app.clone()));
     tasks.spawn(proofs.run());
 
@@ -199,7 +215,14 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         pid: std::process::id(),
     };
     write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
-    tracing::info!(%grpc, %http, publisher = %app.publisher(), network = %config.network.name, "serving");
+    match app.publisher() {
+        Some(p) => {
+            tracing::info!(%grpc, %http, publisher = %p, network = %config.network.name, "serving")
+        }
+        None => {
+            tracing::info!(%grpc, %http, network = %config.network.name, "serving as an observer")
+        }
+    }
     Ok(Started {
         grpc,
         http,
@@ -213,11 +236,11 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
 }
 
 /// Opens the store in `dir` with `config`'s limits and trust settings, with the
-/// organisation's own key `own` trusted.
+/// organisation's own key `own` trusted (an observer has none).
 async fn open_store(
     dir: &DataDir,
     config: &Config,
-    own: &lgmesh_protocol::identity::PublisherKey,
+    own: Option<lgmesh_protocol::identity::PublisherKey>,
 ) -> Result<Arc<Registry>> {
     let store_dir = dir.store();
     let limits = config.limits();
@@ -229,8 +252,11 @@ async fn open_store(
             .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
     registry.set_endorsements_required(config.trust.endorsements_required);
     registry.set_quota(config.trust.quota());
+    let Some(own) = own else {
+        return Ok(Arc::new(registry));
+    };
     // The operator trusts their own organisation's key.
-    let (own, org) = (*own, config.org.id.clone());
+    let org = config.org.id.clone();
     let registry =
         tokio::task::spawn_blocking(move || registry.trust_add(&own, &org).map(|()| registry))
             .await?

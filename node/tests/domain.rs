@@ -97,7 +97,7 @@ async fn council(dir: &std::path::Path, seed: u8, org: &str, website: &str) -> A
     config.org.website = website.into();
     let app = Arc::new(App::new(
         Arc::new(reg),
-        SecretKey::from_seed(&[seed; 32]),
+        Some(SecretKey::from_seed(&[seed; 32])),
         config,
     ));
     app.ensure_org_card("12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN")
@@ -110,7 +110,7 @@ async fn council(dir: &std::path::Path, seed: u8, org: &str, website: &str) -> A
 fn carry_card(from: &App, to: &App) {
     let card = from
         .registry()
-        .resolve(&from.publisher(), "org")
+        .resolve(&from.publisher().expect("a publishing node"), "org")
         .expect("read")
         .expect("card");
     let bytes = from
@@ -177,7 +177,7 @@ async fn a_website_listing_the_key_verifies_it_until_it_stops() {
     let leeds = council(&tmp.path().join("leeds"), 2, "gss:E08000035", &website).await;
     let guildford = council(&tmp.path().join("gf"), 1, "gss:E07000209", "").await;
     carry_card(&leeds, &guildford);
-    let pk = leeds.publisher();
+    let pk = leeds.publisher().expect("a publishing node");
     let checker = Arc::new(Checker::new(&dev_trust(2)).expect("checker"));
 
     // No file yet: 404 is a definite no.
@@ -300,7 +300,7 @@ async fn a_changed_card_is_checked_again_at_once() {
     let leeds = council(&leeds_dir, 2, "gss:E08000035", "").await;
     let guildford = council(&tmp.path().join("gf"), 1, "gss:E07000209", "").await;
     carry_card(&leeds, &guildford);
-    let pk = leeds.publisher();
+    let pk = leeds.publisher().expect("a publishing node");
     let checker = Arc::new(Checker::new(&dev_trust(5)).expect("checker"));
 
     // A card without a website has nothing to check.
@@ -328,7 +328,7 @@ async fn a_changed_card_is_checked_again_at_once() {
             config.org.id = "gss:E08000035".into();
             config.org.name = "Test Council".into();
             config.org.website = website;
-            let app = App::new(Arc::new(reg), SecretKey::from_seed(&[2; 32]), config);
+            let app = App::new(Arc::new(reg), Some(SecretKey::from_seed(&[2; 32])), config);
             app.ensure_org_card("12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN")
                 .await
                 .expect("card");
@@ -429,7 +429,7 @@ async fn proof_over_real_tls_needs_a_certificate_the_node_trusts() {
         &format!("https://localhost:{port}"),
     )
     .await;
-    let pk = leeds.publisher();
+    let pk = leeds.publisher().expect("a publishing node");
     let web = site(file("gss:E08000035", &[&pk]));
     let listener = TlsListener {
         tcp,

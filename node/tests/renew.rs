@@ -16,7 +16,7 @@ async fn own_manifests_near_expiry_are_resigned_with_a_new_expiry_and_tombstones
     let reg = Registry::open(dir.path(), Default::default()).expect("open");
     let mut config = Config::default();
     config.org.id = "gss:E07000209".into();
-    let app = App::new(Arc::new(reg), SecretKey::from_seed(&[3; 32]), config);
+    let app = App::new(Arc::new(reg), Some(SecretKey::from_seed(&[3; 32])), config);
     let service = |name: &str| {
         sample::service(
             name,
@@ -48,14 +48,14 @@ async fn own_manifests_near_expiry_are_resigned_with_a_new_expiry_and_tombstones
     let later = now_ms() + YEAR_MS - 25 * DAY_MS;
     assert_eq!(app.renew_due(later, 30 * DAY_MS).await.expect("renew"), 1);
     let head = app
-        .resolve(app.publisher(), "bins".into())
+        .resolve(app.publisher().expect("a publishing node"), "bins".into())
         .await
         .expect("head");
     assert_eq!(head.body.version, 2);
     assert_eq!(head.body.kind, bins.body.kind, "same content");
     assert!(head.body.expires_at_ms > bins.body.expires_at_ms);
     let gone = app
-        .resolve(app.publisher(), "gone".into())
+        .resolve(app.publisher().expect("a publishing node"), "gone".into())
         .await
         .expect("tombstone");
     assert_eq!(gone.kind(), "retraction");

@@ -269,6 +269,8 @@ impl App {
 
     /// Does what a client asks to write, and views the result.
     pub async fn write(&self, w: Write) -> Result<Written, AppError> {
+        // An observer refuses every write before looking at it.
+        self.signer()?;
         let (outcome, stored) = match w {
             Write::Publish { name, content } => self.publish(name.as_deref(), *content).await?,
             Write::Submit(bytes) => self.submit(bytes).await?,

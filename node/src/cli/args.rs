@@ -101,6 +101,10 @@ pub struct RunArgs {
     /// Discover peers on the local network with mDNS.
     #[arg(long)]
     pub mdns: bool,
+    /// Run as an observer: sync and serve everything, publish nothing, no organisation
+    /// key needed. In an empty data dir, makes an observer's (no development identity).
+    #[arg(long, env = "LGMESH_OBSERVER")]
+    pub observer: bool,
 }
 
 /// `--json`.
@@ -120,11 +124,11 @@ pub struct OutputArgs {
 #[derive(Args)]
 pub struct InitArgs {
     /// Organisation id, scheme:value, e.g. gss:E07000209 (ONS GSS code).
-    #[arg(long)]
-    pub org: String,
+    #[arg(long, required_unless_present = "observer")]
+    pub org: Option<String>,
     /// The organisation's official name, e.g. "Guildford Borough Council".
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required_unless_present = "observer")]
+    pub name: Option<String>,
     /// county, district, unitary, london-borough, metropolitan-district, scottish-council,
     /// welsh-council, ni-council, parish-town, combined-authority, third-sector, central, other.
     #[arg(long = "type", default_value = "")]
@@ -135,6 +139,10 @@ pub struct InitArgs {
     /// Contact email for the organisation's manifests.
     #[arg(long, default_value = "")]
     pub contact_email: String,
+    /// An observer's data dir: the node syncs and serves everything and speaks for no
+    /// organisation, so it has no organisation key and publishes nothing.
+    #[arg(long, conflicts_with_all = ["org", "name", "org_type", "website", "contact_email"])]
+    pub observer: bool,
 }
 
 /// `lgmesh publish`.

@@ -13,10 +13,17 @@ use crate::datadir::{self, DataDir, InitOptions};
 
 /// `lgmesh init`.
 pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
-    let org: OrgId = a.org.parse().map_err(|e| anyhow!("--org: {e}"))?;
+    if a.observer {
+        datadir::init_observer(dir)?;
+        return observer_initialised(dir, "Initialised");
+    }
+    let (Some(org), Some(name)) = (a.org, a.name) else {
+        anyhow::bail!("--org and --name are required (or --observer)");
+    };
+    let org: OrgId = org.parse().map_err(|e| anyhow!("--org: {e}"))?;
     let opts = InitOptions {
         org,
-        name: a.name,
+        name,
         org_type: a.org_type,
         website: a.website,
         contact_email: a.contact_email,
@@ -74,13 +81,33 @@ async fn sign_org_card(dir: &DataDir, c: &config::Config) -> Result<()> {
         .await??;
     let app = crate::app::App::new(
         std::sync::Arc::new(reg),
-        dir.load_publisher_key()?,
+        Some(dir.load_publisher_key()?),
         c.clone(),
     );
     app.ensure_org_card(&datadir::peer_id(&dir.load_node_key()?))
         .await
         .map_err(|e| anyhow!("org card: {e}"))?;
     app.registry().flush()?;
+    Ok(())
+}
+
+/// Says what an observer's data dir holds, and how to run it.
+fn observer_initialised(dir: &DataDir, what: &str) -> Result<()> {
+    out!(
+        "{what} {} as an observer: it syncs and serves the federation and publishes nothing.",
+        dir.0.display()
+    );
+    out!("  node       {}", datadir::peer_id(&dir.load_node_key()?));
+    out!("  config     {}", dir.config().display());
+    out!(
+        "  token      {} (for changes to whom this node trusts over gRPC)",
+        dir.admin_token().display()
+    );
+    out!();
+    out!(
+        "Start it with: lgmesh run --data-dir {} --bootstrap MULTIADDR",
+        dir.0.display()
+    );
     Ok(())
 }
 
@@ -106,9 +133,18 @@ pub fn init_development(dir: &DataDir) -> Result<()> {
 /// `lgmesh run`: the flags override `lgmesh.toml`, then the node runs until it is stopped.
 pub async fn run(dir: &DataDir, a: RunArgs) -> Result<()> {
     if !dir.is_initialised() {
-        init_development(dir)?;
+        if a.observer {
+            datadir::init_observer(dir)?;
+            eprintln!(
+                "lgmesh: {} was empty, so it now holds an observer's node key and config",
+                dir.0.display()
+            );
+        } else {
+            init_development(dir)?;
+        }
     }
     let mut config = dir.load_config()?;
+    config.org.observer |= a.observer;
     if let Some(g) = a.grpc_addr {
         config.grpc.addr = g;
     }
@@ -156,6 +192,9 @@ pub async fn keys(dir: &DataDir, c: KeysCommand) -> Result<()> {
 
 async fn rotate(dir: &DataDir) -> Result<()> {
     let c = dir.load_config()?;
+    if c.org.observer {
+        anyhow::bail!("this data dir is an observer's: it has no organisation key to rotate");
+    }
     let old = dir.load_publisher_key()?;
     let node_id = datadir::peer_id(&dir.load_node_key()?);
     let store = dir.store();
@@ -178,10 +217,11 @@ async fn rotate(dir: &DataDir) -> Result<()> {
             pending.display()
         )
     })?;
-    let app_old = crate::app::App::new(reg.clone(), old, c.clone());
+    let (old_pk, new_pk) = (old.public(), new.public());
+    let app_old = crate::app::App::new(reg.clone(), Some(old), c.clone());
     let app_new = crate::app::App::new(
         reg.clone(),
-        lgmesh_protocol::identity::SecretKey::from_seed(&new_seed),
+        Some(lgmesh_protocol::identity::SecretKey::from_seed(&new_seed)),
         c,
     );
     let moved = app_old
@@ -203,12 +243,8 @@ async fn rotate(dir: &DataDir) -> Result<()> {
         )
     })?;
     out!("Rotated the publisher key.");
-    out!(
-        "  old        {} (kept as {})",
-        app_old.publisher(),
-        retired.display()
-    );
-    out!("  new        {}", app_new.publisher());
+    out!("  old        {old_pk} (kept as {})", retired.display());
+    out!("  new        {new_pk}");
     out!("  moved      {moved} manifest(s) to the new key; the old names are retracted");
     out!();
     out!("Start the node again: other nodes learn of the rotation by sync.");

@@ -28,6 +28,13 @@ documented! {
         pub contact_email: String,
         /// True only for the throwaway identity `lgmesh run` makes in an empty data dir.
         pub development: bool,
+        /// An observer: the node joins the network and syncs everything, as any node, but
+        /// speaks for no organisation. It needs no organisation key (`publisher.key`),
+        /// publishes nothing, has no org card, and refuses every write (publish, submit,
+        /// retract, endorse, adopt, need, revoke). For central bodies watching the
+        /// federation. `lgmesh init --observer` makes such a data dir.
+        #[flag = "observer"]
+        pub observer: bool,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `lgmesh init`'s files: two keys, the admin token and the commented config.
+//! `lgmesh init`'s files: two keys (one for an observer), the admin token and the
+//! commented config.
 
 use std::fs;
 
@@ -24,14 +25,39 @@ pub struct InitOptions {
     pub development: bool,
 }
 
+/// Refuses a data dir that holds a config or a key already: nothing is overwritten.
+fn refuse_initialised(dir: &DataDir) -> Result<()> {
+    for f in [dir.config(), dir.publisher_key(), dir.node_key()] {
+        if f.exists() {
+            bail!(
+                "{} is already initialised (it has {}); use a new data dir",
+                dir.0.display(),
+                f.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates an observer's data directory: the node key, the token and a config with
+/// `org.observer = true`; no organisation key. Refuses to touch an initialised one.
+pub fn init_observer(dir: &DataDir) -> Result<Config> {
+    refuse_initialised(dir)?;
+    let config = Config {
+        org: OrgConfig {
+            observer: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    create(dir, &config, None)?;
+    Ok(config)
+}
+
 /// Creates a data directory: keys, token, config. Refuses to touch an initialised one.
 pub fn init(dir: &DataDir, o: &InitOptions) -> Result<Config> {
-    if dir.is_initialised() {
-        bail!(
-            "{} is already initialised (it has lgmesh.toml and publisher.key)",
-            dir.0.display()
-        );
-    }
+    refuse_initialised(dir)?;
     if !o.website.is_empty() && !lgmesh_protocol::schema::is_http_url(&o.website) {
         bail!("--website: {:?} is not an http(s) URL", o.website);
     }
@@ -53,29 +79,39 @@ pub fn init(dir: &DataDir, o: &InitOptions) -> Result<Config> {
             website: o.website.clone(),
             contact_email: o.contact_email.clone(),
             development: o.development,
+            observer: false,
         },
         ..Default::default()
     };
+    let publisher = SecretKey::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    create(dir, &config, Some(&publisher))?;
+    Ok(config)
+}
+
+/// Writes the data dir's files for `config`: the organisation key when there is one,
+/// a new node key, a new token, and the commented config, last.
+fn create(dir: &DataDir, config: &Config, publisher: Option<&SecretKey>) -> Result<()> {
     // Made before anything is written: a config that cannot be rendered leaves no
     // half-made data dir behind.
-    let template = config::docs::template(&config)?;
+    let template = config::docs::template(config)?;
     fs::create_dir_all(&dir.0).with_context(|| format!("cannot create {}", dir.0.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o700))?;
     }
-    let publisher = SecretKey::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let node = SecretKey::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    write_secret(
-        &dir.publisher_key(),
-        &format!("{}\n", hex::encode(publisher.to_seed().as_ref())),
-    )?;
+    if let Some(publisher) = publisher {
+        write_secret(
+            &dir.publisher_key(),
+            &format!("{}\n", hex::encode(publisher.to_seed().as_ref())),
+        )?;
+    }
     write_secret(
         &dir.node_key(),
         &format!("{}\n", hex::encode(node.to_seed().as_ref())),
     )?;
     write_secret(&dir.admin_token(), &format!("{}\n", new_token()?))?;
     write_atomic(&dir.config(), &template)?;
-    Ok(config)
+    Ok(())
 }

@@ -20,21 +20,25 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
                 "network": i.network, "listenAddrs": i.listen_addrs, "externalAddrs": i.external_addrs,
                 "peers": i.peers, "meshPeers": i.mesh_peers, "nat": i.nat,
                 "grpcAddr": i.grpc_addr, "httpAddr": i.http_addr, "version": i.version,
-                "developmentIdentity": i.development_identity,
+                "developmentIdentity": i.development_identity, "observer": i.observer,
             }))?
         );
     } else {
-        out!(
-            "{} ({}){}",
-            i.org_name,
-            i.org_id,
-            if i.development_identity {
-                " [development identity]"
-            } else {
-                ""
-            }
-        );
-        out!("  publisher  {}", i.publisher);
+        if i.observer {
+            out!("Observer: syncs and serves the federation, publishes nothing");
+        } else {
+            out!(
+                "{} ({}){}",
+                i.org_name,
+                i.org_id,
+                if i.development_identity {
+                    " [development identity]"
+                } else {
+                    ""
+                }
+            );
+            out!("  publisher  {}", i.publisher);
+        }
         out!("  peer id    {}", i.node_id);
         out!("  network    {}", i.network);
         out!(
