@@ -608,7 +608,7 @@ impl App {
         })
     }
 
-    /// Dials `addr` (a multiaddr, as text) and waits up to [`DIAL_WAIT`] for the
+    /// Dials `addr` (a multiaddr, as text) and waits up to 20 s for the
     /// connection.
     pub async fn dial(&self, addr: &str) -> Result<v1::DialResponse, AppError> {
         let parsed: lgmesh_net::Multiaddr = addr
