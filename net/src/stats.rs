@@ -298,8 +298,9 @@ impl Libp2pMetrics {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => m.record(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => match e {
                 // libp2p labels connected peers' listen and observed addresses by their
-                // protocol stack, which the peer chooses: only the stacks this network
-                // speaks are kept, the rest are counted under an empty stack.
+                // protocol stack, which the peer chooses: listen addresses of other
+                // stacks are dropped, and an observed address of another stack is
+                // counted under an empty one.
                 libp2p::identify::Event::Received {
                     connection_id,
                     peer_id,

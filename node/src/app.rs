@@ -214,7 +214,7 @@ impl App {
     fn signer(&self) -> Result<&SecretKey, AppError> {
         self.key.as_ref().ok_or_else(|| {
             AppError::Conflict(
-                "this node is an observer: it publishes nothing (run it without --observer, with an organisation key, to publish)".into(),
+                "this node is an observer: it publishes nothing (publishing needs an organisation's data dir, made by `lgmesh init --org ID --name NAME`, run without --observer)".into(),
             )
         })
     }

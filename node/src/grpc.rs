@@ -389,12 +389,11 @@ impl Node for NodeService {
         &self,
         req: Request<v1::DialRequest>,
     ) -> Result<Response<v1::DialResponse>, Status> {
-        authorise(&self.app, &self.access, &req)?;
-        let r = self
-            .app
-            .dial(&req.into_inner().addr)
-            .await
-            .map_err(Status::from);
+        let r = async {
+            authorise(&self.app, &self.access, &req)?;
+            Ok(self.app.dial(&req.into_inner().addr).await?)
+        }
+        .await;
         done(&self.app, r)
     }
 
@@ -402,9 +401,8 @@ impl Node for NodeService {
         &self,
         _req: Request<v1::StatsRequest>,
     ) -> Result<Response<v1::StatsResponse>, Status> {
-        let stats = self.app.stats().await?;
-        self.app.metrics().grpc(true);
-        Ok(Response::new(stats))
+        let r = self.app.stats().await.map_err(Status::from);
+        done(&self.app, r)
     }
 }
 

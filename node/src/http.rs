@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -39,7 +40,19 @@ fn request_span(node: &tracing::Span, req: &Request) -> tracing::Span {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(String::new, |c| c.0.to_string());
-    let span = tracing::info_span!(parent: node, "http", method = %req.method(), route = %route, peer = %peer);
+    // A method is any token the client likes (a route answers 405 to the odd ones):
+    // only the standard ones are logged as they are.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    };
+    let span = tracing::info_span!(parent: node, "http", method, route = %route, peer = %peer);
     if span.is_disabled() {
         node.clone()
     } else {

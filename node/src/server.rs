@@ -39,12 +39,13 @@ pub struct RunOptions {
     pub config: Config,
 }
 
-/// How long [`run`] gives the node to stop accepting, end its tasks and stop its network,
-/// all together; the store is flushed after, even when this ran out.
+/// The one budget [`run`] gives the node to stop accepting, end its tasks and stop its
+/// network, shared by the three steps; the network may run over it by up to
+/// [`NETWORK_STOP_AT_LEAST`], and the store is flushed after, even when it ran out.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// What the network gets to stop when the steps before it used up the deadline: enough
 /// to settle its gossip ingest, so that nothing writes after the last flush.
-const NETWORK_STOP_AT_LEAST: Duration = Duration::from_secs(2);
+pub const NETWORK_STOP_AT_LEAST: Duration = Duration::from_secs(2);
 
 /// What [`start`] started: a node that serves until [`Started::stop`], then stops in
 /// order in [`Started::shutdown`].
@@ -163,16 +164,22 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         let grpc = grpc_listener.local_addr()?;
         let http = http_listener.local_addr()?;
         let admin_listener = bind_admin_socket(&dir.admin_socket())?;
+        // An observer speaks for no organisation, even when run on a council's data dir.
+        let (org_id, org_name) = if config.org.observer {
+            (String::new(), String::new())
+        } else {
+            (config.org.id.clone(), config.org.name.clone())
+        };
         let info = v1::InfoResponse {
-            org_id: config.org.id.clone(),
-            org_name: config.org.name.clone(),
+            org_id,
+            org_name,
             publisher: app.publisher().map(|p| p.to_string()).unwrap_or_default(),
             observer: config.org.observer,
             node_id,
             grpc_addr: grpc.to_string(),
             http_addr: http.to_string(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            development_identity: config.org.development,
+            development_identity: config.org.development && !config.org.observer,
             network: config.network.name.clone(),
             ..Default::default()
         };

@@ -146,4 +146,20 @@ async fn an_observer_syncs_everything_and_publishes_nothing() {
     assert!(!fresh.join("publisher.key").exists());
     assert_eq!(json(&ok(&fresh, &["info", "--json"]))["observer"], true);
     drop((nf, na));
+
+    // A council's data dir run with --observer speaks for no organisation, and its key
+    // stays where it was.
+    let key = std::fs::read(a.join("publisher.key")).expect("a's key");
+    let _na = Node::start_with(&a, &["--observer", "--bootstrap", &boot]);
+    let info = json(&ok(&a, &["info", "--json"]));
+    assert_eq!(info["observer"], true, "{info}");
+    assert_eq!(info["orgId"], "", "{info}");
+    assert_eq!(info["orgName"], "", "{info}");
+    assert_eq!(info["publisher"], "", "{info}");
+    assert_eq!(info["developmentIdentity"], false, "{info}");
+    assert!(fails(&a, &["retract", "bin-collection-days"]).contains("observer"));
+    assert_eq!(
+        std::fs::read(a.join("publisher.key")).expect("a's key"),
+        key
+    );
 }

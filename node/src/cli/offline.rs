@@ -108,6 +108,9 @@ fn observer_initialised(dir: &DataDir, what: &str) -> Result<()> {
         "Start it with: lgmesh run --data-dir {} --bootstrap MULTIADDR",
         dir.0.display()
     );
+    out!(
+        "It verifies publishers by their domain proofs and by the keys you trust: add those you know with lgmesh trust add did:key:... --org ID (ops/README.md, Deciding whom to trust)."
+    );
     Ok(())
 }
 
@@ -173,10 +176,13 @@ pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
     let text = read_doc(&a.file)?;
     // publisher and creator default to the node's organisation; outside a data dir,
     // check with a stand-in so that only the file's own problems are reported.
+    // An observer's config has no organisation id either.
     let org_id = dir
         .load_config()
+        .ok()
         .map(|c| c.org.id)
-        .unwrap_or_else(|_| "dev:local".into());
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| "dev:local".into());
     let class = document::check(&text, format, &Defaults { org_id })
         .map_err(|e| anyhow!("{}: {e}", a.file))?;
     out!("{}: a valid {class:?} record", a.file);

@@ -27,10 +27,15 @@ pub struct InitOptions {
 
 /// Refuses a data dir that holds a config or a key already: nothing is overwritten.
 fn refuse_initialised(dir: &DataDir) -> Result<()> {
-    for f in [dir.config(), dir.publisher_key(), dir.node_key()] {
+    for f in [
+        dir.config(),
+        dir.publisher_key(),
+        dir.node_key(),
+        dir.admin_token(),
+    ] {
         if f.exists() {
             bail!(
-                "{} is already initialised (it has {}); use a new data dir",
+                "{} is already initialised, at least in part (it has {}); use a new data dir",
                 dir.0.display(),
                 f.file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
