@@ -79,6 +79,7 @@ struct Filters {
     area: String,
     org: String,
     status: String,
+    standard: String,
     include_retracted: bool,
     verified_only: bool,
 }
@@ -93,6 +94,7 @@ impl Filters {
             area: nonempty(self.area),
             org: nonempty(self.org),
             status: nonempty(self.status.to_ascii_uppercase()),
+            standard: nonempty(self.standard),
             include_retracted: self.include_retracted,
             verified_only: self.verified_only,
             ..Default::default()
@@ -298,6 +300,7 @@ impl RegistryApi for RegistryService {
                 area: req.area,
                 org: req.org,
                 status: req.status,
+                standard: req.standard,
                 include_retracted: req.include_retracted,
                 verified_only: req.verified_only,
             }
@@ -330,23 +333,13 @@ impl RegistryApi for RegistryService {
             area: req.area,
             org: req.org,
             status: req.status,
+            standard: req.standard,
             include_retracted: req.include_retracted,
             verified_only: req.verified_only,
         }
         .query();
-        if q.text.len() > lgmesh_registry::search::MAX_QUERY {
-            return Err(Status::invalid_argument(format!(
-                "text: longer than {} bytes",
-                lgmesh_registry::search::MAX_QUERY
-            )));
-        }
-        if let Some(k) = &q.kind
-            && !lgmesh_protocol::schema::KINDS.contains(&k.as_str())
-        {
-            return Err(Status::invalid_argument(format!(
-                "kind: {k:?} is not one of {}",
-                lgmesh_protocol::schema::KINDS.join(", ")
-            )));
+        if let Err(e) = q.check() {
+            return Err(Status::invalid_argument(e.to_string()));
         }
         let admin = matches!(self.access, Access::Socket);
         let r = self.app.watch(q, admin).map_err(Status::from).map(|rx| {

@@ -68,6 +68,44 @@ pub fn org(org_id: &str, org_name: &str, version: u64, now_ms: u64) -> ManifestB
     }
 }
 
+/// A dataset body: weekly, one CSV distribution, conforming to `conforms_to`, covering
+/// Guildford (E07000209) and LGSL 524.
+pub fn dataset(
+    name: &str,
+    version: u64,
+    title: &str,
+    description: &str,
+    conforms_to: &[&str],
+    now_ms: u64,
+) -> ManifestBody {
+    ManifestBody {
+        publisher: vec![],
+        name: name.into(),
+        version,
+        issued_at_ms: now_ms,
+        expires_at_ms: now_ms + crate::YEAR_MS,
+        kind: Some(Kind::Dataset(v1::Dataset {
+            common: Some(common(name, title, description)),
+            local: Some(v1::LocalGov {
+                lgsl: vec![524],
+                coverage: vec!["E07000209".into()],
+                ..Default::default()
+            }),
+            update_frequency: v1::UpdateFrequency::Weekly as i32,
+            distribution: vec![v1::Distribution {
+                identifier: format!("https://data.example.gov.uk/{name}.csv"),
+                licence: OGL.into(),
+                title: format!("{title} (CSV)"),
+                download_url: format!("https://data.example.gov.uk/{name}.csv"),
+                media_type: "text/csv".into(),
+                ..Default::default()
+            }],
+            conforms_to: conforms_to.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        })),
+    }
+}
+
 fn common(name: &str, title: &str, description: &str) -> v1::Catalogued {
     v1::Catalogued {
         identifier: format!("https://api.example.gov.uk/{name}"),

@@ -50,6 +50,10 @@ pub struct Query {
     pub org: Option<String>,
     /// A service status label, e.g. `LIVE`.
     pub status: Option<String>,
+    /// A standard the service or dataset conforms to (`standards`, or a dataset's
+    /// `conforms_to`): matched whole, ignoring case and a trailing `/`
+    /// (see [`standard_key`]).
+    pub standard: Option<String>,
     /// Page size, 1–100.
     pub page_size: usize,
     /// The previous page's `next_cursor`.
@@ -132,6 +136,8 @@ pub(crate) struct Doc {
     expires: u64,
     lgsl: Vec<String>,
     area: Vec<String>,
+    /// [`standard_key`] of each standard it conforms to.
+    standard: Vec<String>,
     title: Vec<String>,
     keyword: Vec<String>,
     body: Vec<String>,
@@ -160,6 +166,7 @@ impl Doc {
             expires: 0,
             lgsl: vec![],
             area: vec![],
+            standard: vec![],
             title: vec![],
             keyword: vec![],
             body: vec![],
@@ -180,6 +187,7 @@ impl Doc {
             expires: body.expires_at_ms,
             lgsl: vec![],
             area: vec![],
+            standard: vec![],
             title: vec![],
             keyword: vec![],
             body: vec![],
@@ -194,7 +202,10 @@ impl Doc {
                 );
                 (s.common.as_ref(), s.local.as_ref())
             }
-            Some(Kind::Dataset(x)) => (x.common.as_ref(), x.local.as_ref()),
+            Some(Kind::Dataset(x)) => {
+                d.standard = x.conforms_to.iter().map(|s| standard_key(s)).collect();
+                (x.common.as_ref(), x.local.as_ref())
+            }
             Some(Kind::Org(o)) => {
                 d.title.push(o.name.clone());
                 d.keyword.push(o.org_id.clone());
@@ -219,12 +230,58 @@ impl Doc {
         if let Some(l) = local {
             d.lgsl = l.lgsl.iter().map(u32::to_string).collect();
             d.area = l.coverage.clone();
+            for s in &l.standards {
+                let k = standard_key(s);
+                if !d.standard.contains(&k) {
+                    d.standard.push(k);
+                }
+            }
         }
         d
     }
 }
 
+/// The longest `standard` filter, in bytes (as long as a standard in a manifest).
+pub const MAX_STANDARD: usize = 2048;
+
 impl Query {
+    /// Refuses a malformed filter, naming it: an unknown kind, an area that is not a GSS
+    /// code, text or a standard too long to be one. Search and watch both ask.
+    pub fn check(&self) -> Result<(), QueryError> {
+        if self.text.len() > MAX_QUERY {
+            return Err(QueryError::TooLong);
+        }
+        if let Some(k) = &self.kind
+            && !lgmesh_protocol::schema::KINDS.contains(&k.as_str())
+        {
+            return Err(QueryError::Filter {
+                field: "kind",
+                reason: format!(
+                    "{k:?} is not one of {}",
+                    lgmesh_protocol::schema::KINDS.join(", ")
+                ),
+            });
+        }
+        if let Some(area) = &self.area
+            && !lgmesh_protocol::identity::is_gss_code(area)
+        {
+            return Err(QueryError::Filter {
+                field: "area",
+                reason: format!("{area:?} is not a GSS code (e.g. E07000209)"),
+            });
+        }
+        if let Some(s) = &self.standard {
+            let key = standard_key(s);
+            if key.is_empty() || key.len() > MAX_STANDARD {
+                return Err(QueryError::Filter {
+                    field: "standard",
+                    reason: format!("must be 1–{MAX_STANDARD} bytes (a URI or a name)"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn now(&self) -> u64 {
         if self.now_ms == 0 {
             lgmesh_protocol::now_ms()
@@ -264,6 +321,10 @@ impl Query {
                 .status
                 .as_deref()
                 .is_some_and(|st| !d.status.eq_ignore_ascii_case(st))
+            || self
+                .standard
+                .as_deref()
+                .is_some_and(|s| !d.standard.contains(&standard_key(s)))
             || self.org.as_deref().is_some_and(|o| org_id != Some(o))
             || (self.verified_only && !verified)
             || (!self.include_expired && body.expires_at_ms <= self.now());
@@ -283,6 +344,12 @@ impl Query {
             .filter(|w| !w.is_empty())
             .all(|w| hay.contains(&w.to_lowercase()))
     }
+}
+
+/// How a standard is compared: trimmed, lower-cased, without a trailing `/`, so that
+/// `https://example.org/Waste/` and `https://example.org/waste` are one standard.
+pub fn standard_key(s: &str) -> String {
+    s.trim().trim_end_matches('/').to_lowercase()
 }
 
 /// Cursors are opaque to clients: an offset with a check byte, so a hand-made or damaged

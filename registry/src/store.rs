@@ -139,6 +139,19 @@ pub struct OrgCard {
     pub website: String,
 }
 
+/// Proof that a publisher signed one version of a name more than once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    /// Who signed.
+    pub publisher: PublisherKey,
+    /// The name.
+    pub name: String,
+    /// The version signed more than once.
+    pub version: u64,
+    /// The manifests that conflict.
+    pub ids: Vec<ManifestId>,
+}
+
 /// Counters kept with the data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -187,7 +200,7 @@ pub const DEFAULT_ENDORSEMENTS_REQUIRED: usize = 2;
 
 impl Registry {
     /// Opens (or creates) the store in `dir`: sled in `dir/db`, the text index in
-    /// `dir/text-v3`. Replays into the text index only the head changes it missed (or
+    /// `dir/text-v4`. Replays into the text index only the head changes it missed (or
     /// rebuilds it from the heads if it was lost), and waits until it has them.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         Self::open_with_cache(dir, limits, DEFAULT_CACHE_BYTES)
@@ -237,7 +250,8 @@ impl Registry {
         }
         // An index of an older layout is rebuilt under the new name; drop the old one.
         let _ = std::fs::remove_dir_all(dir.join("text-v2"));
-        let text = TextIndex::open(&dir.join("text-v3"), move |seq| trim_log(&trim, seq))?;
+        let _ = std::fs::remove_dir_all(dir.join("text-v3"));
+        let text = TextIndex::open(&dir.join("text-v4"), move |seq| trim_log(&trim, seq))?;
         let reg = Self {
             db,
             tree,

@@ -204,6 +204,10 @@ pub struct FilterArgs {
     /// Service status, e.g. LIVE.
     #[arg(long)]
     pub status: Option<String>,
+    /// A standard it conforms to (a URI or a name, matched whole, ignoring case), e.g.
+    /// https://www.openreferraluk.org/.
+    #[arg(long)]
+    pub standard: Option<String>,
     /// Only publishers this node verifies.
     #[arg(long)]
     pub verified_only: bool,

@@ -26,7 +26,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use super::{
-    Doc, Hit, MAX_OFFSET, MAX_PAGE, MAX_QUERY, Page, Query, QueryError, SearchError, TRUST_KINDS,
+    Doc, Hit, MAX_OFFSET, MAX_PAGE, Page, Query, QueryError, SearchError, TRUST_KINDS,
     decode_cursor, encode_cursor,
 };
 use crate::error::StoreError;
@@ -45,6 +45,7 @@ struct Fields {
     kind: Field,
     lgsl: Field,
     area: Field,
+    standard: Field,
     publisher: Field,
     status: Field,
     expires: Field,
@@ -114,6 +115,7 @@ fn schema() -> (Schema, Fields) {
         kind: b.add_text_field("kind", STRING),
         lgsl: b.add_text_field("lgsl", STRING),
         area: b.add_text_field("area", STRING),
+        standard: b.add_text_field("standard", STRING),
         publisher: b.add_text_field("publisher", STRING),
         status: b.add_text_field("status", STRING),
         expires: b.add_u64_field("expires", FAST),
@@ -150,6 +152,7 @@ fn document(f: &Fields, d: &Doc) -> TantivyDocument {
     for (field, values) in [
         (f.lgsl, &d.lgsl),
         (f.area, &d.area),
+        (f.standard, &d.standard),
         (f.title, &d.title),
         (f.keyword, &d.keyword),
         (f.body, &d.body),
@@ -552,9 +555,7 @@ impl Plan {
 impl TextIndex {
     /// Checks `q` and turns its text and exact filters into the index's terms.
     pub(crate) fn plan(&self, q: &Query) -> Result<Plan, QueryError> {
-        if q.text.len() > MAX_QUERY {
-            return Err(QueryError::TooLong);
-        }
+        q.check()?;
         let offset = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => 0,
             Some(c) => decode_cursor(c)?,
@@ -599,31 +600,20 @@ impl TextIndex {
 
         // Exact filters.
         if let Some(k) = &q.kind {
-            if !lgmesh_protocol::schema::KINDS.contains(&k.as_str()) {
-                return Err(QueryError::Filter {
-                    field: "kind",
-                    reason: format!(
-                        "{k:?} is not one of {}",
-                        lgmesh_protocol::schema::KINDS.join(", ")
-                    ),
-                });
-            }
             clauses.push((Occur::Must, term_query(f.kind, k)));
         }
         if let Some(code) = q.lgsl {
             clauses.push((Occur::Must, term_query(f.lgsl, &code.to_string())));
         }
         if let Some(area) = &q.area {
-            if !lgmesh_protocol::identity::is_gss_code(area) {
-                return Err(QueryError::Filter {
-                    field: "area",
-                    reason: format!("{area:?} is not a GSS code (e.g. E07000209)"),
-                });
-            }
             clauses.push((Occur::Must, term_query(f.area, area)));
         }
         if let Some(status) = &q.status {
             clauses.push((Occur::Must, term_query(f.status, status)));
+        }
+        if let Some(standard) = &q.standard {
+            let key = crate::search::standard_key(standard);
+            clauses.push((Occur::Must, term_query(f.standard, &key)));
         }
         Ok(Plan {
             f: *f,

@@ -290,7 +290,7 @@ fn a_lost_text_index_is_rebuilt_from_sled() {
                 .expect("put"),
         )
     };
-    std::fs::remove_dir_all(dir.path().join("text-v3")).expect("remove index");
+    std::fs::remove_dir_all(dir.path().join("text-v4")).expect("remove index");
     let reg = open(&dir);
     let p = reg
         .search(&Query {
@@ -355,4 +355,84 @@ fn a_watch_filter_hears_of_a_matching_service_being_withdrawn() {
     let never = gone(&reg, &stranger, "bin-collection");
     assert!(!hears(&q(524, None, true), &never));
     assert!(hears(&text(""), &never));
+}
+
+#[test]
+fn datasets_and_services_are_found_by_the_standard_they_conform_to() {
+    const WASTE: &str = "https://standards.iteh.ai/local-waste-service-standards";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let key = SecretKey::from_seed(&[41; 32]);
+    let rounds = stored(
+        reg.put(
+            &sign(
+                &key,
+                sample::dataset(
+                    "rounds",
+                    1,
+                    "Bin rounds",
+                    "Collection rounds.",
+                    &[WASTE],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    let mut api = sample::service("bins-api", 1, "Bins API", "Bin days.", &[524], &[], NOW);
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::Service(s)) = &mut api.kind
+        && let Some(l) = &mut s.local
+    {
+        l.standards = vec![format!("{}/", WASTE.to_uppercase())];
+    }
+    let api = stored(reg.put(&sign(&key, api), NOW).expect("put"));
+    stored(
+        reg.put(
+            &sign(
+                &key,
+                sample::dataset(
+                    "other",
+                    1,
+                    "Other",
+                    "Not waste.",
+                    &["https://x.example/"],
+                    NOW,
+                ),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    reg.wait_indexed().expect("indexed");
+    let q = |standard: &str| Query {
+        standard: Some(standard.into()),
+        page_size: 10,
+        now_ms: NOW,
+        ..Default::default()
+    };
+    // A trailing slash and case do not matter, on either side.
+    let mut ids = reg
+        .search(&q(&format!("{WASTE}/")))
+        .expect("search")
+        .hits
+        .iter()
+        .map(|h| h.id)
+        .collect::<Vec<_>>();
+    ids.sort();
+    let mut want = vec![rounds, api];
+    want.sort();
+    assert_eq!(ids, want);
+    // A watch applies the same rule to each new manifest.
+    let s = reg.get(&api).expect("get").expect("stored");
+    assert!(reg.stream_matches(&q(WASTE), &s).expect("match"));
+    assert!(
+        !reg.stream_matches(&q("https://x.example"), &s)
+            .expect("match")
+    );
+    // An empty or overlong standard is refused, naming the field.
+    for bad in [" / ".to_owned(), "x".repeat(3000)] {
+        let e = reg.search(&q(&bad)).expect_err("refused").to_string();
+        assert!(e.starts_with("standard:"), "{e}");
+    }
 }

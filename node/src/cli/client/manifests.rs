@@ -69,6 +69,7 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
             area: a.filter.area.unwrap_or_default(),
             org: a.filter.org.unwrap_or_default(),
             status: a.filter.status.unwrap_or_default(),
+            standard: a.filter.standard.unwrap_or_default(),
             page_size: a.limit,
             cursor: a.cursor.unwrap_or_default(),
             include_retracted: a.include_retracted,
@@ -223,6 +224,7 @@ pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
             area: a.filter.area.unwrap_or_default(),
             org: a.filter.org.unwrap_or_default(),
             status: a.filter.status.unwrap_or_default(),
+            standard: a.filter.standard.unwrap_or_default(),
             include_retracted: a.include_retracted,
             verified_only: a.filter.verified_only,
         })
