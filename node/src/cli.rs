@@ -44,6 +44,7 @@ impl Command {
             Command::Need(a) => client::need(dir, a).await,
             Command::Revoke(a) => client::revoke(dir, a).await,
             Command::Keys(c) => offline::keys(dir, c).await,
+            Command::Export(a) => client::export(dir, a).await,
             Command::Demo(a) => crate::demo::run(a).await,
         }
     }

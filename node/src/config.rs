@@ -103,6 +103,11 @@ documented! {
         /// proxy's access control.
         #[flag = "http-addr"]
         pub addr: String,
+        /// The address people and harvesters reach the web interface at, when it is
+        /// not `http://` plus `addr` (behind a reverse proxy), e.g.
+        /// "https://lgmesh.guildford.gov.uk". The DCAT-AP catalogue's IRIs start with
+        /// it. Empty: `http://` and the address bound.
+        pub public_url: String,
     }
 }
 
@@ -110,6 +115,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             addr: DEFAULT_HTTP.into(),
+            public_url: String::new(),
         }
     }
 }

@@ -53,6 +53,10 @@ impl DataDir {
     pub fn store(&self) -> PathBuf {
         self.0.join("store")
     }
+    /// `observatory.csv`: the web overview's growth history, a line a day.
+    pub fn observatory_history(&self) -> PathBuf {
+        self.0.join("observatory.csv")
+    }
     /// `node.json`.
     pub fn node_json(&self) -> PathBuf {
         self.0.join("node.json")

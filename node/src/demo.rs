@@ -204,9 +204,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     );
     for (name, dir, s) in &nodes {
         out!(
-            "  {:<28} gRPC {:<16} --data-dir {}",
+            "  {:<28} gRPC {:<16} web http://{:<16} --data-dir {}",
             name,
             s.grpc,
+            s.http,
             dir.0.display()
         );
     }
@@ -222,6 +223,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let d = first.0.display();
     let last = nodes[nodes.len() - 1].1.0.display();
     out!();
+    out!(
+        "Open http://{}/ in a browser: the federation's overview, catalogue, coverage and reuse.",
+        nodes[nodes.len() - 1].2.http
+    );
     out!("From another terminal (prefix with `cargo run --` if lgmesh is not installed):");
     out!("  lgmesh search \"bin collection\" --data-dir {last}");
     out!("  lgmesh search --lgsl 524 --verified-only --data-dir {last}");

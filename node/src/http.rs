@@ -1,5 +1,6 @@
-//! HTTP endpoints for operators: `/healthz`, `/readyz`, `/metrics`. Each request runs
-//! in a span of its own under the node's (`http{method, route, peer}`).
+//! The HTTP server: `/healthz`, `/readyz` and `/metrics` for operators, beside the web
+//! interface (`crate::web`). Each request runs in a span of its own under the node's
+//! (`http{method, route, peer}`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,14 +16,16 @@ use tracing::Instrument;
 
 use crate::app::App;
 
-/// The HTTP router; each request runs in a span under `node`. Serve it with
+/// The HTTP router: the operators' endpoints and `web` (the web interface's routes);
+/// each request runs in a span under `node`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` for the span to name the peer.
-pub fn router(app: Arc<App>, node: tracing::Span) -> Router {
+pub fn router(app: Arc<App>, node: tracing::Span, web: Router) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(app)
+        .merge(web)
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let span = request_span(&node, &req);
             next.run(req).instrument(span)

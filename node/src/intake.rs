@@ -66,6 +66,17 @@ impl Intake {
         placed: impl FnOnce(&[PutOutcome]),
     ) -> Result<Vec<PutOutcome>, StoreError> {
         let manifests = batch.manifests.len();
+        // Signing times of what came by gossip, for the propagation lag.
+        let signed: Vec<u64> = if source == Source::Gossip {
+            batch
+                .manifests
+                .iter()
+                .map(|m| m.as_ref().map_or(0, |m| m.body().issued_at_ms))
+                .collect()
+        } else {
+            vec![]
+        };
+        let now = lgmesh_protocol::now_ms();
         let outcomes = self.registry.write(batch, durability, if_busy, placed)?;
         for (i, o) in outcomes.iter().enumerate() {
             match o {
@@ -75,6 +86,9 @@ impl Intake {
                     // equivocation proof (after the manifests) is not one.
                     if i < manifests {
                         let _ = self.arrivals.send(*id);
+                    }
+                    if let Some(t) = signed.get(i).filter(|t| **t > 0) {
+                        self.metrics.propagated(now.saturating_sub(*t));
                     }
                 }
                 PutOutcome::Duplicate(_) => self.metrics.duplicate(source),

@@ -58,6 +58,8 @@ const CLIENTS: [Source; 2] = [Source::Local, Source::Submit];
 /// The node's counters, and the registry `/metrics` serves them from.
 pub struct Metrics {
     counters: Arc<Counters>,
+    /// The last [`LAG_WINDOW`] propagation lags of gossip arrivals, in ms.
+    lag: Mutex<std::collections::VecDeque<u64>>,
     /// The node's families and, once the network has them, libp2p's.
     registry: Arc<Mutex<Registry>>,
     libp2p: OnceLock<Libp2pMetrics>,
@@ -70,13 +72,46 @@ impl Default for Metrics {
         registry.register_collector(Box::new(counters.clone()));
         Self {
             counters,
+            lag: Mutex::default(),
             registry: Arc::new(Mutex::new(registry)),
             libp2p: OnceLock::new(),
         }
     }
 }
 
+/// How many gossip arrivals the propagation lag is judged over.
+pub const LAG_WINDOW: usize = 1024;
+
 impl Metrics {
+    /// A manifest that came by gossip was stored `lag_ms` after its publisher signed it
+    /// (by the publisher's clock: validation refuses times in the future, so a lying
+    /// clock can only make the lag look longer).
+    pub fn propagated(&self, lag_ms: u64) {
+        let mut w = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        if w.len() == LAG_WINDOW {
+            w.pop_front();
+        }
+        w.push_back(lag_ms);
+    }
+
+    /// The median and 95th percentile of the last gossip arrivals' propagation lag, in
+    /// ms; `None` before any.
+    pub fn propagation_lag(&self) -> Option<(u64, u64)> {
+        let mut v: Vec<u64> = self
+            .lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: usize| v[(v.len() - 1) * q / 100];
+        Some((at(50), at(95)))
+    }
+
     /// A manifest was stored.
     pub fn accepted(&self, s: Source) {
         self.counters.accepted[s as usize].fetch_add(1, Relaxed);

@@ -183,8 +183,10 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
             network: config.network.name.clone(),
             ..Default::default()
         };
+        let snaps = crate::web::snapshot::Snapshots::new(Some(dir.observatory_history()));
         let servers = serve(
             &app,
+            &snaps,
             &info,
             &token,
             &span,
@@ -195,10 +197,10 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
             },
         )
         .await?;
-        anyhow::Ok((grpc, http, servers))
+        anyhow::Ok((grpc, http, servers, snaps))
     }
     .await;
-    let (grpc, http, servers) = match served {
+    let (grpc, http, servers, snaps) = match served {
         Ok(s) => s,
         Err(e) => {
             // Nothing is left running behind a failed start.
@@ -215,6 +217,7 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     }
     tasks.spawn(sweep_expired(app.clone()));
     tasks.spawn(proofs.run());
+    tasks.spawn(snaps.run(app.clone()));
 
     let running = Running {
         grpc,
@@ -283,6 +286,7 @@ struct Listeners {
 /// its own under `node` ([`crate::grpc::call_span`]).
 async fn serve(
     app: &Arc<App>,
+    snaps: &Arc<crate::web::snapshot::Snapshots>,
     info: &v1::InfoResponse,
     token: &str,
     node: &tracing::Span,
@@ -346,7 +350,12 @@ async fn serve(
             .add_service(trust)
             .serve_with_incoming_shutdown(incoming, tasks.stop_token().cancelled_owned())
     };
-    let router = crate::http::router(app.clone(), node.clone());
+    let web = crate::web::router(crate::web::Web::new(
+        app.clone(),
+        snaps.clone(),
+        l.http.local_addr()?,
+    ));
+    let router = crate::http::router(app.clone(), node.clone(), web);
     let http = axum::serve(
         l.http,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -476,6 +476,8 @@ fn main() -> Result<()> {
 
     // 3. Start-up of the real binary on this store, and idle RSS.
     startup(&tmp)?;
+    // 4. The web pages of the real binary on this store.
+    web(&tmp)?;
     if a.dir.is_none() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
@@ -688,6 +690,133 @@ fn claims(n: usize, dir: &Path) -> Result<()> {
         now_rss as f64 / 1024.0
     );
     Ok(())
+}
+
+/// `GET path` over a fresh connection: (status code, body).
+fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status")?;
+    let body = buf.split_once("\r\n\r\n").map_or("", |b| b.1).to_owned();
+    Ok((status, body))
+}
+
+/// Every page of the web interface served by the real binary on this store, 100 times
+/// each, against `/healthz` (the HTTP stack alone) as the baseline.
+fn web(dir: &Path) -> Result<()> {
+    const RUNS: usize = 100;
+    let bin = node_binary()?;
+    let data = lgmesh::datadir::DataDir(dir.to_owned());
+    let _ = std::fs::remove_file(data.node_json());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let t = Instant::now();
+    let mut child = spawn_node(&bin, dir)?;
+    let result = (|| -> Result<()> {
+        rt.block_on(serving(&data, t, Duration::from_secs(60)))
+            .context("the node did not serve within 60 s")?;
+        let running: lgmesh::datadir::Running =
+            serde_json::from_str(&std::fs::read_to_string(data.node_json())?)?;
+        let addr = running.http.to_string();
+        // The first summary of the store: the overview says when it was made.
+        let overview = loop {
+            let (_, body) = http_get(&addr, "/")?;
+            if !body.contains("1970-01-01") {
+                break body;
+            }
+            if t.elapsed() > Duration::from_secs(120) {
+                bail!("no summary of the store within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let built = overview
+            .split("(in ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or("?");
+        let pick = |page: &str, prefix: &str| -> Result<String> {
+            let (_, body) = http_get(&addr, page)?;
+            body.split(prefix)
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .map(|s| format!("{prefix}{s}"))
+                .with_context(|| format!("no {prefix} link on {page}"))
+        };
+        let manifest = pick("/catalogue?lgsl=524", "/manifests/")?;
+        let org = pick("/organisations", "/organisations/did:key:")?;
+        println!(
+            "\n4. web pages of `lgmesh run` on this store ({RUNS} requests each, a new connection each; summary of the store built in {built} ms)"
+        );
+        println!(
+            "   {:<34} {:>9} {:>9} {:>9} {:>9}",
+            "page", "p50", "p99", "max", "KiB"
+        );
+        let mut base_p99 = Duration::ZERO;
+        for page in [
+            "/healthz",
+            "/",
+            "/catalogue",
+            "/catalogue?q=bin+collection",
+            "/catalogue?lgsl=524&verified=1",
+            manifest.as_str(),
+            "/organisations",
+            org.as_str(),
+            "/coverage",
+            "/coverage?all=1",
+            "/reuse",
+            "/anomalies",
+            "/coverage.csv",
+        ] {
+            let mut times = Vec::with_capacity(RUNS);
+            let mut size = 0;
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let (status, body) = http_get(&addr, page)?;
+                times.push(t.elapsed());
+                if status != 200 {
+                    bail!("{page}: HTTP {status}");
+                }
+                size = body.len();
+            }
+            times.sort();
+            let p99 = percentile(&times, 0.99);
+            if page == "/healthz" {
+                base_p99 = p99;
+            }
+            let label: String = page.chars().take(34).collect();
+            println!(
+                "   {label:<34} {:>9} {:>9} {:>9} {:>9.1}{}",
+                ms(percentile(&times, 0.5)),
+                ms(p99),
+                ms(times[times.len() - 1]),
+                size as f64 / 1024.0,
+                if page == "/healthz" {
+                    String::from("   (baseline)")
+                } else {
+                    format!(
+                        "   p99 {:.1}x baseline",
+                        p99.as_secs_f64() / base_p99.as_secs_f64().max(1e-9)
+                    )
+                }
+            );
+        }
+        println!("   goal: every page p99 <= 50 ms");
+        Ok(())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
 
 /// The `lgmesh` binary built beside this one.

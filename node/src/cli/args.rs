@@ -71,8 +71,32 @@ pub enum Command {
     /// Manage this organisation's publisher key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write the catalogue in an open format (dcat: DCAT-AP 3 JSON-LD) from a running node.
+    Export(ExportArgs),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(crate::demo::DemoArgs),
+}
+
+/// What `lgmesh export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// DCAT-AP 3 JSON-LD of every live service and dataset (what /catalog.jsonld serves,
+    /// all pages in one document), for data.gov.uk- and CKAN-style harvesters.
+    Dcat,
+}
+
+/// `lgmesh export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The format.
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Where the node is.
+    #[command(flatten)]
+    pub node: OutputArgs,
 }
 
 /// `lgmesh run` flags. Each overrides `lgmesh.toml`.
@@ -81,7 +105,8 @@ pub struct RunArgs {
     /// gRPC listen address (port 0 picks a free port).
     #[arg(long, env = "LGMESH_GRPC_ADDR")]
     pub grpc_addr: Option<String>,
-    /// HTTP listen address for /healthz, /readyz, /metrics (port 0 picks a free port).
+    /// HTTP listen address for the web interface, /healthz, /readyz and /metrics (port 0
+    /// picks a free port).
     #[arg(long, env = "LGMESH_HTTP_ADDR")]
     pub http_addr: Option<String>,
     /// Allow a non-loopback gRPC address without TLS.

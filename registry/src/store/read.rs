@@ -157,6 +157,54 @@ impl Registry {
         Ok(out)
     }
 
+    /// Calls `f` with every head (current manifests and tombstones), in key order
+    /// (publisher, then name), until it returns false. For summaries of the whole store
+    /// (blocking: one read and decode per head).
+    pub fn for_each_head(&self, mut f: impl FnMut(Stored) -> bool) -> Result<()> {
+        for kv in self.tree.scan_prefix([prefix::HEAD]) {
+            let (_, v) = kv?;
+            if let Some(s) = self.get(&HeadRecord::decode(&v)?.head.id)?
+                && !f(s)
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Equivocation evidence across the store, at most `limit` entries: each
+    /// `(publisher, name, version)` signed more than once, with the conflicting ids.
+    pub fn all_equivocations(&self, limit: usize) -> Result<Vec<super::Equivocation>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix([prefix::EVIDENCE]) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv?;
+            // `E | publisher (32) | name | 0 | version (8)`; a name never holds a 0.
+            let Some(rest) = k.get(33..k.len().saturating_sub(9)) else {
+                continue;
+            };
+            let (Ok(pk), Ok(name)) = (
+                PublisherKey::from_stored(&k[1..33]),
+                std::str::from_utf8(rest),
+            ) else {
+                continue;
+            };
+            let ids = v
+                .chunks_exact(32)
+                .filter_map(|c| c.try_into().ok().map(ManifestId))
+                .collect();
+            out.push(super::Equivocation {
+                publisher: pk,
+                name: name.to_owned(),
+                version: read_u64(&k[k.len() - 8..]),
+                ids,
+            });
+        }
+        Ok(out)
+    }
+
     /// Whether this node holds proof that `publisher` equivocated (signed two bodies of
     /// one version, or two of a statement it makes once).
     pub fn equivocated(&self, publisher: &PublisherKey) -> Result<bool> {
