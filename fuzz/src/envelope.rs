@@ -144,6 +144,7 @@ enum Kind {
         name: Text,
         version: Num,
         note: Text,
+        answers: Vec<NeedRef>,
     },
     Need(Need),
     KeyRotation {
@@ -274,6 +275,23 @@ struct Service {
     endpoint_description: Text,
     endpoint_description_sha256: Digest,
     serves_data: Vec<Text>,
+    answers: Vec<NeedRef>,
+}
+
+/// A need named by a service or adoption.
+#[derive(Debug, Arbitrary)]
+struct NeedRef {
+    publisher: KeyBytes,
+    name: Text,
+}
+
+impl NeedRef {
+    fn v1(&self) -> v1::NeedRef {
+        v1::NeedRef {
+            publisher: self.publisher.bytes(),
+            name: self.name.0.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Arbitrary)]
@@ -333,6 +351,7 @@ impl Kind {
                 endpoint_description: s.endpoint_description.0.clone(),
                 endpoint_description_sha256: s.endpoint_description_sha256.bytes(),
                 serves_data: texts(&s.serves_data),
+                answers: s.answers.iter().map(NeedRef::v1).collect(),
             }),
             Self::Dataset(d) => V1Kind::Dataset(v1::Dataset {
                 common: d.common.as_ref().map(Catalogued::v1),
@@ -377,11 +396,13 @@ impl Kind {
                 name,
                 version,
                 note,
+                answers,
             } => V1Kind::Adoption(v1::Adoption {
                 publisher: publisher.bytes(),
                 name: name.0.clone(),
                 version: version.get(),
                 note: note.0.clone(),
+                answers: answers.iter().map(NeedRef::v1).collect(),
             }),
             Self::Need(n) => V1Kind::Need(v1::Need {
                 title: n.title.0.clone(),

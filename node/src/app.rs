@@ -536,6 +536,7 @@ impl App {
                 },
                 name: a.name,
                 note: a.note,
+                answers: a.answers,
             }),
         )
         .await

@@ -80,6 +80,7 @@ struct Filters {
     org: String,
     status: String,
     standard: String,
+    answers: String,
     include_retracted: bool,
     verified_only: bool,
 }
@@ -95,6 +96,7 @@ impl Filters {
             org: nonempty(self.org),
             status: nonempty(self.status.to_ascii_uppercase()),
             standard: nonempty(self.standard),
+            answers: nonempty(self.answers),
             include_retracted: self.include_retracted,
             verified_only: self.verified_only,
             ..Default::default()
@@ -301,6 +303,7 @@ impl RegistryApi for RegistryService {
                 org: req.org,
                 status: req.status,
                 standard: req.standard,
+                answers: req.answers,
                 include_retracted: req.include_retracted,
                 verified_only: req.verified_only,
             }
@@ -334,6 +337,7 @@ impl RegistryApi for RegistryService {
             org: req.org,
             status: req.status,
             standard: req.standard,
+            answers: req.answers,
             include_retracted: req.include_retracted,
             verified_only: req.verified_only,
         }

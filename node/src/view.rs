@@ -126,6 +126,7 @@ pub fn record(body: &v1::ManifestBody) -> Value {
                 json!(hex::encode(&s.endpoint_description_sha256)),
             );
             put(&mut m, "servesData", json!(s.serves_data));
+            put(&mut m, "answers", json!(need_refs(&s.answers)));
             if let Some(l) = &s.local {
                 local(&mut m, l);
             }
@@ -208,6 +209,7 @@ pub fn record(body: &v1::ManifestBody) -> Value {
             );
             put(&mut m, "serviceVersion", json!(a.version));
             put(&mut m, "note", json!(a.note));
+            put(&mut m, "answers", json!(need_refs(&a.answers)));
         }
         Some(Kind::KeyRotation(r)) => put(&mut m, "newKey", json!(did(&r.new_key))),
         Some(Kind::Revocation(r)) => {
@@ -227,6 +229,13 @@ pub fn record(body: &v1::ManifestBody) -> Value {
         None => {}
     }
     Value::Object(m)
+}
+
+/// Needs as `did:key:…/name`, as documents name them.
+pub fn need_refs(refs: &[v1::NeedRef]) -> Vec<String> {
+    refs.iter()
+        .map(|r| format!("{}/{}", did(&r.publisher), r.name))
+        .collect()
 }
 
 /// A key's `did:key` form (hex when the bytes are not a key).
@@ -271,6 +280,11 @@ pub fn manifest_json(m: &v1::Manifest) -> Value {
         "adopters": m.adopters.iter().map(|a| json!({
             "publisher": a.publisher, "orgId": a.org_id, "orgName": a.org_name,
             "verification": verification_word(a.verification), "version": a.version,
+        })).collect::<Vec<_>>(),
+        "answers": m.answers.iter().map(|a| json!({
+            "id": a.id, "publisher": a.publisher, "name": a.name, "kind": a.kind,
+            "title": a.title, "orgName": a.org_name,
+            "verification": verification_word(a.verification),
         })).collect::<Vec<_>>(),
         "record": record(b),
     })
@@ -373,6 +387,21 @@ pub fn manifest_text(m: &v1::Manifest) -> String {
             m.verified_adopters,
             m.adopters.len(),
             names.join("; ")
+        );
+    }
+    for a in &m.answers {
+        let who = if a.org_name.is_empty() {
+            &a.publisher
+        } else {
+            &a.org_name
+        };
+        s += &format!(
+            "  {:<W$} {} ({}, {}): {}\n",
+            "answered by",
+            who,
+            a.kind,
+            verification_word(a.verification),
+            a.title
         );
     }
     s += &format!("  {:<W$} {}\n", "manifest id", m.id);

@@ -103,6 +103,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/catalogue", get(catalogue::search))
         .route("/catalogue.csv", get(catalogue::search_csv))
         .route("/manifests/{id}", get(catalogue::manifest))
+        .route("/names/{key}/{name}", get(catalogue::name))
         .route("/organisations", get(pages::organisations))
         .route("/organisations.csv", get(pages::organisations_csv))
         .route("/organisations/{key}", get(pages::organisation))

@@ -277,6 +277,7 @@ pub fn from_tree(
             endpoint_description: r.opt_str("endpointDescription").unwrap_or_default(),
             endpoint_description_sha256: r.sha256("endpointDescriptionSha256"),
             serves_data: r.str_list("servesData"),
+            answers: r.need_refs("answers"),
         }),
     };
     r.finish();

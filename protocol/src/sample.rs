@@ -187,6 +187,7 @@ pub fn adoption(
             name: service_name.into(),
             version: 1,
             note: String::new(),
+            answers: vec![],
         })),
     }
 }

@@ -72,6 +72,8 @@ pub mod limits {
     pub const DISTRIBUTIONS: usize = 100;
     /// A keyword.
     pub const KEYWORD: usize = 100;
+    /// Needs one service or adoption answers.
+    pub const ANSWERS: usize = 16;
 }
 
 /// Collects field errors.

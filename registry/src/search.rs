@@ -54,6 +54,10 @@ pub struct Query {
     /// `conforms_to`): matched whole, ignoring case and a trailing `/`
     /// (see [`standard_key`]).
     pub standard: Option<String>,
+    /// Only services and adoptions that answer a need: `did:key:…/name` for one need,
+    /// `did:key:…` for any of a publisher's (see [`answers_key`]). Adoptions are listed
+    /// with it even without `kind`.
+    pub answers: Option<String>,
     /// Page size, 1–100.
     pub page_size: usize,
     /// The previous page's `next_cursor`.
@@ -138,6 +142,8 @@ pub(crate) struct Doc {
     area: Vec<String>,
     /// [`standard_key`] of each standard it conforms to.
     standard: Vec<String>,
+    /// Each need it answers as `hex(publisher)/name`, and each need's `hex(publisher)`.
+    answers: Vec<String>,
     title: Vec<String>,
     keyword: Vec<String>,
     body: Vec<String>,
@@ -167,6 +173,7 @@ impl Doc {
             lgsl: vec![],
             area: vec![],
             standard: vec![],
+            answers: vec![],
             title: vec![],
             keyword: vec![],
             body: vec![],
@@ -188,6 +195,7 @@ impl Doc {
             lgsl: vec![],
             area: vec![],
             standard: vec![],
+            answers: vec![],
             title: vec![],
             keyword: vec![],
             body: vec![],
@@ -200,11 +208,16 @@ impl Doc {
                     lgmesh_protocol::document::EnumTable::ServiceStatus,
                     s.service_status,
                 );
+                d.answers = answer_keys(&s.answers);
                 (s.common.as_ref(), s.local.as_ref())
             }
             Some(Kind::Dataset(x)) => {
                 d.standard = x.conforms_to.iter().map(|s| standard_key(s)).collect();
                 (x.common.as_ref(), x.local.as_ref())
+            }
+            Some(Kind::Adoption(a)) => {
+                d.answers = answer_keys(&a.answers);
+                (None, None)
             }
             Some(Kind::Org(o)) => {
                 d.title.push(o.name.clone());
@@ -270,6 +283,14 @@ impl Query {
                 reason: format!("{area:?} is not a GSS code (e.g. E07000209)"),
             });
         }
+        if let Some(a) = &self.answers
+            && answers_key(a).is_none()
+        {
+            return Err(QueryError::Filter {
+                field: "answers",
+                reason: format!("{a:?} is not a need (did:key:z6Mk…/name) or a did:key"),
+            });
+        }
         if let Some(s) = &self.standard {
             let key = standard_key(s);
             if key.is_empty() || key.len() > MAX_STANDARD {
@@ -308,7 +329,8 @@ impl Query {
         {
             return false;
         }
-        if self.kind.is_none() && TRUST_KINDS.contains(&d.kind) {
+        let adoption_answers = self.answers.is_some() && d.kind == "adoption";
+        if self.kind.is_none() && TRUST_KINDS.contains(&d.kind) && !adoption_answers {
             return false;
         }
         let fail = self.kind.as_deref().is_some_and(|k| k != d.kind)
@@ -325,6 +347,10 @@ impl Query {
                 .standard
                 .as_deref()
                 .is_some_and(|s| !d.standard.contains(&standard_key(s)))
+            || self
+                .answers
+                .as_deref()
+                .is_some_and(|a| answers_key(a).is_none_or(|k| !d.answers.contains(&k)))
             || self.org.as_deref().is_some_and(|o| org_id != Some(o))
             || (self.verified_only && !verified)
             || (!self.include_expired && body.expires_at_ms <= self.now());
@@ -344,6 +370,37 @@ impl Query {
             .filter(|w| !w.is_empty())
             .all(|w| hay.contains(&w.to_lowercase()))
     }
+}
+
+/// The index's form of an `answers` filter: `hex(publisher)/name` for one need,
+/// `hex(publisher)` for any of a publisher's; `None` when it is neither.
+pub fn answers_key(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (did, name) = match s.split_once('/') {
+        Some((d, n)) => (d, Some(n)),
+        None => (s, None),
+    };
+    let pk = did.parse::<PublisherKey>().ok()?;
+    match name {
+        None => Some(hex::encode(pk.as_bytes())),
+        Some(n) if lgmesh_protocol::identity::is_slug(n) => {
+            Some(format!("{}/{n}", hex::encode(pk.as_bytes())))
+        }
+        Some(_) => None,
+    }
+}
+
+/// What the index holds of the needs a manifest answers (see [`answers_key`]).
+fn answer_keys(refs: &[lgmesh_protocol::v1::NeedRef]) -> Vec<String> {
+    let mut out = vec![];
+    for r in refs {
+        let pk = hex::encode(&r.publisher);
+        out.push(format!("{pk}/{}", r.name));
+        if !out.contains(&pk) {
+            out.push(pk);
+        }
+    }
+    out
 }
 
 /// How a standard is compared: trimmed, lower-cased, without a trailing `/`, so that

@@ -200,7 +200,7 @@ pub const DEFAULT_ENDORSEMENTS_REQUIRED: usize = 2;
 
 impl Registry {
     /// Opens (or creates) the store in `dir`: sled in `dir/db`, the text index in
-    /// `dir/text-v4`. Replays into the text index only the head changes it missed (or
+    /// `dir/text-v5`. Replays into the text index only the head changes it missed (or
     /// rebuilds it from the heads if it was lost), and waits until it has them.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self> {
         Self::open_with_cache(dir, limits, DEFAULT_CACHE_BYTES)
@@ -251,7 +251,8 @@ impl Registry {
         // An index of an older layout is rebuilt under the new name; drop the old one.
         let _ = std::fs::remove_dir_all(dir.join("text-v2"));
         let _ = std::fs::remove_dir_all(dir.join("text-v3"));
-        let text = TextIndex::open(&dir.join("text-v4"), move |seq| trim_log(&trim, seq))?;
+        let _ = std::fs::remove_dir_all(dir.join("text-v4"));
+        let text = TextIndex::open(&dir.join("text-v5"), move |seq| trim_log(&trim, seq))?;
         let reg = Self {
             db,
             tree,

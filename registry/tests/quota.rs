@@ -189,13 +189,15 @@ fn expired_heads_leave_the_sync_set_and_verified_ones_stay_stored() {
         .expect("trust");
     let now = lgmesh_protocol::now_ms();
     let mut b = sample::service("brief", 1, "Brief", "Soon gone.", &[], &[], now);
-    b.expires_at_ms = now + 300;
+    // Long enough that a loaded machine still stores it before it expires.
+    b.expires_at_ms = now + 3000;
     let id = match reg.put(&sign(&key, b), now).expect("put") {
         PutOutcome::Stored(id) => id,
         o => panic!("{o:?}"),
     };
     assert_eq!(reg.sync_items().expect("sync").len(), 1);
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    let left = (now + 3100).saturating_sub(lgmesh_protocol::now_ms());
+    std::thread::sleep(std::time::Duration::from_millis(left));
     assert!(
         reg.sync_items().expect("sync").is_empty(),
         "expired: out of the sync set"

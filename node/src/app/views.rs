@@ -16,6 +16,8 @@ use crate::metrics::Source;
 
 /// Adopters listed on one manifest.
 const MAX_ADOPTERS: usize = 100;
+/// Answers listed on a need.
+const MAX_ANSWERS: usize = 100;
 /// Endorsers listed on one key.
 const MAX_ENDORSERS_LISTED: usize = 200;
 /// Manifests queued for one `Watch` client.
@@ -128,6 +130,31 @@ fn manifests(
                 )
             });
         }
+        let mut answers = vec![];
+        if s.kind() == "need" {
+            let q = Query {
+                answers: Some(format!("{}/{}", s.publisher, s.body.name)),
+                page_size: MAX_ANSWERS,
+                now_ms: now,
+                ..Default::default()
+            };
+            // Only a store error can fail it (the filter is well formed): the view
+            // goes without its answers rather than not at all.
+            let hits = reg.search(&q).map(|p| p.hits).unwrap_or_default();
+            for h in hits {
+                let Some(a) = reg.get(&h.id)? else { continue };
+                let org = reg.org_of(&a.publisher)?;
+                answers.push(v1::Answer {
+                    id: a.id.to_string(),
+                    publisher: a.publisher.to_string(),
+                    name: a.body.name.clone(),
+                    kind: a.kind().to_owned(),
+                    title: crate::view::title(&a.body),
+                    org_name: org.map(|o| o.name).unwrap_or_default(),
+                    verification: verification(trust.of(&a.publisher)) as i32,
+                });
+            }
+        }
         let verified_adopters = adopters
             .iter()
             .filter(|a| a.verification == v1::Verification::Verified as i32)
@@ -137,6 +164,7 @@ fn manifests(
             verification_reason: why,
             adopters,
             verified_adopters,
+            answers,
             id: s.id.to_string(),
             publisher: s.publisher.to_string(),
             kind: s.kind().to_owned(),

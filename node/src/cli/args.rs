@@ -233,6 +233,10 @@ pub struct FilterArgs {
     /// https://www.openreferraluk.org/.
     #[arg(long)]
     pub standard: Option<String>,
+    /// Only services and adoptions that answer a need: NEED as did:key:…/name, a
+    /// publisher's did:key for any of its needs, or "mine" for this node's needs.
+    #[arg(long, value_name = "NEED")]
+    pub answers: Option<String>,
     /// Only publishers this node verifies.
     #[arg(long)]
     pub verified_only: bool,
@@ -395,6 +399,10 @@ pub struct AdoptArgs {
     /// Free text, e.g. "live since April for bin day lookups".
     #[arg(long, default_value = "")]
     pub note: String,
+    /// A need this adoption answers, as did:key:…/name (repeatable): the need's poster
+    /// hears of it.
+    #[arg(long, value_name = "NEED")]
+    pub answers: Vec<String>,
     /// Where the node is, and how to print.
     #[command(flatten)]
     pub out: OutputArgs,

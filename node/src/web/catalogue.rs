@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use lgmesh_proto::v1;
@@ -528,6 +528,30 @@ pub(super) async fn manifest(State(web): State<Arc<Web>>, Path(id): Path<String>
     if !endorsers.is_empty() {
         trust_rows.push(("Endorsed by".into(), html! { @for e in &endorsers { (e) } }));
     }
+    let answers: Vec<Vec<Markup>> = m
+        .answers
+        .iter()
+        .map(|a| vec![
+            html! { a href={ "/manifests/" (a.id) } { (a.title) } },
+            page::kind_tag(&a.kind),
+            html! { a href={ "/organisations/" (a.publisher) } { @if a.org_name.is_empty() { (a.publisher) } @else { (a.org_name) } } },
+            page::verification_tag_v1(a.verification),
+        ])
+        .collect();
+    let answering: Vec<v1::NeedRef> = match &b.kind {
+        Some(v1::manifest_body::Kind::Service(s)) => s.answers.clone(),
+        Some(v1::manifest_body::Kind::Adoption(a)) => a.answers.clone(),
+        _ => vec![],
+    };
+    let answering: Vec<Markup> = answering
+        .iter()
+        .map(|r| {
+            let did = lgmesh_protocol::identity::PublisherKey::from_stored(&r.publisher)
+                .map(|k| k.to_string())
+                .unwrap_or_default();
+            html! { li { a href={ "/names/" (did) "/" (r.name) } { (r.name) } " posted by " (did) } }
+        })
+        .collect();
     let title_text = match title(b) {
         t if t.is_empty() => b.name.clone(),
         t => t,
@@ -545,6 +569,14 @@ pub(super) async fn manifest(State(web): State<Arc<Web>>, Path(id): Path<String>
             h2 class="lg-heading-m" { "Who uses it" }
             (page::table("adopters", &format!("Organisations that adopt it ({} verified)", m.verified_adopters), &["Organisation", "Trust", "Version used"], &[2], &adopters))
         }
+        @if m.kind == "need" {
+            h2 class="lg-heading-m" { "Answers" }
+            (page::table("answers", "Services and adoptions that say they answer this need", &["Answer", "Kind", "Publisher", "Trust"], &[], &answers))
+        }
+        @if !answering.is_empty() {
+            h2 class="lg-heading-m" { "Needs it answers" }
+            ul class="lg-list lg-list--bullet" { @for a in &answering { (a) } }
+        }
         h2 class="lg-heading-m" { "Fields" }
         (page::summary(fields))
         h2 class="lg-heading-m" { "Versions" }
@@ -555,4 +587,28 @@ pub(super) async fn manifest(State(web): State<Arc<Web>>, Path(id): Path<String>
         StatusCode::OK,
         page::page(&web.shell(&title_text, "/catalogue"), content),
     )
+}
+
+/// `/names/{publisher}/{name}`: the current version of a name, by redirect to its page.
+pub(super) async fn name(
+    State(web): State<Arc<Web>>,
+    Path((key, name)): Path<(String, String)>,
+) -> Response {
+    let Ok(pk) = key.parse() else {
+        return error_page(
+            &web,
+            StatusCode::BAD_REQUEST,
+            "Not a publisher key",
+            "The address should be /names/did:key:z6Mk…/NAME.",
+        );
+    };
+    match web.app.resolve(pk, name).await {
+        Ok(s) => axum::response::Redirect::to(&format!("/manifests/{}", s.id)).into_response(),
+        Err(_) => error_page(
+            &web,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "This node holds nothing under that publisher and name.",
+        ),
+    }
 }

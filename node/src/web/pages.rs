@@ -506,11 +506,13 @@ pub(super) async fn reuse(
                 .filter_map(|c| s.coverage.get(c))
                 .map(|c| c.publishers.len())
                 .sum();
+            let answers = s.answered.get(&(n.publisher, n.name.clone())).copied().unwrap_or(0);
             vec![
                 html! { a href={ "/manifests/" (n.id.to_string()) } { (n.title) } },
                 page::org_link(&n.publisher, &s.who(&n.publisher)),
                 html! { @for (i, c) in n.lgsl.iter().enumerate() { @if i > 0 { ", " } a href={ "/catalogue?lgsl=" (c) } { (c) } } },
                 html! { (offers) },
+                html! { @if answers > 0 { strong class="lg-tag lg-tag--green" { (answers) " answered" } } @else { "0" } },
             ]
         })
         .collect();
@@ -521,7 +523,7 @@ pub(super) async fn reuse(
         (page::pagination(at, PAGE, s.uses.len(), |p| format!("/reuse?page={}", p + 1)))
         h2 class="lg-heading-m" { "Needs" }
         (page::csv_link("/needs.csv", "every need"))
-        (page::table("needs", "Needs and the organisations publishing for their LGSL services", &["Need", "Posted by", "LGSL", "Publishing for it"], &[3], &needs))
+        (page::table("needs", "Needs and the organisations publishing for their LGSL services", &["Need", "Posted by", "LGSL", "Publishing for it", "Answers"], &[3, 4], &needs))
     };
     html_page(
         StatusCode::OK,

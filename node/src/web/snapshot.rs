@@ -80,6 +80,7 @@ pub struct Use {
 pub struct NeedRow {
     pub id: ManifestId,
     pub publisher: PublisherKey,
+    pub name: String,
     pub title: String,
     pub lgsl: Vec<u32>,
 }
@@ -134,6 +135,8 @@ pub struct Snapshot {
     pub offers: HashMap<(PublisherKey, String), Offer>,
     pub uses: Vec<Use>,
     pub needs: Vec<NeedRow>,
+    /// Live services and adoptions that answer each need (publisher, name).
+    pub answered: HashMap<(PublisherKey, String), u32>,
     /// Standards and how many live manifests conform to each.
     pub standards: BTreeMap<String, u32>,
     pub expired: Vec<Expired>,
@@ -179,6 +182,14 @@ pub fn short_key(pk: &PublisherKey) -> String {
     match (s.get(..14), s.get(s.len().saturating_sub(4)..)) {
         (Some(a), Some(b)) => format!("{a}…{b}"),
         _ => s,
+    }
+}
+
+fn count_answers(answered: &mut HashMap<(PublisherKey, String), u32>, refs: &[v1::NeedRef]) {
+    for r in refs {
+        if let Ok(pk) = PublisherKey::from_stored(&r.publisher) {
+            *answered.entry((pk, r.name.clone())).or_default() += 1;
+        }
     }
 }
 
@@ -275,6 +286,7 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
             }
             Some(Kind::Service(x)) => {
                 row.services += 1;
+                count_answers(&mut s.answered, &x.answers);
                 let l = x.local.as_ref();
                 offer(l);
                 (
@@ -298,6 +310,7 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
                 s.needs.push(NeedRow {
                     id: m.id,
                     publisher: pk,
+                    name: b.name.clone(),
                     title: n.title.clone(),
                     lgsl: n.lgsl.clone(),
                 });
@@ -305,6 +318,7 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
             }
             Some(Kind::Adoption(a)) => {
                 row.adoptions += 1;
+                count_answers(&mut s.answered, &a.answers);
                 if let Ok(sp) = PublisherKey::from_stored(&a.publisher) {
                     s.uses.push(Use {
                         id: m.id,

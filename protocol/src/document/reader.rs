@@ -70,6 +70,28 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Needs named as `did:key:z6Mk…/name`, each refused with its index when it is not.
+    pub(super) fn need_refs(&mut self, key: &'a str) -> Vec<v1::NeedRef> {
+        let mut out = vec![];
+        for (i, s) in self.str_list(key).into_iter().enumerate() {
+            let parsed = s.split_once('/').and_then(|(did, name)| {
+                let pk = did.parse::<crate::identity::PublisherKey>().ok()?;
+                crate::identity::is_slug(name).then(|| v1::NeedRef {
+                    publisher: pk.as_bytes().to_vec(),
+                    name: name.to_owned(),
+                })
+            });
+            match parsed {
+                Some(r) => out.push(r),
+                None => self.err(
+                    &format!("{key}[{i}]"),
+                    format!("{s:?} is not a need: give it as did:key:z6Mk…/name"),
+                ),
+            }
+        }
+        out
+    }
+
     pub(super) fn str_list(&mut self, key: &'a str) -> Vec<String> {
         match self.get(key) {
             None => vec![],

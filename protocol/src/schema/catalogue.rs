@@ -217,6 +217,36 @@ pub(crate) fn check_service(e: &mut Errors, s: &v1::Service) {
         is_uri_or_token,
         "a URI",
     );
+    check_answers(e, &s.answers);
+}
+
+/// Checks the needs a service or adoption says it answers: at most
+/// [`limits::ANSWERS`], each a 32-byte key and a name, none twice.
+pub(crate) fn check_answers(e: &mut Errors, answers: &[v1::NeedRef]) {
+    if answers.len() > limits::ANSWERS {
+        e.push("answers", format!("at most {} needs", limits::ANSWERS));
+        return;
+    }
+    for (i, a) in answers.iter().enumerate() {
+        if a.publisher.len() != 32 {
+            e.push(
+                format!("answers[{i}].publisher"),
+                format!(
+                    "an ed25519 public key is 32 bytes, got {}",
+                    a.publisher.len()
+                ),
+            );
+        }
+        if !crate::identity::is_slug(&a.name) {
+            e.push(
+                format!("answers[{i}].name"),
+                format!("{:?} is not a manifest name", a.name),
+            );
+        }
+        if answers[..i].contains(a) {
+            e.push(format!("answers[{i}]"), "names a need twice");
+        }
+    }
 }
 
 /// Checks one distribution, nested under `field`.

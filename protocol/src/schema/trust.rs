@@ -157,6 +157,7 @@ pub(super) fn check_adoption(e: &mut Errors, b: &ManifestBody, a: &v1::Adoption)
         }
     }
     text(e, "note", &a.note, false, 1000);
+    super::catalogue::check_answers(e, &a.answers);
 }
 
 pub(super) fn check_need(e: &mut Errors, n: &v1::Need) {

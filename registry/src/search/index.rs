@@ -46,6 +46,7 @@ struct Fields {
     lgsl: Field,
     area: Field,
     standard: Field,
+    answers: Field,
     publisher: Field,
     status: Field,
     expires: Field,
@@ -116,6 +117,7 @@ fn schema() -> (Schema, Fields) {
         lgsl: b.add_text_field("lgsl", STRING),
         area: b.add_text_field("area", STRING),
         standard: b.add_text_field("standard", STRING),
+        answers: b.add_text_field("answers", STRING),
         publisher: b.add_text_field("publisher", STRING),
         status: b.add_text_field("status", STRING),
         expires: b.add_u64_field("expires", FAST),
@@ -153,6 +155,7 @@ fn document(f: &Fields, d: &Doc) -> TantivyDocument {
         (f.lgsl, &d.lgsl),
         (f.area, &d.area),
         (f.standard, &d.standard),
+        (f.answers, &d.answers),
         (f.title, &d.title),
         (f.keyword, &d.keyword),
         (f.body, &d.body),
@@ -615,6 +618,9 @@ impl TextIndex {
             let key = crate::search::standard_key(standard);
             clauses.push((Occur::Must, term_query(f.standard, &key)));
         }
+        if let Some(key) = q.answers.as_deref().and_then(crate::search::answers_key) {
+            clauses.push((Occur::Must, term_query(f.answers, &key)));
+        }
         Ok(Plan {
             f: *f,
             offset,
@@ -642,7 +648,11 @@ impl TextIndex {
         }
         // Records of trust and reuse carry no text either: listed only when asked for.
         if terms.is_empty() && q.kind.is_none() {
-            for k in TRUST_KINDS {
+            // Asked for what answers a need, adoptions are listed with services.
+            for k in TRUST_KINDS
+                .into_iter()
+                .filter(|k| q.answers.is_none() || *k != "adoption")
+            {
                 clauses.push((Occur::MustNot, term_query(f.kind, k)));
             }
         }

@@ -290,7 +290,7 @@ fn a_lost_text_index_is_rebuilt_from_sled() {
                 .expect("put"),
         )
     };
-    std::fs::remove_dir_all(dir.path().join("text-v4")).expect("remove index");
+    std::fs::remove_dir_all(dir.path().join("text-v5")).expect("remove index");
     let reg = open(&dir);
     let p = reg
         .search(&Query {
@@ -435,4 +435,118 @@ fn datasets_and_services_are_found_by_the_standard_they_conform_to() {
         let e = reg.search(&q(&bad)).expect_err("refused").to_string();
         assert!(e.starts_with("standard:"), "{e}");
     }
+}
+
+#[test]
+fn services_and_adoptions_that_answer_a_need_are_found_by_it_and_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = open(&dir);
+    let poster = SecretKey::from_seed(&[51; 32]);
+    let council = SecretKey::from_seed(&[52; 32]);
+    let other = SecretKey::from_seed(&[53; 32]);
+    stored(
+        reg.put(
+            &sign(
+                &poster,
+                sample::need("bulky-waste", "Bulky waste booking", &[863], NOW),
+            ),
+            NOW,
+        )
+        .expect("put"),
+    );
+    let need = lgmesh_protocol::v1::NeedRef {
+        publisher: poster.public().as_bytes().to_vec(),
+        name: "bulky-waste".into(),
+    };
+    let mut svc = sample::service(
+        "bulky",
+        1,
+        "Bulky waste booking",
+        "Book a collection.",
+        &[863],
+        &[],
+        NOW,
+    );
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::Service(s)) = &mut svc.kind {
+        s.answers = vec![need.clone()];
+    }
+    let svc = stored(reg.put(&sign(&council, svc), NOW).expect("put"));
+    let mut adoption = sample::adoption(&council.public(), "bulky", 1, NOW);
+    if let Some(lgmesh_protocol::v1::manifest_body::Kind::Adoption(a)) = &mut adoption.kind {
+        a.answers = vec![need.clone()];
+    }
+    let adoption = stored(reg.put(&sign(&other, adoption), NOW).expect("put"));
+    // Unrelated: a service answering nothing.
+    stored(
+        reg.put(
+            &sign(&other, sample::service("x", 1, "X", "Y.", &[863], &[], NOW)),
+            NOW,
+        )
+        .expect("put"),
+    );
+    reg.wait_indexed().expect("indexed");
+    let q = |answers: String| Query {
+        answers: Some(answers),
+        page_size: 10,
+        now_ms: NOW,
+        ..Default::default()
+    };
+    let mut want = vec![svc, adoption];
+    want.sort();
+    for filter in [
+        format!("{}/bulky-waste", poster.public()),
+        poster.public().to_string(),
+    ] {
+        let mut got: Vec<_> = reg
+            .search(&q(filter.clone()))
+            .expect("search")
+            .hits
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{filter}");
+        // A watch hears the same, adoptions included.
+        for id in [svc, adoption] {
+            let s = reg.get(&id).expect("get").expect("stored");
+            assert!(
+                reg.stream_matches(&q(filter.clone()), &s).expect("match"),
+                "{filter}"
+            );
+        }
+    }
+    let none = reg
+        .search(&q(format!("{}/other-need", poster.public())))
+        .expect("search");
+    assert_eq!(none.total, 0);
+    let e = reg
+        .search(&q("not-a-key/x".into()))
+        .expect_err("refused")
+        .to_string();
+    assert!(e.starts_with("answers:"), "{e}");
+
+    // Answers are signed claims with rules: a key of 32 bytes, a name, none twice, 16 at most.
+    let bad = |refs: Vec<lgmesh_protocol::v1::NeedRef>| {
+        let mut b = sample::service("bad", 1, "Bad", "Bad.", &[863], &[], NOW);
+        if let Some(lgmesh_protocol::v1::manifest_body::Kind::Service(s)) = &mut b.kind {
+            s.answers = refs;
+        }
+        match reg.put(&sign(&council, b), NOW).expect("put") {
+            PutOutcome::Rejected(r) => r.message,
+            other => panic!("accepted: {other:?}"),
+        }
+    };
+    let short = lgmesh_protocol::v1::NeedRef {
+        publisher: vec![1; 31],
+        name: "x".into(),
+    };
+    assert!(bad(vec![short]).contains("answers[0].publisher"));
+    assert!(bad(vec![need.clone(), need.clone()]).contains("answers[1]: names a need twice"));
+    let many = (0..17)
+        .map(|i| lgmesh_protocol::v1::NeedRef {
+            publisher: need.publisher.clone(),
+            name: format!("n{i}"),
+        })
+        .collect();
+    assert!(bad(many).contains("answers: at most 16"));
 }

@@ -70,6 +70,7 @@ pub async fn search(dir: &DataDir, a: SearchArgs) -> Result<()> {
             org: a.filter.org.unwrap_or_default(),
             status: a.filter.status.unwrap_or_default(),
             standard: a.filter.standard.unwrap_or_default(),
+            answers: answers_filter(dir, &a.out, a.filter.answers).await?,
             page_size: a.limit,
             cursor: a.cursor.unwrap_or_default(),
             include_retracted: a.include_retracted,
@@ -213,6 +214,28 @@ pub async fn history(dir: &DataDir, a: ShowArgs) -> Result<()> {
     Ok(())
 }
 
+/// The `answers` filter as the API takes it: "mine" is this node's publisher key.
+async fn answers_filter(
+    dir: &DataDir,
+    o: &crate::cli::args::OutputArgs,
+    a: Option<String>,
+) -> Result<String> {
+    match a.as_deref().map(str::trim) {
+        None => Ok(String::new()),
+        Some("mine") => {
+            let mut node = lgmesh_proto::v1::node_client::NodeClient::new(connect(dir, o).await?);
+            let info = node.info(v1::InfoRequest {}).await?.into_inner();
+            if info.publisher.is_empty() {
+                bail!(
+                    "answers: this node publishes nothing (an observer), so it has no needs; name a need as did:key:…/name"
+                );
+            }
+            Ok(info.publisher)
+        }
+        Some(s) => Ok(s.to_owned()),
+    }
+}
+
 /// `lgmesh watch`.
 pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
     let mut client = RegistryClient::new(connect(dir, &a.out).await?);
@@ -225,6 +248,7 @@ pub async fn watch(dir: &DataDir, a: WatchArgs) -> Result<()> {
             org: a.filter.org.unwrap_or_default(),
             status: a.filter.status.unwrap_or_default(),
             standard: a.filter.standard.unwrap_or_default(),
+            answers: answers_filter(dir, &a.out, a.filter.answers).await?,
             include_retracted: a.include_retracted,
             verified_only: a.filter.verified_only,
         })
@@ -264,11 +288,25 @@ pub async fn adopt(dir: &DataDir, a: AdoptArgs) -> Result<()> {
         _ => bail!("service: give it as PUBLISHER/NAME, e.g. did:key:z6Mk…/address-lookup"),
     };
     let publisher = key_arg("service", &publisher)?;
+    let mut answers = vec![];
+    for (i, need) in a.answers.iter().enumerate() {
+        let (did, name) = need
+            .split_once('/')
+            .filter(|(_, n)| lgmesh_protocol::identity::is_slug(n))
+            .ok_or_else(|| {
+                anyhow!("answers[{i}]: give a need as did:key:z6Mk…/name, got {need:?}")
+            })?;
+        answers.push(v1::NeedRef {
+            publisher: key_arg(&format!("answers[{i}]"), did)?.as_bytes().to_vec(),
+            name: name.to_owned(),
+        });
+    }
     let content = v1::publish_request::Content::Adoption(v1::Adoption {
         publisher: publisher.as_bytes().to_vec(),
         name,
         version: a.version.unwrap_or(0),
         note: a.note,
+        answers,
     });
     publish_content(dir, &a.out, String::new(), content).await
 }
