@@ -198,6 +198,18 @@ fn every_page_answers_escapes_what_publishers_wrote_and_updates_live() {
     let (_, headers, csv) = get(&node, "/catalogue.csv?q=hyperlink");
     assert!(headers.contains("content-type: text/csv"), "{headers}");
     assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")"), "{csv}");
+    // Every table on every page downloads as CSV from the page's own address.
+    let (_, headers, kinds) = get(&node, "/?csv=kinds");
+    assert!(headers.contains("content-type: text/csv"), "{headers}");
+    assert!(
+        kinds.starts_with("Kind,Live\r\n") && kinds.contains("service,"),
+        "{kinds}"
+    );
+    let (_, _, needs) = get(&node, "/reuse?csv=needs");
+    assert!(needs.contains("Bulky waste collection booking"), "{needs}");
+    let (status, _, _) = get(&node, "/anomalies?csv=nothing");
+    assert!(status.contains(" 404 "), "{status}");
+    assert!(page(&node, "/anomalies").contains("?csv=equivocations"));
     let coverage = get(&node, "/coverage.csv").2;
     assert_eq!(
         coverage.lines().count(),

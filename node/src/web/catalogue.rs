@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
@@ -235,10 +235,15 @@ fn form(f: &Form, error: Option<&str>) -> Markup {
 }
 
 /// The search page: the form, then the results (or what is wrong with the form).
-pub(super) async fn search(State(web): State<Arc<Web>>, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn search(
+    State(web): State<Arc<Web>>,
+    RawQuery(raw): RawQuery,
+    uri: Uri,
+) -> Response {
+    let t = page::Tables::new(&uri);
     let f = match Form::parse(raw.as_deref()) {
         Ok(f) => f,
-        Err(e) => return render_search(&web, &Form::default(), Err(e)),
+        Err(e) => return render_search(&web, t, &Form::default(), Err(e)),
     };
     let r = match f.query(PAGE_SIZE) {
         Ok(q) => web.app.search(q).await.map_err(|e| match e {
@@ -247,10 +252,15 @@ pub(super) async fn search(State(web): State<Arc<Web>>, RawQuery(raw): RawQuery)
         }),
         Err(e) => Err(e),
     };
-    render_search(&web, &f, r)
+    render_search(&web, t, &f, r)
 }
 
-fn render_search(web: &Web, f: &Form, r: Result<v1::SearchResponse, String>) -> Response {
+fn render_search(
+    web: &Web,
+    mut t: page::Tables,
+    f: &Form,
+    r: Result<v1::SearchResponse, String>,
+) -> Response {
     let (status, results) = match &r {
         Ok(res) => {
             let rows: Vec<Vec<Markup>> = res
@@ -264,7 +274,7 @@ fn render_search(web: &Web, f: &Form, r: Result<v1::SearchResponse, String>) -> 
                 StatusCode::OK,
                 html! {
                     p class="lg-body" id="result-count" data-live { (num(res.total)) " found" }
-                    (page::table("results", "Results", &["Title", "Kind", "Publisher", "LGSL", "Status", "Trust", "Adopters"], &[6], &rows))
+                    (t.table("results", "Results", &["Title", "Kind", "Publisher", "LGSL", "Status", "Trust", "Adopters"], &[6], &rows))
                     @if !res.next_cursor.is_empty() {
                         nav class="lg-pagination" aria-label="Pages" {
                             a class="lg-pagination__link" rel="next" href={ "/catalogue?" (f.href(&res.next_cursor)) } { "Next" span class="lg-visually-hidden" { " page of results" } }
@@ -397,7 +407,12 @@ fn value(v: &Value) -> Markup {
 }
 
 /// One manifest: its fields, its versions, the trust explanation and who adopts it.
-pub(super) async fn manifest(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Response {
+pub(super) async fn manifest(
+    State(web): State<Arc<Web>>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    let mut t = page::Tables::new(&uri);
     let Ok(id) = id.parse::<ManifestId>() else {
         return error_page(
             &web,
@@ -567,11 +582,11 @@ pub(super) async fn manifest(State(web): State<Arc<Web>>, Path(id): Path<String>
         (page::summary(trust_rows))
         @if matches!(m.kind.as_str(), "service" | "dataset") {
             h2 class="lg-heading-m" { "Who uses it" }
-            (page::table("adopters", &format!("Organisations that adopt it ({} verified)", m.verified_adopters), &["Organisation", "Trust", "Version used"], &[2], &adopters))
+            (t.table("adopters", &format!("Organisations that adopt it ({} verified)", m.verified_adopters), &["Organisation", "Trust", "Version used"], &[2], &adopters))
         }
         @if m.kind == "need" {
             h2 class="lg-heading-m" { "Answers" }
-            (page::table("answers", "Services and adoptions that say they answer this need", &["Answer", "Kind", "Publisher", "Trust"], &[], &answers))
+            (t.table("answers", "Services and adoptions that say they answer this need", &["Answer", "Kind", "Publisher", "Trust"], &[], &answers))
         }
         @if !answering.is_empty() {
             h2 class="lg-heading-m" { "Needs it answers" }
@@ -580,9 +595,12 @@ pub(super) async fn manifest(State(web): State<Arc<Web>>, Path(id): Path<String>
         h2 class="lg-heading-m" { "Fields" }
         (page::summary(fields))
         h2 class="lg-heading-m" { "Versions" }
-        (page::table("versions", "Versions held, newest first", &["Version", "Signed", "Kind"], &[], &versions))
+        (t.table("versions", "Versions held, newest first", &["Version", "Signed", "Kind"], &[], &versions))
         p class="lg-body-s" { "Summary as of " (rfc3339(snap.built_at_ms)) "." }
     };
+    if let Some(csv) = t.csv("manifest") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(&web.shell(&title_text, "/catalogue"), content),

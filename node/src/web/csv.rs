@@ -66,6 +66,14 @@ impl Csv {
     }
 }
 
+/// A file-name-safe form of `s`: letters, digits and `-` only, at most 40.
+pub fn safe_name(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

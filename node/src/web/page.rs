@@ -232,6 +232,106 @@ pub fn pagination(at: usize, size: usize, total: usize, href: impl Fn(usize) -> 
     }
 }
 
+/// The tables of one page, each with a link that downloads it as CSV: the same URL with
+/// `csv=ID`, which the page's handler answers with [`Tables::csv`] instead of HTML.
+pub struct Tables {
+    /// The page's path and query without `csv`, for the links.
+    base: String,
+    /// The table asked for as CSV, if any.
+    want: Option<String>,
+    found: Option<super::csv::Csv>,
+}
+
+impl Tables {
+    /// The tables of the page at `uri`.
+    pub fn new(uri: &axum::http::Uri) -> Self {
+        let mut want = None;
+        let mut keep = vec![];
+        for part in uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            match part.strip_prefix("csv=") {
+                Some(id) if want.is_none() => want = Some(id.to_owned()),
+                Some(_) => {}
+                None => keep.push(part),
+            }
+        }
+        let base = if keep.is_empty() {
+            format!("{}?", uri.path())
+        } else {
+            format!("{}?{}&", uri.path(), keep.join("&"))
+        };
+        Self {
+            base,
+            want,
+            found: None,
+        }
+    }
+
+    /// A table (see [`table`]) with its CSV link; kept as CSV when it is the one asked for.
+    pub fn table(
+        &mut self,
+        id: &str,
+        caption: &str,
+        heads: &[&str],
+        numeric: &[usize],
+        rows: &[Vec<Markup>],
+    ) -> Markup {
+        if self.want.as_deref() == Some(id) {
+            let mut c = super::csv::Csv::new(heads);
+            for r in rows {
+                let cells: Vec<String> = r.iter().map(text_of).collect();
+                c.row(cells.iter().map(String::as_str));
+            }
+            self.found = Some(c);
+        }
+        let href = format!("{}csv={id}", self.base);
+        html! {
+            (table(id, caption, heads, numeric, rows))
+            p class="lg-body-s" { a href=(href) download { "Download this table as CSV" } }
+        }
+    }
+
+    /// The CSV asked for (`csv=ID`), named `file`; a page that has no such table
+    /// answers 404. `None` when no CSV was asked for: serve the page.
+    pub fn csv(self, file: &str) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        let want = self.want?;
+        Some(match self.found {
+            Some(c) => c.download(&format!("{file}-{}.csv", super::csv::safe_name(&want))),
+            None => (
+                axum::http::StatusCode::NOT_FOUND,
+                "csv: this page has no table by that name\n",
+            )
+                .into_response(),
+        })
+    }
+}
+
+/// The text of a cell, as a CSV holds it: our own markup without its tags, entities
+/// decoded (maud escapes only these four).
+fn text_of(m: &Markup) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in m.0.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+        .trim()
+        .to_owned()
+}
+
 /// Key figures: (value, label, hint).
 pub fn stats(items: &[(String, &str, String)]) -> Markup {
     html! {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use maud::{Markup, html};
 
@@ -90,7 +90,8 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-pub(super) async fn overview(State(web): State<Arc<Web>>) -> Response {
+pub(super) async fn overview(State(web): State<Arc<Web>>, uri: Uri) -> Response {
+    let mut t = page::Tables::new(&uri);
     let s = web.snaps.get();
     let peers = match web.app.net() {
         Some(n) => tokio::time::timeout(std::time::Duration::from_secs(1), n.info())
@@ -191,7 +192,7 @@ pub(super) async fn overview(State(web): State<Arc<Web>>) -> Response {
             "A bar for each day this node has run, up to 90 days: the number of live manifests it held that day.",
             &growth,
         ))
-        (page::table("growth-table", "Live manifests by day", &["Day", "Live manifests", "Organisations"], &[1, 2],
+        (t.table("growth-table", "Live manifests by day", &["Day", "Live manifests", "Organisations"], &[1, 2],
             &history.iter().rev().take(14).map(|p| vec![html!{ (p.day) }, html!{ (num(p.live)) }, html!{ (num(p.orgs)) }]).collect::<Vec<_>>()))
         h2 class="lg-heading-m" { "Activity" }
         (chart::bars(
@@ -201,8 +202,8 @@ pub(super) async fn overview(State(web): State<Arc<Web>>) -> Response {
             &months,
         ))
         h2 class="lg-heading-m" { "What is published" }
-        (page::table("kinds", "Live manifests by kind", &["Kind", "Live"], &[1], &kinds))
-        (page::table(
+        (t.table("kinds", "Live manifests by kind", &["Kind", "Live"], &[1], &kinds))
+        (t.table(
             "standards",
             "Standards most conformed to",
             &["Standard", "Live manifests"],
@@ -213,6 +214,9 @@ pub(super) async fn overview(State(web): State<Arc<Web>>) -> Response {
             ]).collect::<Vec<_>>(),
         ))
     };
+    if let Some(csv) = t.csv("overview") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(&web.shell("Overview", "/"), content),
@@ -257,7 +261,9 @@ fn org_rows(rows: &[&super::snapshot::OrgRow]) -> Vec<Vec<Markup>> {
 pub(super) async fn organisations(
     State(web): State<Arc<Web>>,
     Query(q): Query<HashMap<String, String>>,
+    uri: Uri,
 ) -> Response {
+    let mut t = page::Tables::new(&uri);
     let s = web.snaps.get();
     let at = page_of(&q);
     let rows: Vec<&super::snapshot::OrgRow> = s.orgs.iter().skip(at * PAGE).take(PAGE).collect();
@@ -267,7 +273,7 @@ pub(super) async fn organisations(
             "whether this node believes it is the trust judgement (verified by the operator, by endorsements from verified organisations, or by the organisation's website)."
         }
         (page::csv_link("/organisations.csv", "every organisation"))
-        (page::table(
+        (t.table(
             "orgs",
             "Organisations",
             &["Organisation", "Org id", "Type", "Trust", "Services", "Datasets", "Adopts", "Last signed"],
@@ -276,6 +282,9 @@ pub(super) async fn organisations(
         ))
         (page::pagination(at, PAGE, s.orgs.len(), |p| format!("/organisations?page={}", p + 1)))
     };
+    if let Some(csv) = t.csv("organisations") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(&web.shell("Organisations", "/organisations"), content),
@@ -313,7 +322,12 @@ pub(super) async fn organisations_csv(State(web): State<Arc<Web>>) -> Response {
     c.download("organisations.csv")
 }
 
-pub(super) async fn organisation(State(web): State<Arc<Web>>, Path(key): Path<String>) -> Response {
+pub(super) async fn organisation(
+    State(web): State<Arc<Web>>,
+    Path(key): Path<String>,
+    uri: Uri,
+) -> Response {
+    let mut t = page::Tables::new(&uri);
     let Ok(pk) = key.parse::<PublisherKey>() else {
         return error_page(
             &web,
@@ -373,13 +387,16 @@ pub(super) async fn organisation(State(web): State<Arc<Web>>, Path(key): Path<St
     }
     let content = html! {
         (page::summary(summary))
-        (page::table("heads", "What it publishes", &["Title", "Kind", "Name", "Version", "Expires"], &[3], &rows))
+        (t.table("heads", "What it publishes", &["Title", "Kind", "Name", "Version", "Expires"], &[3], &rows))
     };
     let title = if name.is_empty() {
         "Organisation".to_owned()
     } else {
         name
     };
+    if let Some(csv) = t.csv("organisation") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(&web.shell(&title, "/organisations"), content),
@@ -389,7 +406,9 @@ pub(super) async fn organisation(State(web): State<Arc<Web>>, Path(key): Path<St
 pub(super) async fn coverage(
     State(web): State<Arc<Web>>,
     Query(q): Query<HashMap<String, String>>,
+    uri: Uri,
 ) -> Response {
+    let mut t = page::Tables::new(&uri);
     let s = web.snaps.get();
     let all = q.get("all").is_some_and(|v| v == "1");
     let mut rows = vec![];
@@ -430,8 +449,11 @@ pub(super) async fn coverage(
             @else { a href="/coverage?all=1" { "Show all " (lgsl().len()) " LGSL services" } }
         }
         (page::csv_link("/coverage.csv", "coverage of every LGSL service"))
-        (page::table("coverage", "LGSL coverage and duplication", &["LGSL", "Service", "Publishing", "Reusing", "Needs", ""], &[2, 3, 4], &rows))
+        (t.table("coverage", "LGSL coverage and duplication", &["LGSL", "Service", "Publishing", "Reusing", "Needs", ""], &[2, 3, 4], &rows))
     };
+    if let Some(csv) = t.csv("coverage") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(
@@ -471,7 +493,9 @@ pub(super) async fn coverage_csv(State(web): State<Arc<Web>>) -> Response {
 pub(super) async fn reuse(
     State(web): State<Arc<Web>>,
     Query(q): Query<HashMap<String, String>>,
+    uri: Uri,
 ) -> Response {
+    let mut t = page::Tables::new(&uri);
     let s = web.snaps.get();
     let at = page_of(&q);
     let uses: Vec<Vec<Markup>> = s
@@ -519,12 +543,15 @@ pub(super) async fn reuse(
     let content = html! {
         p class="lg-body" { "Who uses whose services (adoptions, signed by the organisation that uses the service), and what organisations have said they need." }
         (page::csv_link("/adoptions.csv", "every adoption"))
-        (page::table("uses", "Adoptions", &["Organisation", "Uses", "Published by", "Version", "Note"], &[3], &uses))
+        (t.table("uses", "Adoptions", &["Organisation", "Uses", "Published by", "Version", "Note"], &[3], &uses))
         (page::pagination(at, PAGE, s.uses.len(), |p| format!("/reuse?page={}", p + 1)))
         h2 class="lg-heading-m" { "Needs" }
         (page::csv_link("/needs.csv", "every need"))
-        (page::table("needs", "Needs and the organisations publishing for their LGSL services", &["Need", "Posted by", "LGSL", "Publishing for it", "Answers"], &[3, 4], &needs))
+        (t.table("needs", "Needs and the organisations publishing for their LGSL services", &["Need", "Posted by", "LGSL", "Publishing for it", "Answers"], &[3, 4], &needs))
     };
+    if let Some(csv) = t.csv("reuse") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(&web.shell("Reuse", "/reuse"), content),
@@ -558,7 +585,7 @@ pub(super) async fn adoptions_csv(State(web): State<Arc<Web>>) -> Response {
 
 pub(super) async fn needs_csv(State(web): State<Arc<Web>>) -> Response {
     let s = web.snaps.get();
-    let mut c = Csv::new(&["id", "publisher", "org", "title", "lgsl"]);
+    let mut c = Csv::new(&["id", "publisher", "org", "name", "title", "lgsl", "answers"]);
     for n in &s.needs {
         let codes = n
             .lgsl
@@ -566,18 +593,26 @@ pub(super) async fn needs_csv(State(web): State<Arc<Web>>) -> Response {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(" ");
+        let answers = s
+            .answered
+            .get(&(n.publisher, n.name.clone()))
+            .copied()
+            .unwrap_or(0);
         c.row([
             n.id.to_string().as_str(),
             &n.publisher.to_string(),
             &s.who(&n.publisher),
+            &n.name,
             &n.title,
             &codes,
+            &answers.to_string(),
         ]);
     }
     c.download("needs.csv")
 }
 
-pub(super) async fn anomalies(State(web): State<Arc<Web>>) -> Response {
+pub(super) async fn anomalies(State(web): State<Arc<Web>>, uri: Uri) -> Response {
+    let mut t = page::Tables::new(&uri);
     let s = web.snaps.get();
     let m = web.app.metrics();
     let sources = [Source::Local, Source::Submit, Source::Gossip, Source::Sync];
@@ -660,20 +695,23 @@ pub(super) async fn anomalies(State(web): State<Arc<Web>>) -> Response {
         .collect();
     let content = html! {
         p class="lg-body" { "What this node refused, and what it holds that deserves a look. Counts of rejections are since this node started." }
-        (page::table("rejections", "Rejections by reason", &["Reason", "Count"], &[1], &rejected))
-        (page::table("peers", "Connected peers with strikes (invalid messages sent)", &["Peer", "Runs", "Strikes"], &[2], &peers))
+        (t.table("rejections", "Rejections by reason", &["Reason", "Count"], &[1], &rejected))
+        (t.table("peers", "Connected peers with strikes (invalid messages sent)", &["Peer", "Runs", "Strikes"], &[2], &peers))
         h2 class="lg-heading-m" { "Equivocations" }
         p class="lg-body" { "A publisher that signed two different manifests with the same version. The two signed manifests are the proof: anyone can check them." }
-        (page::table("equivocations", "Equivocations, with their proof", &["Publisher", "Name", "Version", "Manifests"], &[2], &equivocations))
+        (t.table("equivocations", "Equivocations, with their proof", &["Publisher", "Name", "Version", "Manifests"], &[2], &equivocations))
         h2 class="lg-heading-m" { "Conflicting organisation claims" }
-        (page::table("conflicting", "Keys whose organisation another key also claims", &["Publisher", "Claims", "Why"], &[], &conflicting))
+        (t.table("conflicting", "Keys whose organisation another key also claims", &["Publisher", "Claims", "Why"], &[], &conflicting))
         h2 class="lg-heading-m" { "Expired" }
         (page::csv_link("/expired.csv", "every expired manifest"))
-        (page::table("expired", &format!("Expired manifests ({})", num(s.expired_count)), &["Title", "Kind", "Publisher", "Expired"], &[], &expired))
+        (t.table("expired", &format!("Expired manifests ({})", num(s.expired_count)), &["Title", "Kind", "Publisher", "Expired"], &[], &expired))
         h2 class="lg-heading-m" { "Gone quiet" }
         p class="lg-body" { "Publishers that have signed nothing for " (QUIET_AFTER_MS / (24 * 3600 * 1000)) " days. A running node renews what it publishes, so silence this long usually means the node is gone." }
-        (page::table("quiet", "Publishers gone quiet", &["Publisher", "Org id", "Last signed"], &[], &quiet))
+        (t.table("quiet", "Publishers gone quiet", &["Publisher", "Org id", "Last signed"], &[], &quiet))
     };
+    if let Some(csv) = t.csv("anomalies") {
+        return csv;
+    }
     html_page(
         StatusCode::OK,
         page::page(&web.shell("Anomalies", "/anomalies"), content),
