@@ -71,7 +71,8 @@ pub enum Command {
     /// Manage this organisation's publisher key.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Write the catalogue in an open format (dcat: DCAT-AP 3 JSON-LD) from a running node.
+    /// Write the catalogue in an open format from a running node (dcat: DCAT-AP 3 JSON-LD;
+    /// ukgov: UK metadata model records in YAML).
     Export(ExportArgs),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(crate::demo::DemoArgs),
@@ -83,6 +84,9 @@ pub enum ExportFormat {
     /// DCAT-AP 3 JSON-LD of every live service and dataset (what /catalog.jsonld serves,
     /// all pages in one document), for data.gov.uk- and CKAN-style harvesters.
     Dcat,
+    /// the UK Cross-Government Metadata Exchange Model: one YAML record per live service
+    /// (DataService) and dataset (Dataset), written into the directory given with --out.
+    Ukgov,
 }
 
 /// `lgmesh export`.
@@ -91,7 +95,8 @@ pub struct ExportArgs {
     /// The format.
     #[arg(value_enum)]
     pub format: ExportFormat,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output. For ukgov, required: a new or empty
+    /// directory, which gets one file per record, <organisation>--<name>--<hash>.yaml.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Where the node is.
