@@ -170,6 +170,26 @@ impl Default for ManifestConfig {
     }
 }
 
+impl HttpConfig {
+    /// Checks `public_url`, naming it: empty, or an absolute http(s) URL without
+    /// spaces or quotes (the catalogue's IRIs start with it).
+    pub fn check(&self) -> Result<()> {
+        let u = self.public_url.trim();
+        let ok = u.is_empty()
+            || ((u.starts_with("https://") || u.starts_with("http://"))
+                && u.len() > 8
+                && u.len() <= 512
+                && u.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~:/@!$&'()*+,;=%".contains(&b)));
+        if !ok {
+            bail!(
+                "http.public_url: {u:?} is not an absolute http(s) URL, e.g. \"https://lgmesh.guildford.gov.uk\""
+            );
+        }
+        Ok(())
+    }
+}
+
 impl ManifestConfig {
     /// Checks the values, naming the one that is wrong.
     pub fn check(&self) -> Result<()> {

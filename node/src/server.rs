@@ -118,6 +118,7 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     let token = dir.load_admin_token()?;
     config.trust.check()?;
     config.manifests.check()?;
+    config.http.check()?;
     let registry = open_store(&dir, &config, key.as_ref().map(SecretKey::public)).await?;
     let tasks = Tasks::new();
     let metrics = Arc::new(Metrics::default());

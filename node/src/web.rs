@@ -58,6 +58,8 @@ pub struct Web {
     /// Where people and harvesters reach these pages, without a trailing `/`.
     pub(crate) base: String,
     listeners: Arc<Semaphore>,
+    /// `/catalog.jsonld` pages being built at once (each holds a page in memory).
+    pub(crate) dcat_pages: Arc<Semaphore>,
 }
 
 impl Web {
@@ -65,7 +67,10 @@ impl Web {
     /// at `http.public_url` when the config gives one).
     pub fn new(app: Arc<App>, snaps: Arc<Snapshots>, bound: std::net::SocketAddr) -> Arc<Self> {
         let c = app.config();
+        // An address bound to every interface names no host: harvesters get the
+        // loopback one unless `http.public_url` says where people reach the node.
         let base = match c.http.public_url.trim().trim_end_matches('/') {
+            "" if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
             "" => format!("http://{bound}"),
             url => url.to_owned(),
         };
@@ -82,6 +87,7 @@ impl Web {
             node,
             base,
             listeners: Arc::new(Semaphore::new(MAX_LISTENERS)),
+            dcat_pages: Arc::new(Semaphore::new(2)),
         })
     }
 
@@ -189,12 +195,13 @@ async fn events(State(web): State<Arc<Web>>) -> Response {
         )
             .into_response();
     };
+    let listening = web.snaps.listen();
     let mut rx = web.snaps.subscribe();
     rx.mark_unchanged();
     let snaps = web.snaps.clone();
     let tasks = web.app.tasks().clone();
     let stream = async_stream(web.app.tasks(), move |tx| async move {
-        let _place = place;
+        let _place = (place, listening);
         // Browsers wait this long before reconnecting after a dropped stream.
         let retry = Event::default().retry(Duration::from_secs(5));
         if tx.send(Ok(retry)).await.is_err() {
@@ -203,6 +210,8 @@ async fn events(State(web): State<Arc<Web>>) -> Response {
         loop {
             tokio::select! {
                 () = tasks.stopping() => return,
+                // The browser went: give its place back at once.
+                () = tx.closed() => return,
                 r = rx.changed() => if r.is_err() { return },
             }
             let s = snaps.get();

@@ -99,7 +99,7 @@ fn federation() -> (tempfile::TempDir, PathBuf, Node) {
             .filter(|()| {
                 get(&node, "/coverage.csv")
                     .2
-                    .contains("524,Household waste collection,1,1,")
+                    .contains("524,Household waste collection,1,0,")
             })
     });
     (tmp, dir, node)

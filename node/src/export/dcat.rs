@@ -77,13 +77,17 @@ fn typed(v: &str, t: &str) -> Value {
     json!({"@value": v, "@type": t})
 }
 
-/// An absolute http(s) URL, as an IRI may be written (no spaces, quotes or brackets).
+/// An absolute http(s) URL that is also a valid IRI as harvesters parse it: only
+/// RFC 3986's unreserved and reserved characters (and `%`), at most one `#`, no
+/// brackets (IPv6 hosts are not catalogue addresses). Anything else is left out of
+/// the document rather than break it.
 fn is_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.len() > 8
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>\"{}|\\^`".contains(c))
+        && s.len() <= 2048
+        && s.matches('#').count() <= 1
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=%".contains(&b))
 }
 
 /// Percent-encodes everything but unreserved characters and `:`.
@@ -113,13 +117,34 @@ fn date(s: &str) -> Option<Value> {
 }
 
 impl Graph {
+    /// The node `id`, made with type `ty`, or given `ty` beside the types it has: one
+    /// IRI may be a licence and a service's endpoint at once, as publishers wrote.
     fn node(&mut self, id: &str, ty: Value) -> &mut Map<String, Value> {
-        self.nodes.entry(id.to_owned()).or_insert_with(|| {
+        let n = self.nodes.entry(id.to_owned()).or_insert_with(|| {
             let mut m = Map::new();
             m.insert("@id".into(), Value::String(id.to_owned()));
-            m.insert("@type".into(), ty);
             m
-        })
+        });
+        let mut types: Vec<Value> = match n.remove("@type") {
+            Some(Value::Array(a)) => a,
+            Some(v) => vec![v],
+            None => vec![],
+        };
+        for t in match ty {
+            Value::Array(a) => a,
+            v => vec![v],
+        } {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        let ty = if types.len() == 1 {
+            types.remove(0)
+        } else {
+            Value::Array(types)
+        };
+        n.insert("@type".into(), ty);
+        n
     }
 
     /// An EU vocabulary concept with its scheme: `kind` is the list (`frequency`), `code`
@@ -321,7 +346,12 @@ fn common(g: &mut Graph, cat: &Catalogue, item: &Item, ty: &str) -> Option<Strin
         let cid = format!("{id}#contact");
         let n = g.node(&cid, json!("vcard:Kind"));
         n.insert("vcard:fn".into(), Value::String(cp.contact_name.clone()));
-        if cp.email.contains('@') && !cp.email.chars().any(char::is_whitespace) {
+        // Only an address that is a valid mailto: IRI as it is.
+        let plain = cp
+            .email
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@.-_+".contains(&b));
+        if plain && cp.email.matches('@').count() == 1 {
             n.insert(
                 "vcard:hasEmail".into(),
                 iri(&format!("mailto:{}", cp.email)),
@@ -424,16 +454,25 @@ fn dataset(g: &mut Graph, cat: &Catalogue, item: &Item, d: &v1::Dataset) -> Opti
                 &x.licence
             },
         );
-        let media = (!x.media_type.is_empty()
-            && x.media_type.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| {
-            let mid = format!(
-                "https://www.iana.org/assignments/media-types/{}",
-                x.media_type
-            );
-            g.node(&mid, json!("dct:MediaType"));
-            iri(&mid)
-        });
+        let media = x
+            .media_type
+            .split_once('/')
+            .is_some_and(|(t, st)| {
+                let token = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!$&^_.+-".contains(&b))
+                };
+                token(t) && token(st)
+            })
+            .then(|| {
+                let mid = format!(
+                    "https://www.iana.org/assignments/media-types/{}",
+                    x.media_type
+                );
+                g.node(&mid, json!("dct:MediaType"));
+                iri(&mid)
+            });
         let format = file_type(&x.media_type).map(|code| {
             g.eu(
                 "file-type",
@@ -626,6 +665,7 @@ pub fn merge(pages: Vec<Value>) -> Value {
             if n.get("@type") == Some(&json!("hydra:PagedCollection")) {
                 continue;
             }
+            // A paged catalogue's nodes are typed the same on every page.
             let Some(id) = n.get("@id").and_then(Value::as_str).map(str::to_owned) else {
                 continue;
             };
@@ -651,4 +691,37 @@ pub fn merge(pages: Vec<Value>) -> Value {
         "@context": context,
         "@graph": nodes.into_values().map(Value::Object).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_urls_that_are_valid_iris_become_nodes() {
+        assert!(is_url("https://www.openreferraluk.org/"));
+        assert!(is_url("https://api.example.gov.uk/x?a=1&b=2#top"));
+        for bad in [
+            "https://evil.example/x[y]#a#b",
+            "https://a.example/\"<b>",
+            "https://a.example/{z}",
+            "javascript:alert(1)",
+            "https://a example/",
+            "http://",
+        ] {
+            assert!(!is_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_node_given_two_types_keeps_both() {
+        let mut g = Graph {
+            nodes: BTreeMap::new(),
+        };
+        let url = "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/";
+        g.resource_url(url);
+        g.licence("http://x", url);
+        let types = g.nodes[url]["@type"].clone();
+        assert_eq!(types, json!(["rdfs:Resource", "dct:LicenseDocument"]));
+    }
 }

@@ -67,7 +67,7 @@ impl Form {
                 "org" => f.org = v,
                 "status" => f.status = v.to_ascii_uppercase(),
                 "standard" => f.standard = v,
-                "verified" => f.verified = !v.is_empty(),
+                "verified" => f.verified = matches!(v.as_str(), "1" | "on" | "true" | "yes"),
                 "cursor" => f.cursor = v,
                 _ => {}
             }
@@ -154,7 +154,10 @@ fn decode(s: &str) -> Result<String, String> {
                     .get(i + 1..i + 3)
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| "the address has a malformed %-escape".to_owned())?;
+                    .ok_or_else(|| {
+                        "the search's address has a malformed %-escape; search again from the form"
+                            .to_owned()
+                    })?;
                 out.push(hex);
                 i += 2;
             }
@@ -459,7 +462,7 @@ pub(super) async fn manifest(
         .await
         .ok();
     let trust = web.app.judge(pk).await.ok();
-    let snap = web.snaps.get();
+    let snap = web.snaps.current(&web.app).await;
     let who = if m.org_name.is_empty() {
         m.publisher.clone()
     } else {

@@ -40,7 +40,7 @@ pub fn bars(id: &str, title: &str, desc: &str, bars: &[(String, u64)]) -> Markup
                         text x=(LEFT - 6) y=(y + 5) text-anchor="end" { (super::page::num(top * i / 4)) }
                     }
                     @for (i, (label, v)) in bars.iter().enumerate() {
-                        @let h = plot_h * v / top;
+                        @let h = u64::try_from(u128::from(plot_h) * u128::from(*v) / u128::from(top)).unwrap_or(plot_h);
                         @let x = LEFT + slot * i as u64 + (slot - bar_w) / 2;
                         rect class="lg-chart__bar" x=(x) y=(TOP + plot_h - h) width=(bar_w) height=(h) {}
                         @if i % every == 0 {

@@ -27,7 +27,14 @@ pub(super) async fn catalog(
     State(web): State<Arc<Web>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
+    // Each page is built in memory from up to PAGE manifests: a few at a time.
+    let Ok(_building) = web.dcat_pages.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: other catalogue pages are being built; try again in a moment",
+        );
+    };
     let pages = s.catalogue.len().div_ceil(PAGE).max(1);
     let page = match q.get("page").map(|p| p.parse::<usize>()) {
         None => 1,
@@ -59,12 +66,21 @@ pub(super) async fn catalog(
         Ok(v) => v,
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let agent = |pk| {
-        s.org(pk).map_or_else(Agent::default, |o| Agent {
+    // An organisation is named as the publisher only when this node verifies the key
+    // for it: an org card is a claim, and an impostor's datasets must not be credited
+    // to the council it claims to be.
+    let agent = |pk| match s.org(pk) {
+        Some(o) if o.verification == lgmesh_registry::Verification::Verified => Agent {
             org_id: o.org_id.clone(),
             name: o.name.clone(),
             website: o.website.clone(),
-        })
+        },
+        Some(o) if !o.name.is_empty() => Agent {
+            org_id: String::new(),
+            name: format!("{} (claimed; key not verified by this node)", o.name),
+            website: String::new(),
+        },
+        _ => Agent::default(),
     };
     let items: Vec<Item> = stored
         .iter()

@@ -27,6 +27,7 @@ fn page_of(q: &HashMap<String, String>) -> usize {
     q.get("page")
         .and_then(|p| p.parse::<usize>().ok())
         .map_or(0, |p| p.saturating_sub(1))
+        .min(1_000_000)
 }
 
 /// The day part of a time: `2026-12-04`.
@@ -92,7 +93,7 @@ fn percent(part: u64, whole: u64) -> String {
 
 pub(super) async fn overview(State(web): State<Arc<Web>>, uri: Uri) -> Response {
     let mut t = page::Tables::new(&uri);
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let peers = match web.app.net() {
         Some(n) => tokio::time::timeout(std::time::Duration::from_secs(1), n.info())
             .await
@@ -264,9 +265,14 @@ pub(super) async fn organisations(
     uri: Uri,
 ) -> Response {
     let mut t = page::Tables::new(&uri);
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let at = page_of(&q);
-    let rows: Vec<&super::snapshot::OrgRow> = s.orgs.iter().skip(at * PAGE).take(PAGE).collect();
+    let rows: Vec<&super::snapshot::OrgRow> = s
+        .orgs
+        .iter()
+        .skip(at.saturating_mul(PAGE))
+        .take(PAGE)
+        .collect();
     let content = html! {
         p class="lg-body" {
             (num(s.orgs.len() as u64)) " publishers. An organisation is what its org card says; "
@@ -292,7 +298,7 @@ pub(super) async fn organisations(
 }
 
 pub(super) async fn organisations_csv(State(web): State<Arc<Web>>) -> Response {
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let mut c = Csv::new(&[
         "publisher",
         "org_id",
@@ -336,7 +342,7 @@ pub(super) async fn organisation(
             "The address should end in a publisher key, did:key:z6Mk…",
         );
     };
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let reg = web.app.registry().clone();
     let heads = match web.app.blocking(move || reg.heads_of(&pk)).await {
         Ok(Ok(h)) => h,
@@ -409,7 +415,7 @@ pub(super) async fn coverage(
     uri: Uri,
 ) -> Response {
     let mut t = page::Tables::new(&uri);
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let all = q.get("all").is_some_and(|v| v == "1");
     let mut rows = vec![];
     let mut active = 0;
@@ -419,14 +425,15 @@ pub(super) async fn coverage(
         let (p, a, n) = c.map_or((0, 0, 0), |c| {
             (c.publishers.len(), c.adopters.len(), c.needs)
         });
-        if p + a > 0 || n > 0 {
+        let u = c.map_or(0, |c| c.unverified.len());
+        if p + a + u > 0 || n > 0 {
             active += 1;
         }
         let dup = p >= 2 && a < p;
         if dup {
             duplicated += 1;
         }
-        if !all && p + a == 0 && n == 0 {
+        if !all && p + a + u == 0 && n == 0 {
             continue;
         }
         rows.push(vec![
@@ -434,14 +441,16 @@ pub(super) async fn coverage(
             html! { (label) },
             html! { (p) },
             html! { (a) },
+            html! { (u) },
             html! { (n) },
             html! { @if dup { strong class="lg-tag lg-tag--yellow" { "duplicated" } } },
         ]);
     }
     let content = html! {
         p class="lg-body" {
-            "For each service in the Local Government Services List (LGSL): how many organisations publish a service or dataset for it, and how many reuse one (adopt a service published for it). "
-            "Several publishing and few reusing marks likely duplication: councils building the same thing apart."
+            "For each service in the Local Government Services List (LGSL): how many organisations publish a service or dataset for it, and how many reuse one (adopt one another organisation published). "
+            "Several publishing and few reusing marks likely duplication: councils building the same thing apart. "
+            "Only keys this node verifies count as organisations; keys it does not verify are counted apart."
         }
         p class="lg-body" { (active) " of " (lgsl().len()) " LGSL services have activity; " (duplicated) " look duplicated." }
         p class="lg-body" {
@@ -449,7 +458,7 @@ pub(super) async fn coverage(
             @else { a href="/coverage?all=1" { "Show all " (lgsl().len()) " LGSL services" } }
         }
         (page::csv_link("/coverage.csv", "coverage of every LGSL service"))
-        (t.table("coverage", "LGSL coverage and duplication", &["LGSL", "Service", "Publishing", "Reusing", "Needs", ""], &[2, 3, 4], &rows))
+        (t.table("coverage", "LGSL coverage and duplication", &["LGSL", "Service", "Publishing", "Reusing", "Unverified keys", "Needs", ""], &[2, 3, 4, 5], &rows))
     };
     if let Some(csv) = t.csv("coverage") {
         return csv;
@@ -464,7 +473,7 @@ pub(super) async fn coverage(
 }
 
 pub(super) async fn coverage_csv(State(web): State<Arc<Web>>) -> Response {
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let mut c = Csv::new(&[
         "lgsl_code",
         "label",
@@ -472,12 +481,14 @@ pub(super) async fn coverage_csv(State(web): State<Arc<Web>>) -> Response {
         "reusing_orgs",
         "needs",
         "duplicated",
+        "unverified_keys",
     ]);
     for (code, label) in lgsl() {
         let cov = s.coverage.get(code);
         let (p, a, n) = cov.map_or((0, 0, 0), |c| {
             (c.publishers.len(), c.adopters.len(), c.needs)
         });
+        let u = cov.map_or(0, |c| c.unverified.len()).to_string();
         c.row([
             code.to_string().as_str(),
             label,
@@ -485,6 +496,7 @@ pub(super) async fn coverage_csv(State(web): State<Arc<Web>>) -> Response {
             &a.to_string(),
             &n.to_string(),
             if p >= 2 && a < p { "true" } else { "false" },
+            &u,
         ]);
     }
     c.download("lgsl-coverage.csv")
@@ -496,12 +508,12 @@ pub(super) async fn reuse(
     uri: Uri,
 ) -> Response {
     let mut t = page::Tables::new(&uri);
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let at = page_of(&q);
     let uses: Vec<Vec<Markup>> = s
         .uses
         .iter()
-        .skip(at * PAGE)
+        .skip(at.saturating_mul(PAGE))
         .take(PAGE)
         .map(|u| {
             let service = match s.offers.get(&(u.service_publisher, u.service_name.clone())) {
@@ -559,7 +571,7 @@ pub(super) async fn reuse(
 }
 
 pub(super) async fn adoptions_csv(State(web): State<Arc<Web>>) -> Response {
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let mut c = Csv::new(&[
         "adopter",
         "adopter_org",
@@ -584,7 +596,7 @@ pub(super) async fn adoptions_csv(State(web): State<Arc<Web>>) -> Response {
 }
 
 pub(super) async fn needs_csv(State(web): State<Arc<Web>>) -> Response {
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let mut c = Csv::new(&["id", "publisher", "org", "name", "title", "lgsl", "answers"]);
     for n in &s.needs {
         let codes = n
@@ -613,7 +625,7 @@ pub(super) async fn needs_csv(State(web): State<Arc<Web>>) -> Response {
 
 pub(super) async fn anomalies(State(web): State<Arc<Web>>, uri: Uri) -> Response {
     let mut t = page::Tables::new(&uri);
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let m = web.app.metrics();
     let sources = [Source::Local, Source::Submit, Source::Gossip, Source::Sync];
     let mut rejected: Vec<Vec<Markup>> = vec![];
@@ -661,6 +673,7 @@ pub(super) async fn anomalies(State(web): State<Arc<Web>>, uri: Uri) -> Response
         .collect();
     let conflicting: Vec<Vec<Markup>> = s
         .conflicting()
+        .take(PAGE)
         .map(|o| {
             vec![
                 page::org_link(&o.publisher, &s.who(&o.publisher)),
@@ -723,7 +736,7 @@ fn reason_name(r: Reason) -> String {
 }
 
 pub(super) async fn expired_csv(State(web): State<Arc<Web>>) -> Response {
-    let s = web.snaps.get();
+    let s = web.snaps.current(&web.app).await;
     let mut c = Csv::new(&["id", "kind", "title", "publisher", "org", "expired_at"]);
     for e in &s.expired {
         c.row([

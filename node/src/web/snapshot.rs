@@ -3,10 +3,12 @@
 //! anomalies. Pages read the last snapshot and never scan the store themselves, so a
 //! page costs the same on 100 manifests as on 100,000.
 //!
-//! A rebuild reads every head once (blocking, on the blocking pool). It runs when the
-//! store's change sequence moved, no sooner than [`MIN_INTERVAL`] after the last one and
-//! no more often than ten times its own duration, so a node busy catching up spends at
-//! most a tenth of one core on it.
+//! A rebuild reads every head once (blocking, on the blocking pool). It runs only while
+//! someone looks (a page asked in the last [`WANTED_FOR`], or a browser listens for live
+//! updates), when the store's change sequence moved, no sooner than [`MIN_INTERVAL`]
+//! after the last one and no more often than ten times its own duration, so a node busy
+//! catching up spends at most a tenth of one core on it. The first page builds one if
+//! there is none. Nobody looking, one is built a day for the growth history.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -88,9 +90,13 @@ pub struct NeedRow {
 /// An LGSL code's publishers and users.
 #[derive(Debug, Clone, Default)]
 pub struct Coverage {
-    /// Organisations (by publisher key) publishing a live service or dataset for it.
+    /// Organisations (keys this node verifies) publishing a live service or dataset
+    /// for it: an unverified key could otherwise make a service look duplicated.
     pub publishers: BTreeSet<PublisherKey>,
-    /// Organisations that adopt one of those services.
+    /// Keys this node does not verify that publish for it.
+    pub unverified: BTreeSet<PublisherKey>,
+    /// Organisations (verified keys) that adopt one of those services, their own
+    /// excluded: using what you built is not reuse.
     pub adopters: BTreeSet<PublisherKey>,
     /// Live needs that name it.
     pub needs: u32,
@@ -251,7 +257,8 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
         }
         s.live += 1;
         *s.by_kind.entry(kind).or_default() += 1;
-        if trust.of_manifest(&pk, &m.id) == Verification::Verified {
+        let verified = trust.of_manifest(&pk, &m.id) == Verification::Verified;
+        if verified {
             s.verified += 1;
         }
         if let Some(month) = crate::view::rfc3339(b.issued_at_ms.min(now_ms)).get(..7) {
@@ -286,7 +293,9 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
             }
             Some(Kind::Service(x)) => {
                 row.services += 1;
-                count_answers(&mut s.answered, &x.answers);
+                if verified {
+                    count_answers(&mut s.answered, &x.answers);
+                }
                 let l = x.local.as_ref();
                 offer(l);
                 (
@@ -318,7 +327,9 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
             }
             Some(Kind::Adoption(a)) => {
                 row.adoptions += 1;
-                count_answers(&mut s.answered, &a.answers);
+                if verified {
+                    count_answers(&mut s.answered, &a.answers);
+                }
                 if let Ok(sp) = PublisherKey::from_stored(&a.publisher) {
                     s.uses.push(Use {
                         id: m.id,
@@ -335,7 +346,12 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
         };
         if let Some(l) = local {
             for code in &l.lgsl {
-                s.coverage.entry(*code).or_default().publishers.insert(pk);
+                let c = s.coverage.entry(*code).or_default();
+                if verified {
+                    c.publishers.insert(pk);
+                } else {
+                    c.unverified.insert(pk);
+                }
             }
         }
         let mut seen = BTreeSet::new();
@@ -347,18 +363,6 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
         }
         true
     })?;
-    // Adoptions count towards the LGSL codes of what they name, when it is live.
-    for u in &s.uses {
-        if let Some(codes) = offer_lgsl.get(&(u.service_publisher, u.service_name.clone())) {
-            for code in codes {
-                s.coverage
-                    .entry(*code)
-                    .or_default()
-                    .adopters
-                    .insert(u.adopter);
-            }
-        }
-    }
     s.equivocations = reg.all_equivocations(LIST_CAP)?;
     let mut rows: Vec<OrgRow> = orgs.into_values().collect();
     rows.sort_by(|a, b| {
@@ -374,6 +378,33 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
         .map(|(i, r)| (r.publisher, i))
         .collect();
     s.orgs = rows;
+    // Adoptions count towards the LGSL codes of what they name, when it is live.
+    for u in &s.uses {
+        let adopter_verified = s
+            .org_index
+            .get(&u.adopter)
+            .is_some_and(|&i| s.orgs[i].verification == Verification::Verified);
+        // Own services, and the same organisation under another key, are not reuse.
+        let same_org = |a: &PublisherKey, b: &PublisherKey| {
+            a == b
+                || matches!(
+                    (s.org_index.get(a), s.org_index.get(b)),
+                    (Some(&i), Some(&j)) if !s.orgs[i].org_id.is_empty() && s.orgs[i].org_id == s.orgs[j].org_id
+                )
+        };
+        if !adopter_verified || same_org(&u.adopter, &u.service_publisher) {
+            continue;
+        }
+        if let Some(codes) = offer_lgsl.get(&(u.service_publisher, u.service_name.clone())) {
+            for code in codes {
+                s.coverage
+                    .entry(*code)
+                    .or_default()
+                    .adopters
+                    .insert(u.adopter);
+            }
+        }
+    }
     s.nodes_on_cards = nodes.len();
     s.uses.sort_by(|a, b| {
         (a.service_publisher, &a.service_name, a.adopter).cmp(&(
@@ -384,6 +415,23 @@ pub fn build(reg: &Registry, now_ms: u64) -> Result<Snapshot, lgmesh_registry::S
     });
     s.build_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(s)
+}
+
+/// A page's interest in the summary lasts this long: it is kept up to date meanwhile.
+pub const WANTED_FOR: Duration = Duration::from_secs(600);
+/// When nobody looks, one summary a day is still built for the growth history, no
+/// sooner than this after the node starts.
+const DAILY_AFTER: Duration = Duration::from_secs(600);
+
+/// Held while a browser listens to `/events`.
+pub struct Listening(Arc<Snapshots>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0
+            .listening
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// One day of the federation as this node saw it: the last snapshot of that day.
@@ -404,6 +452,13 @@ const HISTORY_DAYS: usize = 3650;
 /// no node can know the federation's past before it joined.
 pub struct Snapshots {
     current: RwLock<Arc<Snapshot>>,
+    /// When a page last asked for the summary; none are built while nobody looks
+    /// (beyond one a day for the growth history), so an idle node holds none of it.
+    wanted: std::sync::Mutex<Option<Instant>>,
+    /// Browsers listening to `/events` now: they want every change.
+    listening: std::sync::atomic::AtomicUsize,
+    /// One build at a time.
+    building: tokio::sync::Mutex<()>,
     changed: watch::Sender<u64>,
     history: std::sync::Mutex<Vec<Point>>,
     /// Where the history is kept; `None` keeps it in memory only.
@@ -421,6 +476,9 @@ impl Snapshots {
             .unwrap_or_default();
         Arc::new(Self {
             current: RwLock::new(Arc::new(Snapshot::default())),
+            wanted: std::sync::Mutex::new(None),
+            listening: std::sync::atomic::AtomicUsize::new(0),
+            building: tokio::sync::Mutex::new(()),
             changed: watch::channel(0).0,
             history: std::sync::Mutex::new(history),
             file,
@@ -478,7 +536,44 @@ impl Snapshots {
         }
     }
 
-    /// The last snapshot built.
+    /// The summary for a page: the last one built, or, before any, one built now (a
+    /// second or so on 100,000 manifests). Marks the summary wanted, so that it is
+    /// kept up to date for the next [`WANTED_FOR`].
+    pub async fn current(&self, app: &App) -> Arc<Snapshot> {
+        *self
+            .wanted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+        let s = self.get();
+        if s.built_at_ms > 0 {
+            return s;
+        }
+        let _one = self.building.lock().await;
+        if self.get().built_at_ms == 0
+            && let Err(e) = self.refresh(app).await
+        {
+            tracing::warn!(error = %e, "web: the summary of the store could not be built");
+        }
+        self.get()
+    }
+
+    /// A browser listens to `/events` until the guard is dropped.
+    pub fn listen(self: &Arc<Self>) -> Listening {
+        self.listening
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Listening(self.clone())
+    }
+
+    fn is_wanted(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed) > 0
+            || self
+                .wanted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some_and(|t| t.elapsed() < WANTED_FOR)
+    }
+
+    /// The last snapshot built (empty before the first).
     pub fn get(&self) -> Arc<Snapshot> {
         match self.current.read() {
             Ok(g) => g.clone(),
@@ -527,6 +622,7 @@ impl Snapshots {
         let mut last_at: Option<Instant> = None;
         let mut built_seq = None;
         let mut last_write = None;
+        let started = Instant::now();
         let mut ticker = tokio::time::interval(POLL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let tasks = app.tasks().clone();
@@ -536,6 +632,18 @@ impl Snapshots {
                 _ = ticker.tick() => {}
             }
             let seq = app.registry().change_seq().ok();
+            // Nobody looking: only the growth history's point a day, once the node has
+            // run a while (a node that starts is busy enough catching up).
+            if !self.is_wanted() {
+                let today = crate::view::rfc3339(lgmesh_protocol::now_ms());
+                let noted = self
+                    .history()
+                    .last()
+                    .is_some_and(|p| today.starts_with(&p.day));
+                if noted || started.elapsed() < DAILY_AFTER {
+                    continue;
+                }
+            }
             // Expiry changes what is live without a write: rebuild at least each minute.
             let stale = last_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
             if seq == built_seq && !stale {
@@ -545,11 +653,13 @@ impl Snapshots {
             if last_at.is_some_and(|t| t.elapsed() < wait) {
                 continue;
             }
-            let started = Instant::now();
+            let began = Instant::now();
+            let one = self.building.lock().await;
             if let Err(e) = self.refresh_noting(&app, &mut last_write).await {
                 tracing::warn!(error = %e, "web: the summary of the store could not be built");
             }
-            last_build = started.elapsed();
+            drop(one);
+            last_build = began.elapsed();
             last_at = Some(Instant::now());
             built_seq = seq;
         }

@@ -45,11 +45,20 @@ async fn export_dcat(dir: &DataDir, a: ExportArgs) -> Result<()> {
     let mut page = 1;
     loop {
         let url = format!("http://{}/catalog.jsonld?page={page}", info.http_addr);
-        let r = client
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("cannot fetch {url}"))?;
+        // A node building other pages for harvesters answers 503: wait and ask again.
+        let mut tries = 0;
+        let r = loop {
+            let r = client
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("cannot fetch {url}"))?;
+            tries += 1;
+            if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || tries == 10 {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        };
         if !r.status().is_success() {
             bail!("{url}: HTTP {}", r.status());
         }
