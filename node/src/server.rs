@@ -228,10 +228,10 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
     match app.publisher() {
         Some(p) => {
-            tracing::info!(%grpc, %http, publisher = %p, network = %config.network.name, "serving")
+            tracing::info!(%grpc, web = %format!("http://{http}/"), publisher = %p, network = %config.network.name, "serving")
         }
         None => {
-            tracing::info!(%grpc, %http, network = %config.network.name, "serving as an observer")
+            tracing::info!(%grpc, web = %format!("http://{http}/"), network = %config.network.name, "serving as an observer")
         }
     }
     Ok(Started {
