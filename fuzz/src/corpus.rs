@@ -35,6 +35,7 @@ mod tests {
     use crate::envelope::Envelope;
     use crate::grpc::Grpc;
     use crate::sync::{SyncRequestTarget, SyncResponseTarget};
+    use crate::web::WebTarget;
 
     fn check<T: Target>() {
         if std::env::var_os("LGMESH_FUZZ_WRITE_CORPUS").is_some() {
@@ -82,5 +83,10 @@ mod tests {
     #[test]
     fn grpc_corpus() {
         check::<Grpc>();
+    }
+
+    #[test]
+    fn web_corpus() {
+        check::<WebTarget>();
     }
 }

@@ -9,6 +9,7 @@
 //! | `sync-response` | a peer's answer to this node | the frame reader, the decoder, negentropy's initiator side, manifest checks |
 //! | `document` | a TOML, YAML or JSON manifest file | the parsers, the UK metadata model mapping and `lgmesh check` |
 //! | `grpc` | a few calls to the node's Registry and Trust services | the handlers in `node/src/grpc.rs` over a real `App` and store |
+//! | `web` | hostile manifests, then requests to the web interface | every page, CSV and `/catalog.jsonld` over a real `App` and store, and each record `lgmesh export ukgov` writes |
 //!
 //! Every target must return for any input without panicking; a panic is a bug.
 //!
@@ -26,6 +27,7 @@ pub mod envelope;
 pub mod grpc;
 pub mod sync;
 pub mod text;
+pub mod web;
 
 use std::path::Path;
 use std::sync::Arc;
