@@ -231,6 +231,20 @@ pub fn record(body: &v1::ManifestBody) -> Value {
     Value::Object(m)
 }
 
+/// Percent-encodes `s` for a URL's path segment or query value: everything but
+/// RFC 3986's unreserved characters and the bytes in `keep` (e.g. `b":"`).
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Needs as `did:key:…/name`, as documents name them.
 pub fn need_refs(refs: &[v1::NeedRef]) -> Vec<String> {
     refs.iter()

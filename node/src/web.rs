@@ -91,6 +91,22 @@ impl Web {
         })
     }
 
+    /// A page's answer: the CSV of one of its `tables` when the address asks for it
+    /// (`?csv=ID`, named after `file`), else the page `title` with `content`.
+    pub(crate) fn answer(
+        &self,
+        tables: page::Tables,
+        file: &str,
+        title: &str,
+        nav: &str,
+        content: Markup,
+    ) -> Response {
+        match tables.csv(file) {
+            Some(csv) => csv,
+            None => html_page(StatusCode::OK, page::page(&self.shell(title, nav), content)),
+        }
+    }
+
     /// The page shell for `title` under the navigation entry `nav`.
     pub(crate) fn shell<'a>(&'a self, title: &'a str, nav: &'a str) -> page::Shell<'a> {
         page::Shell {

@@ -92,15 +92,7 @@ fn is_url(s: &str) -> bool {
 
 /// Percent-encodes everything but unreserved characters and `:`.
 fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::view::percent_encode(s, b":")
 }
 
 /// A manifest date as typed RDF: `2023-04-03`, `2023-04` or `2023`.

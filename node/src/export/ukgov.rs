@@ -248,49 +248,25 @@ mod tests {
 
     use super::*;
 
+    /// Guildford's bin service (`sample::service`), with these words and version.
     fn service(description: &str, keywords: &[&str], version: &str) -> v1::ManifestBody {
-        v1::ManifestBody {
-            publisher: vec![],
-            name: "bin-collection-days".into(),
-            version: 3,
-            issued_at_ms: 1_795_786_213_000,
-            expires_at_ms: 1_827_322_213_000,
-            kind: Some(Kind::Service(v1::Service {
-                common: Some(v1::Catalogued {
-                    identifier: "https://example.gov.uk/bins".into(),
-                    title: "Bin collection days".into(),
-                    description: description.into(),
-                    keyword: keywords.iter().map(|k| (*k).to_owned()).collect(),
-                    licence:
-                        "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
-                            .into(),
-                    access_rights: 2,
-                    security_classification: 1,
-                    version: version.into(),
-                    issued: "2023-04-03".into(),
-                    modified: "2026-10-14".into(),
-                    creator: vec!["gss:E07000209".into()],
-                    publisher: "gss:E07000209".into(),
-                    contact_point: Some(v1::ContactPoint {
-                        contact_name: "Digital Services".into(),
-                        email: "digital@example.gov.uk".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                local: Some(v1::LocalGov {
-                    lgsl: vec![524],
-                    coverage: vec!["E07000209".into()],
-                    cost_model: 1,
-                    ..Default::default()
-                }),
-                service_type: 2,
-                service_status: 6,
-                endpoint_url: "https://example.gov.uk/bins/api".into(),
-                endpoint_description: "https://example.gov.uk/bins/openapi.json".into(),
-                ..Default::default()
-            })),
+        let mut body = lgmesh_protocol::sample::service(
+            "bin-collection-days",
+            3,
+            "Bin collection days",
+            description,
+            &[524],
+            &["E07000209"],
+            1_795_786_213_000,
+        );
+        if let Some(Kind::Service(s)) = &mut body.kind
+            && let Some(c) = &mut s.common
+        {
+            c.keyword = keywords.iter().map(|k| (*k).to_owned()).collect();
+            c.version = version.into();
+            c.issued = "2023-04-03".into();
         }
+        body
     }
 
     fn source_of(f: impl FnOnce(Source<'_>) -> String) -> String {

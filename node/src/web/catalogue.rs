@@ -601,13 +601,7 @@ pub(super) async fn manifest(
         (t.table("versions", "Versions held, newest first", &["Version", "Signed", "Kind"], &[], &versions))
         p class="lg-body-s" { "Summary as of " (rfc3339(snap.built_at_ms)) "." }
     };
-    if let Some(csv) = t.csv("manifest") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(&web.shell(&title_text, "/catalogue"), content),
-    )
+    web.answer(t, "manifest", &title_text, "/catalogue", content)
 }
 
 /// `/names/{publisher}/{name}`: the current version of a name, by redirect to its page.

@@ -15,7 +15,7 @@ use lgmesh_protocol::validate::Reason;
 use super::csv::Csv;
 use super::page::{self, num};
 use super::snapshot::{QUIET_AFTER_MS, short_key};
-use super::{Web, chart, error_page, html_page};
+use super::{Web, chart, error_page};
 use crate::metrics::Source;
 use crate::view::rfc3339;
 
@@ -215,26 +215,12 @@ pub(super) async fn overview(State(web): State<Arc<Web>>, uri: Uri) -> Response 
             ]).collect::<Vec<_>>(),
         ))
     };
-    if let Some(csv) = t.csv("overview") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(&web.shell("Overview", "/"), content),
-    )
+    web.answer(t, "overview", "Overview", "/", content)
 }
 
 /// Percent-encodes a query value.
 pub(crate) fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::view::percent_encode(s, b"")
 }
 
 fn org_rows(rows: &[&super::snapshot::OrgRow]) -> Vec<Vec<Markup>> {
@@ -288,12 +274,12 @@ pub(super) async fn organisations(
         ))
         (page::pagination(at, PAGE, s.orgs.len(), |p| format!("/organisations?page={}", p + 1)))
     };
-    if let Some(csv) = t.csv("organisations") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(&web.shell("Organisations", "/organisations"), content),
+    web.answer(
+        t,
+        "organisations",
+        "Organisations",
+        "/organisations",
+        content,
     )
 }
 
@@ -400,13 +386,7 @@ pub(super) async fn organisation(
     } else {
         name
     };
-    if let Some(csv) = t.csv("organisation") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(&web.shell(&title, "/organisations"), content),
-    )
+    web.answer(t, "organisation", &title, "/organisations", content)
 }
 
 pub(super) async fn coverage(
@@ -460,15 +440,12 @@ pub(super) async fn coverage(
         (page::csv_link("/coverage.csv", "coverage of every LGSL service"))
         (t.table("coverage", "LGSL coverage and duplication", &["LGSL", "Service", "Publishing", "Reusing", "Unverified keys", "Needs", ""], &[2, 3, 4, 5], &rows))
     };
-    if let Some(csv) = t.csv("coverage") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(
-            &web.shell("LGSL coverage and duplication", "/coverage"),
-            content,
-        ),
+    web.answer(
+        t,
+        "coverage",
+        "LGSL coverage and duplication",
+        "/coverage",
+        content,
     )
 }
 
@@ -561,13 +538,7 @@ pub(super) async fn reuse(
         (page::csv_link("/needs.csv", "every need"))
         (t.table("needs", "Needs and the organisations publishing for their LGSL services", &["Need", "Posted by", "LGSL", "Publishing for it", "Answers"], &[3, 4], &needs))
     };
-    if let Some(csv) = t.csv("reuse") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(&web.shell("Reuse", "/reuse"), content),
-    )
+    web.answer(t, "reuse", "Reuse", "/reuse", content)
 }
 
 pub(super) async fn adoptions_csv(State(web): State<Arc<Web>>) -> Response {
@@ -722,13 +693,7 @@ pub(super) async fn anomalies(State(web): State<Arc<Web>>, uri: Uri) -> Response
         p class="lg-body" { "Publishers that have signed nothing for " (QUIET_AFTER_MS / (24 * 3600 * 1000)) " days. A running node renews what it publishes, so silence this long usually means the node is gone." }
         (t.table("quiet", "Publishers gone quiet", &["Publisher", "Org id", "Last signed"], &[], &quiet))
     };
-    if let Some(csv) = t.csv("anomalies") {
-        return csv;
-    }
-    html_page(
-        StatusCode::OK,
-        page::page(&web.shell("Anomalies", "/anomalies"), content),
-    )
+    web.answer(t, "anomalies", "Anomalies", "/anomalies", content)
 }
 
 fn reason_name(r: Reason) -> String {

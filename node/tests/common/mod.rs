@@ -212,8 +212,14 @@ impl Node {
 
     /// A plain HTTP GET; returns (status line, body).
     pub fn http_get(&self, path: &str) -> (String, String) {
+        let (status, _, body) = self.http_get_full(path);
+        (status, body)
+    }
+
+    /// A plain HTTP GET; returns (status line, the headers lower-cased, body).
+    pub fn http_get_full(&self, path: &str) -> (String, String, String) {
         let mut s = std::net::TcpStream::connect(&self.http).expect("connect http");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
+        s.set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
         write!(
             s,
@@ -223,10 +229,8 @@ impl Node {
         let mut buf = String::new();
         s.read_to_string(&mut buf).expect("read");
         let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-        (
-            head.lines().next().unwrap_or("").to_owned(),
-            body.to_owned(),
-        )
+        let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+        (status.to_owned(), headers.to_lowercase(), body.to_owned())
     }
 }
 
