@@ -77,6 +77,7 @@ impl Intake {
             vec![]
         };
         let now = lgmesh_protocol::now_ms();
+        let mut lags = Vec::with_capacity(signed.len());
         let outcomes = self.registry.write(batch, durability, if_busy, placed)?;
         for (i, o) in outcomes.iter().enumerate() {
             match o {
@@ -88,13 +89,14 @@ impl Intake {
                         let _ = self.arrivals.send(*id);
                     }
                     if let Some(t) = signed.get(i).filter(|t| **t > 0) {
-                        self.metrics.propagated(now.saturating_sub(*t));
+                        lags.push(now.saturating_sub(*t));
                     }
                 }
                 PutOutcome::Duplicate(_) => self.metrics.duplicate(source),
                 PutOutcome::Rejected(r) => self.metrics.rejected(source, r.reason),
             }
         }
+        self.metrics.propagated(&lags);
         Ok(outcomes)
     }
 }

@@ -127,7 +127,15 @@ fn metrics_carry_libp2p_families_and_pass_promtool() {
     ];
     let text = until("b's libp2p families count something", || {
         let (_, body) = nb.http_get("/metrics");
-        families.iter().all(|f| counted(&body, f)).then_some(body)
+        // The gossip message counted and validated too: the families are read at
+        // different moments, so one scrape may come between them.
+        (families.iter().all(|f| counted(&body, f))
+            && counted(
+                &body,
+                "lgmesh_net_manifests_received_total{path=\"gossip\"}",
+            )
+            && counted(&body, "lgmesh_gossip_validation_seconds_total"))
+        .then_some(body)
     });
     assert!(
         counted(

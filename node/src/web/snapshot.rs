@@ -445,6 +445,8 @@ pub struct Point {
 
 /// Days of history kept (ten years).
 const HISTORY_DAYS: usize = 3650;
+/// The most of the history file read.
+const HISTORY_MAX_BYTES: u64 = 1 << 20;
 
 /// The last snapshot, rebuilt in the background as the store changes; subscribers hear
 /// of each new one (the web pages' live updates). It also keeps a point a day of what
@@ -469,9 +471,17 @@ impl Snapshots {
     /// An empty snapshot, replaced by the first build, with the history in `file`
     /// (read now; a missing or damaged file starts an empty history).
     pub fn new(file: Option<std::path::PathBuf>) -> Arc<Self> {
+        // Ten years of lines are under 400 KB: a bigger file is not ours to read whole.
         let history = file
             .as_deref()
-            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|f| {
+                use std::io::Read;
+                let mut text = String::new();
+                std::fs::File::open(f)
+                    .and_then(|h| h.take(HISTORY_MAX_BYTES).read_to_string(&mut text))
+                    .ok()
+                    .map(|_| text)
+            })
             .map(|text| parse_history(&text))
             .unwrap_or_default();
         Arc::new(Self {
