@@ -375,8 +375,22 @@ impl Target for Grpc {
                 .enable_all()
                 .build()
                 .expect("fuzz setup: a tokio runtime"),
-            registry: RegistryService::new(app.clone(), Access::Token(TOKEN.into())),
-            trust: TrustService::new(app, Access::Token(TOKEN.into())),
+            // `tls: true`: the fuzzer's requests carry no peer address, so only the
+            // token decides, as on a TLS listener.
+            registry: RegistryService::new(
+                app.clone(),
+                Access::Token {
+                    token: TOKEN.into(),
+                    tls: true,
+                },
+            ),
+            trust: TrustService::new(
+                app,
+                Access::Token {
+                    token: TOKEN.into(),
+                    tls: true,
+                },
+            ),
             _store: store,
         }
     }

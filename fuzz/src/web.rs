@@ -123,6 +123,7 @@ impl Target for WebTarget {
                 app.clone(),
                 snaps.clone(),
                 std::net::SocketAddr::from(([127, 0, 0, 1], 7421)),
+                false,
             ))
         };
         Self {

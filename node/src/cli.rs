@@ -109,7 +109,15 @@ fn status_line(s: &tonic::Status) -> String {
         Unavailable => "unavailable",
         _ => "failed",
     };
-    format!("{what}: {}", s.message())
+    let m = s.message();
+    let hint = if m.contains("h2 protocol error") || m == "transport error" {
+        // What hyper says when a TLS server hangs up on a client speaking in clear
+        // (which of the two depends on timing).
+        " (the node closed the connection; if it serves TLS there, use --grpc https://HOST:PORT)"
+    } else {
+        ""
+    };
+    format!("{what}: {}{hint}", s.message())
 }
 
 /// A document's format: `--format` if given, else the file's extension. Here because

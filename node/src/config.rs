@@ -50,6 +50,10 @@ documented! {
         /// Health and metrics over HTTP: `/healthz`, `/readyz` and `/metrics` (Prometheus
         /// text format).
         pub http: HttpConfig,
+        /// TLS for gRPC and HTTP: served whenever they listen beyond loopback (another
+        /// machine can then read the catalogue, and write with the admin token, which
+        /// TLS keeps secret). A renewed certificate is served without a restart.
+        pub tls: TlsConfig,
         /// The store: sled, with the search index beside it.
         pub store: StoreConfig,
         /// The peer-to-peer network (libp2p): addresses, peers, sync and the limits that
@@ -70,11 +74,13 @@ documented! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct GrpcConfig {
         /// Listen address. Loopback by default: reads are open to anyone who can reach
-        /// it, writes need the admin token. Port 0 picks a free port.
+        /// it, writes need the admin token. Beyond loopback (e.g. "0.0.0.0:7420") it
+        /// serves TLS, so `[tls]` needs a certificate. Port 0 picks a free port.
         #[flag = "grpc-addr"]
         pub addr: String,
-        /// Allow a non-loopback address. There is no TLS yet: put a TLS-terminating proxy
-        /// in front.
+        /// Serve in clear beyond loopback, without `[tls]`: only behind a proxy that
+        /// terminates TLS. Writes in clear are still refused unless they come from
+        /// this machine (a proxy on the same host).
         #[flag = "allow-remote-grpc"]
         pub allow_remote: bool,
         /// Largest request accepted, bytes.
@@ -99,10 +105,14 @@ documented! {
     /// `[http]`.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct HttpConfig {
-        /// Listen address; port 0 picks a free port. Keep it on loopback, or behind a
-        /// proxy's access control.
+        /// Listen address; port 0 picks a free port. Beyond loopback (e.g.
+        /// "0.0.0.0:7421") it serves HTTPS, so `[tls]` needs a certificate.
         #[flag = "http-addr"]
         pub addr: String,
+        /// Serve in clear beyond loopback, without `[tls]`: only behind a proxy that
+        /// terminates TLS.
+        #[flag = "allow-remote-http"]
+        pub allow_remote: bool,
         /// The address people and harvesters reach the web interface at, when it is
         /// not `http://` plus `addr` (behind a reverse proxy), e.g.
         /// "https://lgmesh.guildford.gov.uk". The DCAT-AP catalogue's IRIs start with
@@ -115,8 +125,62 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             addr: DEFAULT_HTTP.into(),
+            allow_remote: false,
             public_url: String::new(),
         }
+    }
+}
+
+documented! {
+    /// `[tls]`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TlsConfig {
+        /// PEM file of the certificate chain, the node's own certificate first, e.g.
+        /// "/etc/lgmesh/tls/fullchain.pem". Empty: no TLS, and gRPC and HTTP must
+        /// listen on loopback.
+        #[flag = "tls-cert"]
+        pub cert_file: String,
+        /// PEM file of the certificate's private key (PKCS#8, SEC1 or PKCS#1), e.g.
+        /// "/etc/lgmesh/tls/privkey.pem". Its group may read it, other users may not.
+        #[flag = "tls-key"]
+        pub key_file: String,
+        /// Serve TLS on loopback addresses too.
+        pub on_loopback: bool,
+        /// How often the two files are checked for a renewed certificate, seconds; a
+        /// change is served from the next connection. SIGHUP checks at once.
+        pub reload_secs: u64,
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            on_loopback: false,
+            reload_secs: 300,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The certificate and key files, when both are set; an error names the one missing.
+    pub fn files(&self) -> Result<Option<crate::tls::TlsFiles>> {
+        match (self.cert_file.trim(), self.key_file.trim()) {
+            ("", "") => Ok(None),
+            ("", _) => bail!("tls.cert_file: empty, but tls.key_file is set; set both or neither"),
+            (_, "") => bail!("tls.key_file: empty, but tls.cert_file is set; set both or neither"),
+            (c, k) => Ok(Some(crate::tls::TlsFiles {
+                cert: c.into(),
+                key: k.into(),
+            })),
+        }
+    }
+
+    /// Whether a listener on `addr` serves TLS: beyond loopback always (when there is
+    /// a certificate), on loopback with `on_loopback`.
+    pub fn applies_to(&self, addr: &std::net::SocketAddr) -> bool {
+        !addr.ip().is_loopback() || self.on_loopback
     }
 }
 

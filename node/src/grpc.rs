@@ -54,8 +54,15 @@ pub enum Access {
     /// The admin socket (`<data-dir>/admin.sock`, mode 0600): whoever can open it owns
     /// the data dir already, so writes need nothing more, as with Docker's socket.
     Socket,
-    /// A TCP listener: writes need `authorization: Bearer <token>`.
-    Token(String),
+    /// A TCP listener: writes need `authorization: Bearer <token>`, and, when the
+    /// listener is in clear (`tls` false), must come from this machine: a token sent in
+    /// clear over a network is a token given away.
+    Token {
+        /// The admin token.
+        token: String,
+        /// Whether the listener serves TLS.
+        tls: bool,
+    },
 }
 
 /// The registry service.
@@ -109,7 +116,16 @@ impl Filters {
 fn authorise<T>(app: &App, access: &Access, req: &Request<T>) -> Result<(), Status> {
     let token = match access {
         Access::Socket => return Ok(()),
-        Access::Token(t) => t.as_str(),
+        Access::Token { token, tls } => {
+            let local = req.remote_addr().is_some_and(|a| a.ip().is_loopback());
+            if !tls && !local {
+                app.metrics().cleartext_write();
+                return Err(Status::permission_denied(
+                    "writes in clear from another machine are refused: the admin token would cross the network readable; serve TLS (tls.cert_file and tls.key_file) and call with https://, or write through the admin socket on the node's machine",
+                ));
+            }
+            token.as_str()
+        }
     };
     let given = req
         .metadata()

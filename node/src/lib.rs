@@ -11,6 +11,7 @@
 //! | [`grpc`] | the gRPC services (the one place errors become `tonic::Status`) |
 //! | [`http`], [`metrics`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`server`] | start-up, serving and ordered shutdown |
+//! | [`listener`], [`tls`] | accepting gRPC and HTTP connections, in clear on loopback or over TLS, and the certificate, reloaded when renewed |
 //! | [`tasks`] | every task a node runs: one stop signal, one tracker |
 //! | [`cli`] | the commands: their flags, those that need no node, those that talk to it |
 //! | [`view`] | manifests as text and JSON for the commands' output |
@@ -42,8 +43,10 @@ pub mod export;
 pub mod grpc;
 pub mod http;
 pub mod intake;
+pub mod listener;
 pub mod metrics;
 pub mod server;
 pub mod tasks;
+pub mod tls;
 pub mod view;
 pub mod web;

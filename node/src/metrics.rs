@@ -51,6 +51,30 @@ impl From<lgmesh_net::Path> for Source {
     }
 }
 
+/// Why a TLS connection was closed before its handshake completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The client sent something that is not a TLS handshake we accept (plain HTTP, a
+    /// protocol version or cipher we do not offer, a certificate it refused).
+    Handshake,
+    /// The client did not finish within the handshake timeout.
+    Timeout,
+    /// Too many handshakes were in progress at once.
+    Busy,
+}
+
+impl TlsFailure {
+    const ALL: [TlsFailure; 3] = [Self::Handshake, Self::Timeout, Self::Busy];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Handshake => "handshake",
+            Self::Timeout => "timeout",
+            Self::Busy => "busy",
+        }
+    }
+}
+
 /// Sources that are this node's own clients (`lgmesh_manifests_*`); the others are
 /// peers (`lgmesh_net_manifests_*`).
 const CLIENTS: [Source; 2] = [Source::Local, Source::Submit];
@@ -147,6 +171,27 @@ impl Metrics {
     pub fn unauthenticated(&self) {
         self.counters.unauthenticated.fetch_add(1, Relaxed);
     }
+    /// A write with a token refused because it came in clear from another machine.
+    pub fn cleartext_write(&self) {
+        self.counters.cleartext_writes.fetch_add(1, Relaxed);
+    }
+    /// A TLS connection closed before its handshake completed.
+    pub fn tls_failed(&self, which: crate::listener::Which, why: TlsFailure) {
+        let w = which as usize;
+        self.counters.tls_failed[w][why as usize].fetch_add(1, Relaxed);
+    }
+    /// The TLS certificate served expires at `not_after` (Unix seconds).
+    pub fn tls_serving(&self, not_after: i64) {
+        self.counters
+            .tls_not_after
+            .store(u64::try_from(not_after).unwrap_or(0), Relaxed);
+    }
+    /// A changed certificate was loaded (`ok`) or could not be; the one served expires at
+    /// `not_after`.
+    pub fn tls_reloaded(&self, ok: bool, not_after: i64) {
+        self.counters.tls_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
+        self.tls_serving(not_after);
+    }
     /// A search ran.
     pub fn search(&self) {
         self.counters.searches.fetch_add(1, Relaxed);
@@ -205,7 +250,14 @@ struct Counters {
     grpc_requests: AtomicU64,
     grpc_errors: AtomicU64,
     unauthenticated: AtomicU64,
+    cleartext_writes: AtomicU64,
     searches: AtomicU64,
+    /// By listener (gRPC, HTTP) and [`TlsFailure`].
+    tls_failed: [[AtomicU64; 3]; 2],
+    /// Loaded, failed.
+    tls_reloads: [AtomicU64; 2],
+    /// Unix seconds; 0 when the node serves no TLS.
+    tls_not_after: AtomicU64,
 }
 
 impl Default for Counters {
@@ -219,7 +271,11 @@ impl Default for Counters {
             grpc_requests: AtomicU64::new(0),
             grpc_errors: AtomicU64::new(0),
             unauthenticated: AtomicU64::new(0),
+            cleartext_writes: AtomicU64::new(0),
             searches: AtomicU64::new(0),
+            tls_failed: Default::default(),
+            tls_reloads: Default::default(),
+            tls_not_after: AtomicU64::new(0),
         }
     }
 }
@@ -325,9 +381,49 @@ impl Collector for Counters {
                 "Writes refused for a missing or wrong admin token.",
                 &self.unauthenticated,
             ),
+            (
+                "lgmesh_grpc_cleartext_writes_refused",
+                "Writes refused because they came in clear from another machine (use TLS or the admin socket).",
+                &self.cleartext_writes,
+            ),
             ("lgmesh_searches", "Searches run.", &self.searches),
         ] {
             counter(&mut e, name, help, None, [([], n(v))])?;
+        }
+        let listeners = [("grpc", 0), ("http", 1)];
+        counter(
+            &mut e,
+            "lgmesh_tls_handshakes_failed",
+            "TLS connections closed before the handshake completed, by listener and reason (handshake: not TLS or refused; timeout; busy: too many at once).",
+            None,
+            listeners.iter().flat_map(|(l, i)| {
+                TlsFailure::ALL.map(|f| {
+                    (
+                        [("listener", *l), ("reason", f.as_str())],
+                        n(&self.tls_failed[*i][f as usize]),
+                    )
+                })
+            }),
+        )?;
+        counter(
+            &mut e,
+            "lgmesh_tls_reloads",
+            "Changed TLS certificate files, loaded or not (the previous certificate stays when not).",
+            None,
+            [
+                ([("result", "loaded")], n(&self.tls_reloads[0])),
+                ([("result", "failed")], n(&self.tls_reloads[1])),
+            ],
+        )?;
+        let not_after = n(&self.tls_not_after);
+        if not_after > 0 {
+            gauge(
+                &mut e,
+                "lgmesh_tls_certificate_expiry",
+                "When the TLS certificate served expires, Unix time (absent without TLS).",
+                Some(&Unit::Seconds),
+                [([], not_after)],
+            )?;
         }
         gauge(
             &mut e,

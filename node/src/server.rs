@@ -28,6 +28,7 @@ use crate::datadir::{DataDir, Running, peer_id, write_atomic};
 use crate::domain::{Checker, Proofs};
 use crate::grpc::{Access, NodeService, RegistryService, TrustService};
 use crate::intake::Intake;
+use crate::listener::{Incoming, Which};
 use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 
@@ -54,6 +55,10 @@ pub struct Started {
     pub grpc: SocketAddr,
     /// HTTP address bound.
     pub http: SocketAddr,
+    /// The gRPC address as clients give it: `https://HOST:PORT` when it serves TLS.
+    pub grpc_url: String,
+    /// The web interface's URL, `https://` when it serves TLS.
+    pub web_url: String,
     /// The node's domain layer (for in-process use: the demo, tests).
     pub app: Arc<App>,
     /// The node's network handle.
@@ -103,11 +108,7 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         .addr
         .parse()
         .with_context(|| format!("http address {:?}", config.http.addr))?;
-    if !grpc_addr.ip().is_loopback() && !config.grpc.allow_remote {
-        bail!(
-            "grpc address {grpc_addr} is not loopback: the API has no TLS yet; pass --allow-remote-grpc (or set grpc.allow_remote) if a proxy terminates TLS in front of it"
-        );
-    }
+    let certs = tls_for(&config, grpc_addr, http_addr)?;
     // An observer signs nothing: it needs no organisation key, and reads none.
     let key = if config.org.observer {
         None
@@ -162,8 +163,28 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         let http_listener = TcpListener::bind(http_addr)
             .await
             .with_context(|| format!("cannot bind HTTP on {http_addr}"))?;
-        let grpc = grpc_listener.local_addr()?;
-        let http = http_listener.local_addr()?;
+        // TLS where the address is beyond loopback (or everywhere, with tls.on_loopback).
+        let tls_for = |addr: SocketAddr, alpn: &[&[u8]]| match &certs {
+            Some(c) if config.tls.applies_to(&addr) => c.server_config(alpn).map(Some),
+            _ => Ok(None),
+        };
+        let metrics = app.metrics().clone();
+        let grpc_incoming = Incoming::start(
+            grpc_listener,
+            tls_for(grpc_addr, &[b"h2"])?,
+            Which::Grpc,
+            metrics.clone(),
+            &tasks,
+        )?;
+        let http_incoming = Incoming::start(
+            http_listener,
+            tls_for(http_addr, &[b"http/1.1"])?,
+            Which::Http,
+            metrics,
+            &tasks,
+        )?;
+        let grpc = grpc_incoming.local_addr();
+        let http = http_incoming.local_addr();
         let admin_listener = bind_admin_socket(&dir.admin_socket())?;
         // An observer speaks for no organisation, even when run on a council's data dir.
         let (org_id, org_name) = if config.org.observer {
@@ -192,8 +213,8 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
             &token,
             &span,
             Listeners {
-                grpc: grpc_listener,
-                http: http_listener,
+                grpc: grpc_incoming,
+                http: http_incoming,
                 admin: admin_listener,
             },
         )
@@ -217,6 +238,24 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
         tasks.spawn(renew_own(app.clone(), window));
     }
     tasks.spawn(sweep_expired(app.clone()));
+    let tls_on = |addr: &SocketAddr| certs.is_some() && config.tls.applies_to(addr);
+    let web = format!("{}://{http}/", if tls_on(&http) { "https" } else { "http" });
+    // As `--grpc` takes it: https:// when TLS, else HOST:PORT.
+    let grpc_url = if tls_on(&grpc) {
+        format!("https://{grpc}")
+    } else {
+        grpc.to_string()
+    };
+    if let Some(certs) = certs {
+        app.metrics().tls_serving(certs.not_after());
+        let every = Duration::from_secs(config.tls.reload_secs);
+        tasks.spawn(crate::tls::watch(
+            certs,
+            every,
+            app.metrics().clone(),
+            tasks.clone(),
+        ));
+    }
     tasks.spawn(proofs.run());
     tasks.spawn(snaps.run(app.clone()));
 
@@ -228,15 +267,17 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     write_atomic(&dir.node_json(), &serde_json::to_string_pretty(&running)?)?;
     match app.publisher() {
         Some(p) => {
-            tracing::info!(%grpc, web = %format!("http://{http}/"), publisher = %p, network = %config.network.name, "serving")
+            tracing::info!(grpc = %grpc_url, %web, publisher = %p, network = %config.network.name, "serving")
         }
         None => {
-            tracing::info!(%grpc, web = %format!("http://{http}/"), network = %config.network.name, "serving as an observer")
+            tracing::info!(grpc = %grpc_url, %web, network = %config.network.name, "serving as an observer")
         }
     }
     Ok(Started {
         grpc,
         http,
+        grpc_url,
+        web_url: web,
         app,
         net,
         tasks,
@@ -277,9 +318,42 @@ async fn open_store(
 
 /// The listeners, bound.
 struct Listeners {
-    grpc: TcpListener,
-    http: TcpListener,
+    grpc: Incoming,
+    http: Incoming,
     admin: UnixListener,
+}
+
+/// The certificate the listeners serve, when `[tls]` names one; an error when a listener
+/// beyond loopback would serve in clear without saying so (`allow_remote`, behind a
+/// proxy that terminates TLS). The certificate's names and expiry are logged.
+fn tls_for(
+    config: &Config,
+    grpc: SocketAddr,
+    http: SocketAddr,
+) -> Result<Option<Arc<crate::tls::Certs>>> {
+    let files = config.tls.files()?;
+    for (what, addr, allowed) in [
+        ("grpc", grpc, config.grpc.allow_remote),
+        ("http", http, config.http.allow_remote),
+    ] {
+        if !addr.ip().is_loopback() && files.is_none() && !allowed {
+            bail!(
+                "{what}.addr: {addr} is beyond loopback, which needs TLS: set tls.cert_file and tls.key_file (--tls-cert, --tls-key); behind a proxy that terminates TLS, set {what}.allow_remote (--allow-remote-{what}) instead"
+            );
+        }
+    }
+    let Some(files) = files else {
+        return Ok(None);
+    };
+    let certs = crate::tls::Certs::load(files)?;
+    let s = crate::tls::inspect(certs.files())?;
+    let days = s.days_left(crate::tls::now_secs());
+    if days < 0 {
+        tracing::warn!(names = %s.names.join(", "), "the TLS certificate has expired: clients will refuse it");
+    } else {
+        tracing::info!(names = %s.names.join(", "), days_left = days, "TLS certificate loaded");
+    }
+    Ok(Some(certs))
 }
 
 /// Serves the gRPC services on TCP and on the admin socket, and HTTP, each as a task of
@@ -330,8 +404,11 @@ async fn serve(
     };
 
     let tcp = {
-        let (registry, node, trust) = services(Access::Token(token.to_owned()));
-        let incoming = tonic::transport::server::TcpIncoming::from(l.grpc).with_nodelay(Some(true));
+        let (registry, node, trust) = services(Access::Token {
+            token: token.to_owned(),
+            tls: l.grpc.is_tls(),
+        });
+        let incoming = l.grpc.into_stream();
         grpc_server()
             .add_service(health_svc.clone())
             .add_service(reflection()?)
@@ -354,11 +431,15 @@ async fn serve(
     let web = crate::web::router(crate::web::Web::new(
         app.clone(),
         snaps.clone(),
-        l.http.local_addr()?,
+        l.http.local_addr(),
+        l.http.is_tls(),
     ));
     let router = crate::http::router(app.clone(), node.clone(), web);
+    // `tap_io` (which does nothing here) is what gives a listener of our own the
+    // caller's address as `ConnectInfo<SocketAddr>`.
+    use axum::serve::ListenerExt;
     let http = axum::serve(
-        l.http,
+        l.http.tap_io(|_| {}),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(tasks.stop_token().cancelled_owned())
@@ -628,8 +709,8 @@ pub async fn run(o: RunOptions) -> Result<()> {
         );
     }
     eprintln!(
-        "lgmesh: gRPC on {}, HTTP on {} (health /healthz, metrics /metrics). Ctrl-C to stop.",
-        node.grpc, node.http
+        "lgmesh: gRPC on {}, web on {} (health /healthz, metrics /metrics). Ctrl-C to stop.",
+        node.grpc_url, node.web_url
     );
     tokio::select! {
         _ = wait_for_signal() => {}

@@ -65,13 +65,19 @@ pub struct Web {
 impl Web {
     /// The observatory of `app`'s store, summarised by `snaps`, served at `bound` (or
     /// at `http.public_url` when the config gives one).
-    pub fn new(app: Arc<App>, snaps: Arc<Snapshots>, bound: std::net::SocketAddr) -> Arc<Self> {
+    pub fn new(
+        app: Arc<App>,
+        snaps: Arc<Snapshots>,
+        bound: std::net::SocketAddr,
+        tls: bool,
+    ) -> Arc<Self> {
         let c = app.config();
         // An address bound to every interface names no host: harvesters get the
         // loopback one unless `http.public_url` says where people reach the node.
+        let scheme = if tls { "https" } else { "http" };
         let base = match c.http.public_url.trim().trim_end_matches('/') {
-            "" if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
-            "" => format!("http://{bound}"),
+            "" if bound.ip().is_unspecified() => format!("{scheme}://127.0.0.1:{}", bound.port()),
+            "" => format!("{scheme}://{bound}"),
             url => url.to_owned(),
         };
         let node = if c.org.observer {

@@ -114,9 +114,21 @@ pub struct RunArgs {
     /// picks a free port).
     #[arg(long, env = "LGMESH_HTTP_ADDR")]
     pub http_addr: Option<String>,
-    /// Allow a non-loopback gRPC address without TLS.
+    /// Serve gRPC in clear beyond loopback, without TLS: only behind a proxy that
+    /// terminates TLS.
     #[arg(long, env = "LGMESH_ALLOW_REMOTE_GRPC")]
     pub allow_remote_grpc: bool,
+    /// Serve HTTP in clear beyond loopback, without TLS: only behind a proxy that
+    /// terminates TLS.
+    #[arg(long, env = "LGMESH_ALLOW_REMOTE_HTTP")]
+    pub allow_remote_http: bool,
+    /// PEM certificate chain that gRPC and HTTP serve beyond loopback. Replaces
+    /// tls.cert_file.
+    #[arg(long, env = "LGMESH_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert. Replaces tls.key_file.
+    #[arg(long, env = "LGMESH_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<String>,
     /// libp2p listen multiaddr, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable; port 0 picks a
     /// free port). Replaces network.listen.
     #[arg(long, value_name = "MULTIADDR")]
@@ -143,11 +155,16 @@ pub struct OutputArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// The node's gRPC address, e.g. 127.0.0.1:7420 (default: the admin socket
-    /// <data-dir>/admin.sock). Writes over it send the admin token (LGMESH_TOKEN, or
-    /// <data-dir>/admin.token).
+    /// The node's gRPC address: 127.0.0.1:7420 in clear (this machine only), or
+    /// https://HOST:PORT over TLS (default: the admin socket <data-dir>/admin.sock).
+    /// Writes over it send the admin token (LGMESH_TOKEN, or <data-dir>/admin.token),
+    /// which is never sent in clear to another machine.
     #[arg(long, env = "LGMESH_GRPC")]
     pub grpc: Option<String>,
+    /// PEM file of the CA certificate(s) that signed the node's TLS certificate, for
+    /// --grpc https://HOST:PORT (default: the system's CA certificates).
+    #[arg(long, env = "LGMESH_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 /// `lgmesh init`.

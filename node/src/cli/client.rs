@@ -57,27 +57,124 @@ async fn connect(dir: &DataDir, o: &OutputArgs) -> Result<Channel> {
                 )
             });
     };
-    let uri = if addr.starts_with("http") {
-        addr.clone()
-    } else {
-        format!("http://{addr}")
-    };
-    tonic::transport::Endpoint::from_shared(uri)
+    let target = GrpcAddr::parse(addr)?;
+    let endpoint = tonic::transport::Endpoint::from_shared(target.uri.clone())
         .map_err(|e| anyhow!("--grpc {addr:?}: {e}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|_| anyhow!("cannot reach the node at {addr}"))
+        .tcp_nodelay(true);
+    if !target.tls {
+        return endpoint.connect().await.map_err(|_| {
+            anyhow!(
+                "cannot reach the node at {addr}; if it serves TLS, use --grpc https://{}",
+                target.authority
+            )
+        });
+    }
+    let tls = crate::tls::client_config(o.ca.as_deref())?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|_| anyhow!("--grpc {addr:?}: {:?} is not a host name", target.host))?;
+    let (authority, port) = (target.host.clone(), target.port);
+    // The certificate's problem, kept for the error: tonic's own says only "transport
+    // error".
+    let why = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = why.clone();
+    let channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let (connector, name, host, seen) = (
+                connector.clone(),
+                name.clone(),
+                authority.clone(),
+                seen.clone(),
+            );
+            async move {
+                let tcp =
+                    tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
+                tcp.set_nodelay(true)?;
+                match connector.connect(name, tcp).await {
+                    Ok(s) => Ok(hyper_util::rt::TokioIo::new(s)),
+                    Err(e) => {
+                        if let Ok(mut w) = seen.lock() {
+                            *w = Some(e.to_string());
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }))
+        .await;
+    channel.map_err(|_| {
+        match why.lock().ok().and_then(|mut w| w.take()) {
+            Some(e) if e.contains("certificate") || e.contains("Certificate") => anyhow!(
+                "the node at {addr} presented a certificate this machine does not trust ({e}); give its CA with --ca FILE (or LGMESH_CA)"
+            ),
+            Some(e) => anyhow!("cannot reach the node at {addr} over TLS: {e}"),
+            None => anyhow!("cannot reach the node at {addr}"),
+        }
+    })
+}
+
+/// Where `--grpc` points: `HOST:PORT` or `http://HOST:PORT` in clear, `https://HOST:PORT`
+/// over TLS.
+struct GrpcAddr {
+    uri: String,
+    tls: bool,
+    /// `HOST:PORT`.
+    authority: String,
+    host: String,
+    port: u16,
+}
+
+impl GrpcAddr {
+    fn parse(addr: &str) -> Result<Self> {
+        let (tls, rest) = match addr.split_once("://") {
+            Some(("https", r)) => (true, r),
+            Some(("http", r)) => (false, r),
+            Some((s, _)) => bail!("--grpc {addr:?}: the scheme {s:?} is neither http nor https"),
+            None => (false, addr),
+        };
+        let authority = rest.trim_end_matches('/');
+        let uri: tonic::transport::Uri = format!("http://{authority}")
+            .parse()
+            .map_err(|_| anyhow!("--grpc {addr:?}: not HOST:PORT"))?;
+        let (Some(host), Some(port)) = (uri.host(), uri.port_u16()) else {
+            bail!(
+                "--grpc {addr:?}: not HOST:PORT, e.g. 127.0.0.1:7420 or https://lgmesh.example.gov.uk:7420"
+            );
+        };
+        Ok(Self {
+            uri: format!("{}://{authority}", if tls { "https" } else { "http" }),
+            tls,
+            authority: authority.to_owned(),
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port,
+        })
+    }
+
+    /// Whether a token may be sent: over TLS, or in clear to this machine.
+    fn keeps_secrets(&self) -> bool {
+        self.tls
+            || self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 /// `msg` as a request, with the admin token when it goes over TCP (`--grpc`): the
 /// admin socket needs none. The token comes from `LGMESH_TOKEN` or the data dir.
 fn with_token<T>(dir: &DataDir, o: &OutputArgs, msg: T) -> Result<tonic::Request<T>> {
     let mut req = tonic::Request::new(msg);
-    if o.grpc.is_none() {
+    let Some(addr) = &o.grpc else {
         return Ok(req);
+    };
+    if !GrpcAddr::parse(addr)?.keeps_secrets() {
+        bail!(
+            "--grpc {addr}: writes send the admin token, which must not cross the network in clear; use --grpc https://{} (the node serves TLS beyond loopback), or run the command on the node's machine",
+            addr.trim_start_matches("http://")
+        );
     }
     let token = match std::env::var("LGMESH_TOKEN") {
         Ok(t) if !t.is_empty() => t,

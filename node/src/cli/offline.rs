@@ -155,6 +155,13 @@ pub async fn run(dir: &DataDir, a: RunArgs) -> Result<()> {
         config.http.addr = h;
     }
     config.grpc.allow_remote |= a.allow_remote_grpc;
+    config.http.allow_remote |= a.allow_remote_http;
+    if let Some(c) = a.tls_cert {
+        config.tls.cert_file = c;
+    }
+    if let Some(k) = a.tls_key {
+        config.tls.key_file = k;
+    }
     if !a.listen.is_empty() {
         config.network.listen = a.listen;
     }

@@ -142,18 +142,19 @@ impl Node {
         Node::run_via(&[], dir, &args, stderr)
     }
 
-    /// `lgmesh run` with gRPC and HTTP on loopback ports the OS picks, `args`, and
-    /// `--data-dir DIR`, through `wrapper` (see [`command`]); returns once it serves.
+    /// `lgmesh run` with gRPC and HTTP on loopback ports the OS picks (unless `args`
+    /// gives `--grpc-addr` or `--http-addr`), `args`, and `--data-dir DIR`, through
+    /// `wrapper` (see [`command`]); returns once it serves.
     pub fn run_via(wrapper: &[&str], dir: &Path, args: &[&str], stderr: Stdio) -> Node {
         let _ = std::fs::remove_file(dir.join("node.json"));
-        let child = command(wrapper)
-            .args([
-                "run",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
+        let mut cmd = command(wrapper);
+        cmd.arg("run");
+        for flag in ["--grpc-addr", "--http-addr"] {
+            if !args.contains(&flag) {
+                cmd.args([flag, "127.0.0.1:0"]);
+            }
+        }
+        let child = cmd
             .args(args)
             .arg("--data-dir")
             .arg(dir)
