@@ -102,3 +102,47 @@ fn every_key_is_explained_and_written() {
         }
     }
 }
+
+#[test]
+fn manual_pages_and_completions_come_from_the_clap_definition() {
+    let bin = env!("CARGO_BIN_EXE_lgmesh");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(bin)
+        .args(["man", "--out"])
+        .arg(tmp.path())
+        .output()
+        .expect("run lgmesh man");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One page per command, each naming its flags.
+    let cli = lgmesh::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let page = tmp.path().join(format!("lgmesh-{}.1", sub.get_name()));
+        let text =
+            std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        for arg in sub.get_arguments().filter_map(|a| a.get_long()) {
+            let roff = arg.replace('-', "\\-");
+            assert!(text.contains(&roff), "{} lacks --{arg}", page.display());
+        }
+    }
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = std::process::Command::new(bin)
+            .args(["completions", shell])
+            .output()
+            .expect("run lgmesh completions");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && script.contains("tls-cert"),
+            "{shell}: {script}"
+        );
+    }
+    let out = std::process::Command::new(bin)
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run lgmesh completions");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bash"));
+}

@@ -76,6 +76,28 @@ pub enum Command {
     Export(ExportArgs),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(crate::demo::DemoArgs),
+    /// Print the shell completion script for SHELL, e.g.
+    /// `lgmesh completions bash > /etc/bash_completion.d/lgmesh`.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (roff): lgmesh.1 to standard output, or, with --out DIR,
+    /// lgmesh.1 and one page per command (lgmesh-run.1, …) into DIR.
+    Man(ManArgs),
+}
+
+/// `lgmesh completions`.
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `lgmesh man`.
+#[derive(Args)]
+pub struct ManArgs {
+    /// A directory to write every page into (created if missing).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// What `lgmesh export` writes.

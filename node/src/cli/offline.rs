@@ -263,3 +263,32 @@ async fn rotate(dir: &DataDir) -> Result<()> {
     out!("Start the node again: other nodes learn of the rotation by sync.");
     Ok(())
 }
+
+/// `lgmesh completions SHELL`: the script, from the clap definition.
+pub fn completions(a: super::args::CompletionsArgs) -> Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = super::Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "lgmesh", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
+    Ok(())
+}
+
+/// `lgmesh man [--out DIR]`: the manual pages, from the clap definition.
+pub fn man(a: super::args::ManArgs) -> Result<()> {
+    use clap::CommandFactory;
+    let cmd = super::Cli::command();
+    let Some(dir) = a.out else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut page)
+            .context("cannot render the manual page")?;
+        out!("{}", String::from_utf8_lossy(&page));
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("--out {}", dir.display()))?;
+    clap_mangen::generate_to(cmd, &dir)
+        .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
+    out!("Wrote the manual pages into {}.", dir.display());
+    Ok(())
+}
