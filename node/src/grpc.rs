@@ -417,6 +417,54 @@ impl Node for NodeService {
         let r = self.app.stats().await.map_err(Status::from);
         done(&self.app, r)
     }
+
+    async fn backup(
+        &self,
+        req: Request<v1::BackupRequest>,
+    ) -> Result<Response<v1::BackupResponse>, Status> {
+        let r = async {
+            if !matches!(self.access, Access::Socket) {
+                return Err(Status::permission_denied(
+                    "backup: only through the admin socket: run `lgmesh backup FILE` on the node's machine, as the node's user",
+                ));
+            }
+            let path = std::path::PathBuf::from(req.into_inner().path);
+            if !path.is_absolute() || path.as_os_str().len() > 4096 {
+                return Err(Status::invalid_argument(
+                    "path: must be an absolute path on the node's machine",
+                ));
+            }
+            if path.exists() {
+                return Err(Status::invalid_argument(format!(
+                    "path: {} exists already; name a new file",
+                    path.display()
+                )));
+            }
+            let reg = self.app.registry().clone();
+            let now = lgmesh_protocol::now_ms();
+            let s = self
+                .app
+                .blocking(move || {
+                    reg.backup(&path, now).map_err(|e| match e {
+                        lgmesh_registry::backup::BackupError::Store(e) => {
+                            AppError::Internal(format!("backup: {e}"))
+                        }
+                        // The file: its directory, permissions, the disk.
+                        e => AppError::Invalid(format!("path: {e}")),
+                    })
+                })
+                .await??;
+            tracing::info!(records = s.records, bytes = s.bytes, "store backed up");
+            Ok(v1::BackupResponse {
+                records: s.records,
+                bytes: s.bytes,
+                format: s.format,
+                sha256: hex::encode(s.sha256),
+            })
+        }
+        .await;
+        done(&self.app, r)
+    }
 }
 
 /// The trust service.

@@ -302,6 +302,13 @@ async fn open_store(
         tokio::task::spawn_blocking(move || Registry::open_with_cache(&store_dir, limits, cache))
             .await?
             .with_context(|| format!("cannot open the store in {}", dir.store().display()))?;
+    if let Some(from) = registry.migrated_from() {
+        tracing::info!(
+            from,
+            to = lgmesh_registry::FORMAT_VERSION,
+            "store migrated to the current format"
+        );
+    }
     registry.set_endorsements_required(config.trust.endorsements_required);
     registry.set_quota(config.trust.quota());
     let Some(own) = own else {

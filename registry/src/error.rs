@@ -14,6 +14,17 @@ pub enum StoreError {
     /// The text index failed.
     #[error("text index: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The store is of a format this build does not read: written by a newer lgmesh
+    /// (or damaged). Nothing was changed.
+    #[error(
+        "store: format {found}, but this lgmesh reads formats 1 to {supported}: it was written by a newer lgmesh; run that one, or restore a backup made before the upgrade"
+    )]
+    Format {
+        /// The store's format.
+        found: u64,
+        /// The newest format this build reads.
+        supported: u64,
+    },
     /// Bytes on disk do not decode: the store is damaged.
     #[error("store: corrupt record ({0})")]
     Corrupt(String),

@@ -38,7 +38,7 @@ pub mod trust;
 pub use lgmesh_protocol::validate::Checked;
 pub use search::{Hit, Page, Query, QueryError, SearchError};
 pub use store::{
-    Counts, Durability, Equivocation, IfBusy, OrgCard, OrgInfo, PutOutcome, Quota, Registry,
-    StoreError, Stored, SyncPayload,
+    Counts, Durability, Equivocation, FORMAT_VERSION, IfBusy, OrgCard, OrgInfo, PutOutcome, Quota,
+    Registry, StoreError, Stored, SyncPayload, backup,
 };
 pub use trust::{DomainProof, PublisherTrust, TrustView, Verification};

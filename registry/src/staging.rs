@@ -119,6 +119,11 @@ impl Staging {
         }
     }
 
+    /// Whether every placed batch has been applied (or has failed).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.lock().queue.is_empty()
+    }
+
     /// Whether nothing is waiting to be applied: a batch staged now (under the write
     /// lock) is applied without waiting.
     pub(crate) fn is_idle(&self) -> bool {

@@ -19,6 +19,8 @@
 //! rest is one concern to a submodule:
 //! - `layout`: the sled tree, its key prefixes, the keys built from them and the records
 //!   kept under them;
+//! - `migrate`: the store's format version, checked before anything is written, and
+//!   the migrations from older formats;
 //! - `write`: the way in ([`Registry::check`], [`Registry::write`]), the sweep of expired
 //!   heads and [`Registry::rederive`]; `pending` places one batch under the write lock;
 //! - `read`: manifests, heads, history, equivocation evidence and counters;
@@ -43,7 +45,9 @@ use crate::search::TextIndex;
 use crate::staging::Staging;
 use crate::trust::TrustView;
 
+pub mod backup;
 mod layout;
+mod migrate;
 mod pending;
 mod quota;
 mod read;
@@ -52,10 +56,11 @@ mod search;
 mod sync;
 mod write;
 pub use crate::error::StoreError;
+pub use layout::FORMAT_VERSION;
 use layout::TREE;
 pub use quota::Quota;
 use search::trim_log;
-use sync::{SyncState, drop_sync_keys};
+use sync::SyncState;
 use write::Writer;
 
 /// The default bound of sled's page cache. Large enough that bulk ingest of 100k
@@ -193,6 +198,8 @@ pub struct Registry {
     /// Bumped whenever the sync set changes: by a commit, or by dropping what expired
     /// (the set changes with time as well as with writes).
     sync_pruned: std::sync::atomic::AtomicU64,
+    /// The format the store was in when opened, if it was migrated from an older one.
+    migrated_from: Option<u64>,
 }
 
 /// The default *k*: endorsements from verified organisations that verify a key.
@@ -227,7 +234,8 @@ impl Registry {
             .flush_every_ms(None)
             .open()?;
         let tree = db.open_tree(TREE)?;
-        drop_sync_keys(&tree)?;
+        // Before anything else touches the store (or the index beside it).
+        let migrated_from = migrate::migrate(&db, &tree)?;
         let trim = tree.clone();
         if !search {
             return Self {
@@ -245,6 +253,7 @@ impl Registry {
                 quota: Mutex::default(),
                 unverified_bytes: Default::default(),
                 sync_pruned: Default::default(),
+                migrated_from,
             }
             .derive_if_older();
         }
@@ -268,10 +277,17 @@ impl Registry {
             quota: Mutex::default(),
             unverified_bytes: Default::default(),
             sync_pruned: Default::default(),
+            migrated_from,
         };
         let reg = reg.derive_if_older()?;
         reg.catch_up_index()?;
         Ok(reg)
+    }
+
+    /// The format the store was in when it was opened, when that was older than
+    /// [`FORMAT_VERSION`] and it was migrated; `None` when it needed nothing.
+    pub fn migrated_from(&self) -> Option<u64> {
+        self.migrated_from
     }
 
     /// The validation limits in force.

@@ -76,12 +76,38 @@ pub enum Command {
     Export(ExportArgs),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(crate::demo::DemoArgs),
+    /// Write a consistent copy of the node's store to FILE: through the running node, or
+    /// from the data dir when no node runs. Back up the keys apart (`lgmesh keys`).
+    Backup(BackupArgs),
+    /// Make a stopped node's store from a backup made by `lgmesh backup`. The data dir
+    /// must have no store yet (move the old one aside).
+    Restore(RestoreArgs),
     /// Print the shell completion script for SHELL, e.g.
     /// `lgmesh completions bash > /etc/bash_completion.d/lgmesh`.
     Completions(CompletionsArgs),
     /// Write the manual pages (roff): lgmesh.1 to standard output, or, with --out DIR,
     /// lgmesh.1 and one page per command (lgmesh-run.1, …) into DIR.
     Man(ManArgs),
+}
+
+/// `lgmesh backup`.
+#[derive(Args)]
+pub struct BackupArgs {
+    /// The file to write; it must not exist. Made with mode 0600.
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lgmesh restore`.
+#[derive(Args)]
+pub struct RestoreArgs {
+    /// A file written by `lgmesh backup`.
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lgmesh completions`.
@@ -172,7 +198,7 @@ pub struct RunArgs {
 }
 
 /// `--json`.
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct OutputArgs {
     /// Print JSON instead of text.
     #[arg(long)]

@@ -1,11 +1,13 @@
 //! The commands that talk to a running node over gRPC: through the admin socket in the
 //! data dir, or over TCP with `--grpc`, sending the admin token for writes.
 
+mod backup;
 mod export;
 mod manifests;
 mod node;
 mod trust;
 
+pub use backup::backup;
 pub use export::export;
 pub use manifests::{adopt, history, need, publish, retract, search, show, watch};
 pub use node::{dial, info, peers, stats};

@@ -292,3 +292,44 @@ pub fn man(a: super::args::ManArgs) -> Result<()> {
     out!("Wrote the manual pages into {}.", dir.display());
     Ok(())
 }
+
+/// `lgmesh restore FILE`: the store of a stopped node's data dir, made from a backup.
+pub async fn restore(dir: &DataDir, a: super::args::RestoreArgs) -> Result<()> {
+    if !dir.is_initialised() {
+        anyhow::bail!(
+            "{} is not a data dir (no lgmesh.toml): restore into one made by `lgmesh init` (or a copy of the old one without its store)",
+            dir.0.display()
+        );
+    }
+    if dir.admin_socket().exists() {
+        anyhow::bail!(
+            "a node is running on {} (its admin socket exists): stop it first",
+            dir.0.display()
+        );
+    }
+    let (file, store) = (a.file.clone(), dir.store());
+    let s = tokio::task::spawn_blocking(move || lgmesh_registry::backup::restore(&file, &store))
+        .await?
+        .map_err(|e| anyhow!("restore: {e}"))?;
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "file": a.file, "records": s.records, "bytes": s.bytes, "format": s.format,
+                "sha256": hex::encode(s.sha256), "writtenAtMs": s.written_at_ms,
+            }))?
+        );
+    } else {
+        out!(
+            "Restored {} store records (store format {}) into {}.",
+            s.records,
+            s.format,
+            dir.store().display()
+        );
+        out!(
+            "Start the node: lgmesh run --data-dir {} (it rebuilds its search index, then catches up with its peers)",
+            dir.0.display()
+        );
+    }
+    Ok(())
+}

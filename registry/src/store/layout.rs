@@ -75,6 +75,18 @@ pub(super) const COUNT_SEQ: &[u8] = b"seq";
 /// records are of an older layout has them derived again when it is opened.
 pub(super) const COUNT_DERIVED: &[u8] = b"derived";
 pub(super) const DERIVED_VERSION: u64 = 2;
+/// The store's format (`C | format`): which layout its records follow
+/// ([`FORMAT_VERSION`]). Absent in stores written before it was kept: format 1.
+pub(super) const COUNT_FORMAT: &[u8] = b"format";
+
+/// The store format this build writes. A store of an older format is migrated when it
+/// is opened (`migrate`); one of a newer format is refused, untouched.
+///
+/// | format | since | what changed |
+/// | --- | --- | --- |
+/// | 1 | the first release | (no `C|format` record) |
+/// | 2 | 0.1.0 | the format is recorded; the sync set's old on-disk copy (`S|`) is gone |
+pub const FORMAT_VERSION: u64 = 2;
 
 /// `p | parts…`: a key under the prefix `p`.
 pub(super) fn key(p: u8, parts: &[&[u8]]) -> Vec<u8> {

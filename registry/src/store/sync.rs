@@ -295,7 +295,10 @@ mod tests {
             let checked = reg.check(&items, &[], now + 10);
             reg.write(checked, Durability::Flushed, IfBusy::Wait, |_| {})
                 .expect("put");
-            // What the older layout kept beside each head.
+            // What the older layout (store format 1) kept beside each head.
+            reg.tree
+                .remove(key(prefix::COUNTER, &[super::super::layout::COUNT_FORMAT]))
+                .expect("remove");
             for (at, id) in reg.sync_items().expect("sync set") {
                 reg.tree
                     .insert(

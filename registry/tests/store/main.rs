@@ -1,5 +1,6 @@
 //! The registry against a real sled store in a temp dir.
 
+mod backup;
 mod batches;
 mod lifecycle;
 mod search;
