@@ -243,8 +243,22 @@ impl EventLoop {
                 return;
             }
             if self.swarm.is_connected(&p) {
-                let _ = reply.send(Ok(p));
-                return;
+                match self.peers.get(&p) {
+                    // Said it is on another network: being hung up on.
+                    Some(peer) if peer.hang_up.is_some() => {
+                        let _ = reply.send(Err(NetError::Dial {
+                            addr: addr.to_string(),
+                            reason: "the peer is not on this node's network (it is being disconnected for that)".into(),
+                        }));
+                        return;
+                    }
+                    Some(peer) if peer.identified => {
+                        let _ = reply.send(Ok(p));
+                        return;
+                    }
+                    // Not yet identified: dial, and answer once identify says.
+                    _ => {}
+                }
             }
         }
         let opts = DialOpts::from(addr.clone());
