@@ -46,6 +46,7 @@ impl Command {
             Command::Keys(c) => offline::keys(dir, c).await,
             Command::Export(a) => client::export(dir, a).await,
             Command::Demo(a) => crate::demo::run(a).await,
+            Command::Doctor(a) => client::doctor(dir, a).await,
             Command::Backup(a) => client::backup(dir, a).await,
             Command::Restore(a) => offline::restore(dir, a).await,
             Command::Completions(a) => offline::completions(a),

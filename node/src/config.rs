@@ -276,6 +276,31 @@ impl ManifestConfig {
 }
 
 impl Config {
+    /// The gRPC and HTTP addresses, parsed; an error names the key.
+    pub fn listen_addrs(&self) -> Result<(std::net::SocketAddr, std::net::SocketAddr)> {
+        let parse = |key: &str, v: &str| -> Result<std::net::SocketAddr> {
+            v.parse().map_err(|_| {
+                anyhow::anyhow!("{key}: {v:?} is not an address, e.g. \"127.0.0.1:7420\"")
+            })
+        };
+        Ok((
+            parse("grpc.addr", &self.grpc.addr)?,
+            parse("http.addr", &self.http.addr)?,
+        ))
+    }
+
+    /// Checks every value a node needs before it starts, naming the first that is
+    /// wrong (`lgmesh run` and `lgmesh doctor` both).
+    pub fn check(&self) -> Result<()> {
+        self.listen_addrs()?;
+        self.tls.files()?;
+        self.trust.check()?;
+        self.manifests.check()?;
+        self.http.check()?;
+        self.network.to_net(self.manifests.max_manifest_bytes)?;
+        Ok(())
+    }
+
     /// Validation limits from the config.
     pub fn limits(&self) -> lgmesh_protocol::validate::Limits {
         lgmesh_protocol::validate::Limits {

@@ -98,16 +98,8 @@ pub async fn start(o: RunOptions) -> Result<Started> {
 
 async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     let RunOptions { dir, config } = o;
-    let grpc_addr: SocketAddr = config
-        .grpc
-        .addr
-        .parse()
-        .with_context(|| format!("grpc address {:?}", config.grpc.addr))?;
-    let http_addr: SocketAddr = config
-        .http
-        .addr
-        .parse()
-        .with_context(|| format!("http address {:?}", config.http.addr))?;
+    config.check()?;
+    let (grpc_addr, http_addr) = config.listen_addrs()?;
     let certs = tls_for(&config, grpc_addr, http_addr)?;
     // An observer signs nothing: it needs no organisation key, and reads none.
     let key = if config.org.observer {
@@ -117,9 +109,6 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     };
     let node_key = dir.load_node_key()?;
     let token = dir.load_admin_token()?;
-    config.trust.check()?;
-    config.manifests.check()?;
-    config.http.check()?;
     let registry = open_store(&dir, &config, key.as_ref().map(SecretKey::public)).await?;
     let tasks = Tasks::new();
     let metrics = Arc::new(Metrics::default());

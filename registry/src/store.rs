@@ -48,6 +48,7 @@ use crate::trust::TrustView;
 pub mod backup;
 mod layout;
 mod migrate;
+pub use migrate::inspect;
 mod pending;
 mod quota;
 mod read;

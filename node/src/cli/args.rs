@@ -76,6 +76,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Start a local demo federation of real councils on this machine and keep it running.
     Demo(crate::demo::DemoArgs),
+    /// Check this node's set-up and say what to do about each problem: the config, key
+    /// permissions, ports, TLS certificate, store, disk space, bootstrap peers, clock
+    /// and domain proof. Exit code 0 (all well), 1 (warnings) or 2 (errors).
+    Doctor(DoctorArgs),
     /// Write a consistent copy of the node's store to FILE: through the running node, or
     /// from the data dir when no node runs. Back up the keys apart (`lgmesh keys`).
     Backup(BackupArgs),
@@ -88,6 +92,14 @@ pub enum Command {
     /// Write the manual pages (roff): lgmesh.1 to standard output, or, with --out DIR,
     /// lgmesh.1 and one page per command (lgmesh-run.1, …) into DIR.
     Man(ManArgs),
+}
+
+/// `lgmesh doctor`.
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lgmesh backup`.

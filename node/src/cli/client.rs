@@ -2,12 +2,14 @@
 //! data dir, or over TCP with `--grpc`, sending the admin token for writes.
 
 mod backup;
+mod doctor;
 mod export;
 mod manifests;
 mod node;
 mod trust;
 
 pub use backup::backup;
+pub use doctor::doctor;
 pub use export::export;
 pub use manifests::{adopt, history, need, publish, retract, search, show, watch};
 pub use node::{dial, info, peers, stats};

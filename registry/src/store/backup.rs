@@ -336,6 +336,26 @@ pub fn restore(path: &Path, store_dir: &Path) -> Result<Summary> {
         db.flush().map_err(StoreError::from)?;
         summary
     };
+    // sled's threads let go of the store a moment after it is dropped: wait, so that
+    // whoever opens it next (in this process too) finds it free.
+    wait_unlocked(&building.join("db")).map_err(io)?;
     std::fs::rename(&building, &target).map_err(io)?;
     Ok(summary)
+}
+
+/// Waits (at most 10 s) until nobody holds sled's lock on `file`.
+fn wait_unlocked(file: &Path) -> std::io::Result<()> {
+    use fs4::fs_std::FileExt;
+    let f = File::open(file)?;
+    for _ in 0..1000 {
+        // fs4's (flock, as sled's): std's own `File::try_lock` needs a newer Rust.
+        if FileExt::try_lock_exclusive(&f)? {
+            // Closing the file lets go of the lock.
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(std::io::Error::other(
+        "the new store stayed locked for 10 s",
+    ))
 }

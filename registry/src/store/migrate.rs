@@ -24,6 +24,35 @@ fn to_2(tree: &sled::Tree) -> Result<()> {
     drop_sync_keys(tree)
 }
 
+/// A store's format and counts, read without migrating or changing it (`lgmesh
+/// doctor`): fails as opening would on a format this build does not read.
+pub fn inspect(dir: &std::path::Path) -> Result<(u64, super::Counts)> {
+    let db = sled::Config::new()
+        .path(dir.join("db"))
+        .flush_every_ms(None)
+        .open()?;
+    let tree = db.open_tree(super::layout::TREE)?;
+    let format = format_of(&tree)?;
+    if format > FORMAT_VERSION || format == 0 {
+        return Err(StoreError::Format {
+            found: format,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let count = |name: &[u8]| -> Result<u64> {
+        Ok(tree
+            .get(key(prefix::COUNTER, &[name]))?
+            .map_or(0, |v| read_u64(&v)))
+    };
+    Ok((
+        format,
+        super::Counts {
+            manifests: count(super::layout::COUNT_MANIFESTS)?,
+            heads: count(super::layout::COUNT_HEADS)?,
+        },
+    ))
+}
+
 /// The format of the store in `tree`: 1 when it has no record of one.
 pub(super) fn format_of(tree: &sled::Tree) -> Result<u64> {
     Ok(tree

@@ -189,19 +189,14 @@ fn a_store_of_a_newer_format_is_refused_untouched() {
     }
     // Make a store that says it is of the next format, as a newer lgmesh would leave.
     {
-        let db = sled::Config::new()
-            .path(dir.path().join("db"))
-            .flush_every_ms(None)
-            .open()
-            .expect("sled");
+        let db = sled_open(&dir);
         let tree = db.open_tree("lgmesh-v1").expect("tree");
         tree.insert(b"Cformat", &(FORMAT_VERSION + 1).to_be_bytes()[..])
             .expect("insert");
         db.flush().expect("flush");
     }
     let before = dump(&dir);
-    let err = Registry::open(dir.path(), Limits::default())
-        .err()
+    let err = retry_locked(|| Registry::open(dir.path(), Limits::default()).err())
         .expect("a newer format is refused");
     assert!(
         matches!(err, StoreError::Format { found, supported } if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION),
@@ -213,11 +208,7 @@ fn a_store_of_a_newer_format_is_refused_untouched() {
 
 /// Every record of the store in `dir`, read with sled directly.
 fn dump(dir: &tempfile::TempDir) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let db = sled::Config::new()
-        .path(dir.path().join("db"))
-        .flush_every_ms(None)
-        .open()
-        .expect("sled");
+    let db = sled_open(dir);
     let tree = db.open_tree("lgmesh-v1").expect("tree");
     tree.iter()
         .map(|kv| {
@@ -225,4 +216,36 @@ fn dump(dir: &tempfile::TempDir) -> Vec<(Vec<u8>, Vec<u8>)> {
             (k.to_vec(), v.to_vec())
         })
         .collect()
+}
+
+/// `f` again while its answer is sled's "could not acquire lock": sled's threads let go
+/// of a store a moment after the last handle to it is dropped.
+fn retry_locked(f: impl Fn() -> Option<StoreError>) -> Option<StoreError> {
+    for _ in 0..500 {
+        match f() {
+            Some(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+    f()
+}
+
+/// The store in `dir` opened with sled itself, waiting for the lock as above.
+fn sled_open(dir: &tempfile::TempDir) -> sled::Db {
+    for _ in 0..500 {
+        match sled::Config::new()
+            .path(dir.path().join("db"))
+            .flush_every_ms(None)
+            .open()
+        {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("sled: {e}"),
+        }
+    }
+    panic!("the store stayed locked")
 }
