@@ -146,3 +146,77 @@ fn manual_pages_and_completions_come_from_the_clap_definition() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bash"));
 }
+
+#[test]
+fn every_command_that_prints_a_result_takes_json() {
+    // `run` and `demo` run until stopped (their logs: --log-json); `completions` and
+    // `man` print a script and roff.
+    let exempt = ["run", "demo", "completions", "man", "keys"];
+    fn walk(cmd: &clap::Command, path: String, exempt: &[&str], missing: &mut Vec<String>) {
+        if cmd.has_subcommands() {
+            for sub in cmd.get_subcommands() {
+                if !exempt.contains(&sub.get_name()) {
+                    walk(sub, format!("{path} {}", sub.get_name()), exempt, missing);
+                }
+            }
+        } else if !cmd.get_arguments().any(|a| a.get_long() == Some("json")) {
+            missing.push(path);
+        }
+    }
+    let mut missing = vec![];
+    walk(
+        &lgmesh::cli::Cli::command(),
+        "lgmesh".into(),
+        &exempt,
+        &mut missing,
+    );
+    assert!(missing.is_empty(), "without --json: {missing:?}");
+
+    let bin = env!("CARGO_BIN_EXE_lgmesh");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("node");
+    let out = std::process::Command::new(bin)
+        .args([
+            "init",
+            "--org",
+            "gss:E07000209",
+            "--name",
+            "Guildford Borough Council",
+        ])
+        .args([
+            "--website",
+            "https://www.guildford.gov.uk",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("run lgmesh init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["orgId"], "gss:E07000209");
+    assert!(
+        v["publisher"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("did:key:z6Mk"))
+    );
+    assert_eq!(
+        v["wellKnown"]["url"],
+        "https://www.guildford.gov.uk/.well-known/lgmesh.json"
+    );
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/manifests/leeds-address-lookup.toml");
+    let out = std::process::Command::new(bin)
+        .arg("check")
+        .arg(&manifest)
+        .args(["--json", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("run lgmesh check");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["valid"], true, "{v}");
+}

@@ -233,6 +233,9 @@ pub struct InitArgs {
     /// Organisation id, scheme:value, e.g. gss:E07000209 (ONS GSS code).
     #[arg(long, required_unless_present = "observer")]
     pub org: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
     /// The organisation's official name, e.g. "Guildford Borough Council".
     #[arg(long, required_unless_present = "observer")]
     pub name: Option<String>,
@@ -276,6 +279,9 @@ pub struct CheckArgs {
     /// toml, yaml or json, when the extension does not say.
     #[arg(long)]
     pub format: Option<String>,
+    /// Print JSON instead of text (an invalid file is still an error, on stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lgmesh retract`.

@@ -15,6 +15,17 @@ use crate::datadir::{self, DataDir, InitOptions};
 pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
     if a.observer {
         datadir::init_observer(dir)?;
+        if a.json {
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "dataDir": dir.0, "observer": true,
+                    "peerId": datadir::peer_id(&dir.load_node_key()?).to_string(),
+                    "config": dir.config(), "nodeKey": dir.node_key(), "adminToken": dir.admin_token(),
+                }))?
+            );
+            return Ok(());
+        }
         return observer_initialised(dir, "Initialised");
     }
     let (Some(org), Some(name)) = (a.org, a.name) else {
@@ -32,6 +43,26 @@ pub async fn init(dir: &DataDir, a: InitArgs) -> Result<()> {
     let c = datadir::init(dir, &opts)?;
     sign_org_card(dir, &c).await?;
     let key = dir.load_publisher_key()?;
+    if a.json {
+        let well_known = (!c.org.website.is_empty()).then(|| {
+            json!({
+                "url": format!("{}/.well-known/lgmesh.json", c.org.website.trim_end_matches('/')),
+                "body": { "org": c.org.id, "publishers": [key.public().to_string()] },
+            })
+        });
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "dataDir": dir.0, "observer": false, "orgId": c.org.id, "orgName": c.org.name,
+                "publisher": key.public().to_string(),
+                "peerId": datadir::peer_id(&dir.load_node_key()?).to_string(),
+                "config": dir.config(), "publisherKey": dir.publisher_key(),
+                "nodeKey": dir.node_key(), "adminToken": dir.admin_token(),
+                "wellKnown": well_known,
+            }))?
+        );
+        return Ok(());
+    }
     out!(
         "Initialised {} for {} ({}).",
         dir.0.display(),
@@ -192,7 +223,16 @@ pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
         .unwrap_or_else(|| "dev:local".into());
     let class = document::check(&text, format, &Defaults { org_id })
         .map_err(|e| anyhow!("{}: {e}", a.file))?;
-    out!("{}: a valid {class:?} record", a.file);
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "file": a.file, "valid": true, "class": format!("{class:?}") })
+            )?
+        );
+    } else {
+        out!("{}: a valid {class:?} record", a.file);
+    }
     Ok(())
 }
 
