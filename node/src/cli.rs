@@ -13,6 +13,7 @@
 pub mod args;
 pub mod client;
 pub mod offline;
+pub mod progress;
 
 pub use args::{Cli, Command};
 

@@ -189,6 +189,7 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
             node_id,
             grpc_addr: grpc.to_string(),
             http_addr: http.to_string(),
+            http_tls: certs.is_some() && config.tls.applies_to(&http),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             development_identity: config.org.development && !config.org.observer,
             network: config.network.name.clone(),

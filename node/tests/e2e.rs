@@ -381,3 +381,71 @@ fn a_node_with_a_watcher_attached_stops_cleanly_and_tells_the_watcher() {
     let err = rest;
     assert!(err.contains("the node is shutting down"), "{err}");
 }
+
+#[test]
+fn a_folder_of_manifests_is_published_file_by_file() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    let _node = Node::start(&dir);
+    let folder = tmp.path().join("manifests");
+    std::fs::create_dir_all(folder.join("drafts")).expect("mkdir");
+    for f in [
+        "guildford-bin-collection",
+        "leeds-address-lookup",
+        "camden-waste-rounds",
+    ] {
+        std::fs::copy(
+            examples().join(format!("manifests/{f}.toml")),
+            folder.join(format!("{f}.toml")),
+        )
+        .expect("copy");
+    }
+    // Not published: a file of another kind, and a subfolder's.
+    std::fs::write(folder.join("notes.txt"), "not a manifest").expect("write");
+    std::fs::copy(
+        examples().join("manifests/bristol-report-a-problem.toml"),
+        folder.join("drafts/bristol.toml"),
+    )
+    .expect("copy");
+    // A broken one: reported, and the rest still published.
+    std::fs::write(folder.join("broken.toml"), "kind = \"service\"\nname = ").expect("write");
+    let f = folder.to_str().expect("utf-8");
+    let out = lgmesh(&dir, &["publish", f, "--json"]);
+    assert!(
+        !out.status.success(),
+        "a folder with a broken file must fail"
+    );
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(v["failed"], 1, "{v}");
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files.len(), 4, "{v}");
+    assert!(
+        files[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("broken.toml")
+    );
+    assert_eq!(files[0]["ok"], false);
+    assert!(
+        files[1..].iter().all(|f| f["outcome"] == "OUTCOME_STORED"),
+        "{v}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 4 files failed"), "{err}");
+
+    // Again, without the broken file: everything unchanged, exit 0, text for people.
+    std::fs::remove_file(folder.join("broken.toml")).expect("rm");
+    let text = ok(&dir, &["publish", f]);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("unchanged ")).count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.contains("3 of 3 files published or unchanged."),
+        "{text}"
+    );
+    // --name names one manifest.
+    let err = fails(&dir, &["publish", f, "--name", "x"]);
+    assert!(err.contains("--name"), "{err}");
+}

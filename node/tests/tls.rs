@@ -283,6 +283,12 @@ fn grpc_and_http_serve_tls_and_the_cli_speaks_it() {
         metric(&metrics, "lgmesh_tls_certificate_expiry_seconds "),
         2_051_222_400.0
     );
+    // Export reads the catalogue over HTTPS, with the CA.
+    let catalogue = succeeded(
+        &client(&dir, &["export", "dcat", "--ca", &ca], &[]),
+        "export dcat over HTTPS",
+    );
+    assert!(catalogue.contains("bin-collection"), "{catalogue}");
     // Plain HTTP to the HTTPS port gets nothing and is counted too.
     let mut plain = std::net::TcpStream::connect(&node.http).expect("connect");
     {

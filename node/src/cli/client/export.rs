@@ -38,13 +38,23 @@ pub async fn export(dir: &DataDir, a: ExportArgs) -> Result<()> {
 async fn export_dcat(dir: &DataDir, a: ExportArgs) -> Result<()> {
     let mut node = NodeClient::new(connect(dir, &a.node).await?);
     let info = node.info(v1::InfoRequest {}).await?.into_inner();
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(120))
-        .build()?;
+    let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120));
+    if info.http_tls
+        && let Some(ca) = &a.node.ca
+    {
+        let pem =
+            std::fs::read(ca).with_context(|| format!("--ca: cannot read {}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca: {} is not PEM certificates", ca.display()))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    let client = builder.build()?;
+    let scheme = if info.http_tls { "https" } else { "http" };
+    let bar = crate::cli::progress::counter("catalogue pages");
     let mut pages = vec![];
     let mut page = 1;
     loop {
-        let url = format!("http://{}/catalog.jsonld?page={page}", info.http_addr);
+        let url = format!("{scheme}://{}/catalog.jsonld?page={page}", info.http_addr);
         // A node building other pages for harvesters answers 503: wait and ask again.
         let mut tries = 0;
         let r = loop {
@@ -72,6 +82,7 @@ async fn export_dcat(dir: &DataDir, a: ExportArgs) -> Result<()> {
             .as_array()
             .is_some_and(|g| g.iter().any(|n| n.get("hydra:nextPage").is_some()));
         pages.push(v);
+        bar.inc(1);
         if !next {
             break;
         }
@@ -80,6 +91,7 @@ async fn export_dcat(dir: &DataDir, a: ExportArgs) -> Result<()> {
             bail!("the node named more than {MAX_PAGES} pages; stopped");
         }
     }
+    bar.finish_and_clear();
     let doc = dcat::merge(pages);
     let text = serde_json::to_string_pretty(&doc)?;
     match &a.out {
@@ -120,9 +132,11 @@ async fn export_ukgov(dir: &DataDir, a: ExportArgs) -> Result<()> {
     let mut files = BTreeMap::new();
     let mut differ = vec![];
     let mut counts = [0; 2];
+    let bar = crate::cli::progress::counter("records read");
     for (count, kind) in counts.iter_mut().zip(["service", "dataset"]) {
         let heads = live_heads(&mut client, kind).await?;
         *count = heads.len();
+        bar.inc(heads.len() as u64);
         for m in heads {
             let (file, text, reads_back) = record_file(&m)?;
             if let Err(why) = reads_back {
@@ -133,6 +147,7 @@ async fn export_ukgov(dir: &DataDir, a: ExportArgs) -> Result<()> {
             }
         }
     }
+    bar.finish_and_clear();
     std::fs::create_dir_all(out).with_context(|| format!("--out {}", out.display()))?;
     for (file, text) in &files {
         let path = out.join(file);

@@ -1,7 +1,7 @@
 //! Manifests: publish, retract, search, show, history, watch; and the records of reuse
 //! and need (`adopt`, `need`).
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use lgmesh_proto::v1::{self, registry_client::RegistryClient};
 use lgmesh_protocol::document::Format;
 use serde_json::json;
@@ -16,6 +16,9 @@ use crate::view;
 
 /// `lgmesh publish`.
 pub async fn publish(dir: &DataDir, a: PublishArgs) -> Result<()> {
+    if std::path::Path::new(&a.file).is_dir() {
+        return publish_dir(dir, a).await;
+    }
     let format = format_of(&a.file, a.format.as_deref())?;
     let text = read_doc(&a.file)?;
     let name_label = match format {
@@ -41,6 +44,140 @@ pub async fn publish(dir: &DataDir, a: PublishArgs) -> Result<()> {
         .map_err(|s| anyhow!("{}: {}", a.file, status_line(&s)))?
         .into_inner();
     print_write(r, a.out.json)
+}
+
+/// Files published from one folder at most.
+const MAX_FOLDER_FILES: usize = 10_000;
+
+/// `lgmesh publish DIR`: every .toml, .yaml, .yml and .json file in the folder (not its
+/// subfolders), in name order, over one connection. A file that fails is reported and
+/// the rest go on; the command fails if any did.
+async fn publish_dir(dir: &DataDir, a: PublishArgs) -> Result<()> {
+    if a.name.is_some() {
+        bail!(
+            "--name: names one manifest, so it cannot be used with a folder ({})",
+            a.file
+        );
+    }
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&a.file)
+        .with_context(|| format!("{}: cannot read the folder", a.file))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["toml", "yaml", "yml", "json"].contains(&e.to_ascii_lowercase().as_str())
+                })
+        })
+        .take(MAX_FOLDER_FILES + 1)
+        .collect();
+    if files.is_empty() {
+        bail!("{}: no .toml, .yaml, .yml or .json files in it", a.file);
+    }
+    if files.len() > MAX_FOLDER_FILES {
+        bail!(
+            "{}: more than {MAX_FOLDER_FILES} files; publish it in parts",
+            a.file
+        );
+    }
+    files.sort();
+    let mut client = RegistryClient::new(connect(dir, &a.out).await?);
+    let bar = crate::cli::progress::bar(files.len() as u64, "files");
+    let mut results = Vec::with_capacity(files.len());
+    let mut failed = 0usize;
+    for path in &files {
+        let shown = path.display().to_string();
+        bar.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let outcome = async {
+            let format = format_of(&shown, a.format.as_deref())?;
+            let text = read_doc(&shown)?;
+            let req = with_token(
+                dir,
+                &a.out,
+                v1::PublishRequest {
+                    name: String::new(),
+                    content: Some(v1::publish_request::Content::Document(v1::Document {
+                        format: match format {
+                            Format::Toml => "toml",
+                            Format::Yaml => "yaml",
+                            Format::Json => "json",
+                        }
+                        .into(),
+                        text,
+                    })),
+                },
+            )?;
+            let r = client
+                .publish(req)
+                .await
+                .map_err(|s| anyhow!("{}", status_line(&s)))?;
+            anyhow::Ok(r.into_inner())
+        }
+        .await;
+        bar.inc(1);
+        match outcome {
+            Ok(r) => results.push((shown, Ok(r))),
+            Err(e) => {
+                failed += 1;
+                results.push((shown, Err(format!("{e:#}"))));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if a.out.json {
+        let items: Vec<_> = results
+            .iter()
+            .map(|(file, r)| match r {
+                Ok(w) => json!({
+                    "file": file, "ok": true, "outcome": v1::Outcome::try_from(w.outcome).map(|o| o.as_str_name()).unwrap_or("OUTCOME_UNSPECIFIED"),
+                    "name": w.manifest.as_ref().and_then(|m| m.body.as_ref()).map(|b| b.name.clone()),
+                    "version": w.manifest.as_ref().and_then(|m| m.body.as_ref()).map(|b| b.version),
+                    "id": w.manifest.as_ref().map(|m| m.id.clone()),
+                }),
+                Err(e) => json!({ "file": file, "ok": false, "error": e }),
+            })
+            .collect();
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "files": items, "failed": failed }))?
+        );
+    } else {
+        for (file, r) in &results {
+            match r {
+                Ok(w) => {
+                    let b = w.manifest.as_ref().and_then(|m| m.body.as_ref());
+                    let what = match v1::Outcome::try_from(w.outcome) {
+                        Ok(v1::Outcome::Stored) => "published",
+                        Ok(v1::Outcome::Unchanged) => "unchanged",
+                        Ok(v1::Outcome::Duplicate) => "already stored",
+                        _ => "done",
+                    };
+                    out!(
+                        "{what:<15} {} v{}  ({file})",
+                        b.map_or("", |b| b.name.as_str()),
+                        b.map_or(0, |b| b.version)
+                    );
+                }
+                Err(e) => out!("{:<15} {file}: {e}", "FAILED"),
+            }
+        }
+        out!();
+        out!(
+            "{} of {} files published or unchanged.",
+            results.len() - failed,
+            results.len()
+        );
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} files failed (see above); correct them and publish the folder again",
+            results.len()
+        );
+    }
+    Ok(())
 }
 
 /// `lgmesh retract`.

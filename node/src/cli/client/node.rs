@@ -19,7 +19,7 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
                 "orgId": i.org_id, "orgName": i.org_name, "publisher": i.publisher, "peerId": i.node_id,
                 "network": i.network, "listenAddrs": i.listen_addrs, "externalAddrs": i.external_addrs,
                 "peers": i.peers, "meshPeers": i.mesh_peers, "nat": i.nat,
-                "grpcAddr": i.grpc_addr, "httpAddr": i.http_addr, "version": i.version,
+                "grpcAddr": i.grpc_addr, "httpAddr": i.http_addr, "httpTls": i.http_tls, "version": i.version,
                 "developmentIdentity": i.development_identity, "observer": i.observer,
             }))?
         );
