@@ -73,11 +73,12 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 /// Every family the node serves: the node's and libp2p's from its registry, and for this
-/// scrape the store's gauges, the network's counters and the domain checker's family.
+/// scrape the store's gauges, the network's counters, the domain checker's family and the
+/// propagation lag.
 /// OpenMetrics when the client asks for it (Prometheus does), else the Prometheus text
 /// format (`curl`, `promtool check metrics`).
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    use crate::metrics::{Format, NetFamilies, StoreGauges};
+    use crate::metrics::{Format, NetFamilies, PropagationLag, StoreGauges};
     let format = Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()));
     let mut scrape = prometheus_client::registry::Registry::default();
     let reg = app.registry().clone();
@@ -88,6 +89,7 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Some(d) = app.domain() {
         d.metrics.register(&mut scrape);
     }
+    scrape.register_collector(Box::new(PropagationLag::of(app.metrics())));
     if let Some(net) = app.net() {
         // A network too busy to answer within a second leaves its gauges out of this
         // scrape rather than holding it.

@@ -485,6 +485,37 @@ pub(crate) fn gauge<'a, const N: usize, V: EncodeGaugeValue>(
     Ok(())
 }
 
+/// The propagation lag as one scrape read it ([`Metrics::propagation_lag`]); no family
+/// before any manifest came by gossip.
+#[derive(Debug)]
+pub struct PropagationLag(Option<(u64, u64)>);
+
+impl PropagationLag {
+    /// Reads it from `m`.
+    pub fn of(m: &Metrics) -> Self {
+        Self(m.propagation_lag())
+    }
+}
+
+impl Collector for PropagationLag {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let Some((p50, p95)) = self.0 else {
+            return Ok(());
+        };
+        // A label of its own: `quantile` is reserved for summaries, which this is not.
+        gauge(
+            &mut e,
+            "lgmesh_propagation_lag",
+            "Time from a publisher signing a manifest to this node storing it, over the last 1,024 manifests that came by gossip, by percentile (50, 95).",
+            Some(&Unit::Seconds),
+            [
+                ([("percentile", "50")], p50 as f64 / 1e3),
+                ([("percentile", "95")], p95 as f64 / 1e3),
+            ],
+        )
+    }
+}
+
 /// Gauges read from the store for `/metrics` and Stats.
 #[derive(Debug, Clone, Default)]
 pub struct StoreGauges {
@@ -578,6 +609,26 @@ mod tests {
         m.propagated(&recent);
         let (p50, p95) = m.propagation_lag().expect("lags");
         assert_eq!((p50, p95), (512, 972));
+    }
+
+    #[test]
+    fn the_propagation_lag_is_served_in_seconds_once_gossip_arrived() {
+        let m = Metrics::default();
+        let render = |m: &Metrics| {
+            let mut scrape = Registry::default();
+            scrape.register_collector(Box::new(PropagationLag::of(m)));
+            m.render(&scrape, Format::Text).expect("render")
+        };
+        assert!(!render(&m).contains("lgmesh_propagation_lag"));
+        m.propagated(&[1_500; 20]);
+        let text = render(&m);
+        for line in [
+            "# TYPE lgmesh_propagation_lag_seconds gauge",
+            "lgmesh_propagation_lag_seconds{percentile=\"50\"} 1.5",
+            "lgmesh_propagation_lag_seconds{percentile=\"95\"} 1.5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
     }
 
     /// The names and labels of the families (ops alerts and dashboards use them), in
