@@ -19,7 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import grpc
+# gRPC's C core logs handshake failures to stderr itself; the error printed below says
+# the same in one line.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+import grpc  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PROTO_DIR = Path(

@@ -1,7 +1,8 @@
 //! The Python example client (`examples/python/lgmesh_client.py`, stubs generated from
 //! `proto/` by grpcio-tools) against a real node over TCP: a search finds what the node
 //! holds, a watch hears of a manifest published while it runs, and a publish with the
-//! admin token stores what a search then finds (and without it is refused).
+//! admin token stores what a search then finds (and without it is refused). Over TLS
+//! with `--ca`, it publishes and searches, and without the CA it is refused.
 //!
 //! Needs Python with `examples/python/requirements.txt` installed, which `.ci/run` puts
 //! in `target/grpc-venv` (a `grpc-venv` in `CARGO_TARGET_DIR` does too, or name a Python
@@ -182,4 +183,93 @@ fn the_python_client_searches_watches_and_publishes() {
         "{out}"
     );
     drop(node);
+}
+
+#[test]
+fn the_python_client_speaks_tls_with_a_ca() {
+    let Some(python) = python() else {
+        assert!(
+            std::env::var_os("LGMESH_REQUIRE_PYTHON_GRPC").is_none(),
+            "the Python gRPC client is required here (LGMESH_REQUIRE_PYTHON_GRPC is set)"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the_python_client_speaks_tls_with_a_ca: no grpc-venv (see the test above)"
+        );
+        return;
+    };
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    // A CA, and a certificate it signs for 127.0.0.1.
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    // Names of their own: a leaf named like its issuer looks self-signed to OpenSSL.
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "lgmesh test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let leaf = params.signed_by(&key, &ca, &ca_key).expect("leaf");
+    let (ca_file, cert_file, key_file) = (
+        tmp.path().join("ca.pem"),
+        tmp.path().join("cert.pem"),
+        tmp.path().join("key.pem"),
+    );
+    std::fs::write(&ca_file, ca.pem()).expect("write");
+    std::fs::write(&cert_file, leaf.pem()).expect("write");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    set_config(
+        &dir,
+        "cert_file",
+        &format!("{:?}", cert_file.to_str().expect("path")),
+    );
+    set_config(
+        &dir,
+        "key_file",
+        &format!("{:?}", key_file.to_str().expect("path")),
+    );
+    set_config(&dir, "on_loopback", "true");
+    let node = Node::start(&dir);
+    let https = format!("https://{}", node.grpc);
+    let ca = ca_file.to_str().expect("path");
+    let tls = |args: &[&str]| {
+        let mut c = Command::new(&python);
+        c.arg(examples().join("python/lgmesh_client.py"))
+            .args(["--addr", &https, "--ca", ca])
+            .args(args)
+            .env_remove("LGMESH_TOKEN")
+            .env_remove("LGMESH_GRPC");
+        c
+    };
+    let bins = examples().join("manifests/guildford-bin-collection.toml");
+    let out = ran(tls(&["publish", bins.to_str().expect("path")]).env("LGMESH_TOKEN", token(&dir)));
+    assert!(
+        out.starts_with("Stored service  bin-collection-days v1"),
+        "{out}"
+    );
+    let out = ran(&mut tls(&["search", "bin"]));
+    assert!(out.starts_with("1 of 1"), "{out}");
+    // Without the CA, the node's certificate is not trusted.
+    let mut plain = Command::new(&python);
+    plain
+        .arg(examples().join("python/lgmesh_client.py"))
+        .args(["--addr", &https, "search", "bin"]);
+    let (ok_, _, err) = run(&mut plain);
+    assert!(!ok_, "a certificate no trusted CA signed was accepted");
+    assert!(
+        err.starts_with("error: UNAVAILABLE") && err.lines().count() == 1,
+        "{err}"
+    );
 }
