@@ -180,7 +180,7 @@ impl TlsConfig {
     /// Whether a listener on `addr` serves TLS: beyond loopback always (when there is
     /// a certificate), on loopback with `on_loopback`.
     pub fn applies_to(&self, addr: &std::net::SocketAddr) -> bool {
-        !addr.ip().is_loopback() || self.on_loopback
+        !addr.ip().to_canonical().is_loopback() || self.on_loopback
     }
 }
 

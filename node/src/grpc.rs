@@ -117,7 +117,9 @@ fn authorise<T>(app: &App, access: &Access, req: &Request<T>) -> Result<(), Stat
     let token = match access {
         Access::Socket => return Ok(()),
         Access::Token { token, tls } => {
-            let local = req.remote_addr().is_some_and(|a| a.ip().is_loopback());
+            let local = req
+                .remote_addr()
+                .is_some_and(|a| a.ip().to_canonical().is_loopback());
             if !tls && !local {
                 app.metrics().cleartext_write();
                 return Err(Status::permission_denied(

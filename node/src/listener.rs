@@ -20,19 +20,45 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::metrics::{Metrics, TlsFailure};
+use crate::metrics::{ConnRefusal, Metrics, TlsFailure};
 use crate::tasks::Tasks;
 
 /// TLS handshakes in progress at once, per listener; a connection beyond it is closed.
-pub const MAX_HANDSHAKES: usize = 128;
-/// TLS handshakes in progress at once from one IP address, per listener.
-pub const MAX_HANDSHAKES_PER_IP: usize = 8;
+pub const MAX_HANDSHAKES: usize = 1024;
+/// TLS handshakes in progress at once from one client (an IPv4 address, or an IPv6 /64:
+/// one host has a whole /64), per listener.
+pub const MAX_HANDSHAKES_PER_IP: usize = 32;
 /// The longest a client may take to finish its TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Open connections per listener, in clear or TLS, handshake or not: each holds a file
+/// descriptor and buffers, so the node's are never all taken by one listener.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Open connections from one client (as [`MAX_HANDSHAKES_PER_IP`]), per listener: a
+/// council's whole office behind one NAT address fits; one machine cannot take all.
+pub const MAX_CONNECTIONS_PER_IP: usize = 128;
 
-/// One accepted connection: TCP, or TLS over TCP.
+/// One accepted connection: TCP, or TLS over TCP, with its places in the listener's
+/// bounds, given back when it closes.
+pub struct Conn {
+    io: Io,
+    _held: Held,
+}
+
+/// A connection's places: in the listener's count, and in its client's.
+struct Held {
+    _all: tokio::sync::OwnedSemaphorePermit,
+    _client: Slot,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.io.fmt(f)
+    }
+}
+
+/// The stream itself.
 #[derive(Debug)]
-pub enum Conn {
+enum Io {
     /// In clear.
     Plain(TcpStream),
     /// TLS, handshake done.
@@ -41,9 +67,9 @@ pub enum Conn {
 
 impl Conn {
     fn tcp(&self) -> &TcpStream {
-        match self {
-            Conn::Plain(s) => s,
-            Conn::Tls(s) => s.get_ref().0,
+        match &self.io {
+            Io::Plain(s) => s,
+            Io::Tls(s) => s.get_ref().0,
         }
     }
 }
@@ -54,9 +80,9 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -67,9 +93,9 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -78,30 +104,30 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Conn::Plain(s) => s.is_write_vectored(),
-            Conn::Tls(s) => s.is_write_vectored(),
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -207,8 +233,11 @@ async fn accept_loop(
     metrics: Arc<Metrics>,
     tasks: Tasks,
 ) {
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let open_by_client = PerClient::new(MAX_CONNECTIONS_PER_IP);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    let per_ip = Arc::new(PerIp::default());
+    let shaking_by_client = PerClient::new(MAX_HANDSHAKES_PER_IP);
+    let mut last_warned: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -218,15 +247,36 @@ async fn accept_loop(
         let (tcp, addr) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of file descriptors, most likely: wait rather than spin.
-                tracing::warn!(?which, "accepting a connection failed: {e}");
+                // Out of file descriptors, most likely: wait rather than spin, and say so
+                // once a minute, not ten times a second.
+                metrics.connection_refused(which, ConnRefusal::AcceptFailed);
+                if last_warned.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(?which, "accepting a connection failed: {e}");
+                    last_warned = Some(std::time::Instant::now());
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        let Ok(all) = open.clone().try_acquire_owned() else {
+            metrics.connection_refused(which, ConnRefusal::Full);
+            continue;
+        };
+        let Some(client) = open_by_client.take(addr.ip()) else {
+            metrics.connection_refused(which, ConnRefusal::Client);
+            continue;
+        };
+        let held = Held {
+            _all: all,
+            _client: client,
+        };
         let _ = tcp.set_nodelay(true);
         let Some(acceptor) = &tls else {
-            if tx.send((Conn::Plain(tcp), addr)).await.is_err() {
+            let conn = Conn {
+                io: Io::Plain(tcp),
+                _held: held,
+            };
+            if tx.send((conn, addr)).await.is_err() {
                 return;
             }
             continue;
@@ -235,22 +285,27 @@ async fn accept_loop(
             metrics.tls_failed(which, TlsFailure::Busy);
             continue;
         };
-        let Some(ip_slot) = PerIp::take(&per_ip, addr.ip()) else {
+        let Some(shaking) = shaking_by_client.take(addr.ip()) else {
             metrics.tls_failed(which, TlsFailure::Busy);
             continue;
         };
         let (acceptor, tx, metrics, stop) =
             (acceptor.clone(), tx.clone(), metrics.clone(), tasks.clone());
         tasks.spawn(async move {
-            let _permit = (permit, ip_slot);
+            let handshake_places = (permit, shaking);
             let shake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
             let conn = tokio::select! {
                 r = shake => r,
                 _ = stop.stopping() => return,
             };
+            drop(handshake_places);
             match conn {
                 Ok(Ok(s)) => {
-                    let _ = tx.send((Conn::Tls(Box::new(s)), addr)).await;
+                    let conn = Conn {
+                        io: Io::Tls(Box::new(s)),
+                        _held: held,
+                    };
+                    let _ = tx.send((conn, addr)).await;
                 }
                 Ok(Err(e)) => {
                     metrics.tls_failed(which, TlsFailure::Handshake);
@@ -262,41 +317,86 @@ async fn accept_loop(
     }
 }
 
-/// Handshakes in progress by client address. At most [`MAX_HANDSHAKES`] entries, as
-/// each holds one of the listener's permits.
-#[derive(Default)]
-struct PerIp(Mutex<HashMap<IpAddr, usize>>);
-
-/// One handshake's place in [`PerIp`], given back on drop.
-struct IpSlot {
-    of: Arc<PerIp>,
-    ip: IpAddr,
+/// Whom a bound per client counts against: an IPv4 address (IPv4-mapped IPv6 as
+/// IPv4), or an IPv6 /64, which one host or one customer of an ISP holds whole.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut o = v6.octets();
+            o[8..].fill(0);
+            IpAddr::V6(o.into())
+        }
+        v4 => v4,
+    }
 }
 
-impl PerIp {
-    /// A place for a handshake from `ip`, unless it has [`MAX_HANDSHAKES_PER_IP`] already.
-    fn take(this: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let mut m = this.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = m.entry(ip).or_insert(0);
-        if *n >= MAX_HANDSHAKES_PER_IP {
+/// Places in use by client ([`client_of`]), each client up to a limit. At most as many
+/// entries as places the listener has, as each is held with one of those.
+#[derive(Clone)]
+struct PerClient(Arc<(Mutex<HashMap<IpAddr, usize>>, usize)>);
+
+/// One place in a [`PerClient`], given back on drop.
+struct Slot {
+    of: PerClient,
+    client: IpAddr,
+}
+
+impl PerClient {
+    fn new(limit: usize) -> Self {
+        Self(Arc::new((Mutex::default(), limit)))
+    }
+
+    /// A place for `ip`'s client, unless it has all its places already.
+    fn take(&self, ip: IpAddr) -> Option<Slot> {
+        let client = client_of(ip);
+        let mut m = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = m.entry(client).or_insert(0);
+        if *n >= self.0.1 {
             return None;
         }
         *n += 1;
-        Some(IpSlot {
-            of: this.clone(),
-            ip,
+        Some(Slot {
+            of: self.clone(),
+            client,
         })
     }
 }
 
-impl Drop for IpSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
-        let mut m = self.of.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = m.get_mut(&self.ip) {
+        let mut m = self.of.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
-                m.remove(&self.ip);
+                m.remove(&self.client);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_addresses_and_ipv6_networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(client_of(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            client_of(ip("2001:db8:1:2:aaaa::1")),
+            client_of(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            client_of(ip("2001:db8:1:2::1")),
+            client_of(ip("2001:db8:1:3::1"))
+        );
+        let per = PerClient::new(2);
+        let a = per.take(ip("2001:db8::1")).expect("first");
+        let _b = per.take(ip("2001:db8::2")).expect("second");
+        assert!(per.take(ip("2001:db8::3")).is_none(), "the /64 is full");
+        assert!(per.take(ip("192.0.2.1")).is_some(), "another client");
+        drop(a);
+        assert!(per.take(ip("2001:db8::3")).is_some(), "a place came back");
     }
 }

@@ -75,6 +75,29 @@ impl TlsFailure {
     }
 }
 
+/// Why the gRPC or HTTP listener closed a connection as soon as it was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnRefusal {
+    /// The listener had its most connections open.
+    Full,
+    /// The client (an address, or an IPv6 /64) had its most connections open.
+    Client,
+    /// Accepting failed (out of file descriptors, most likely).
+    AcceptFailed,
+}
+
+impl ConnRefusal {
+    const ALL: [ConnRefusal; 3] = [Self::Full, Self::Client, Self::AcceptFailed];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Client => "client",
+            Self::AcceptFailed => "accept_failed",
+        }
+    }
+}
+
 /// Sources that are this node's own clients (`lgmesh_manifests_*`); the others are
 /// peers (`lgmesh_net_manifests_*`).
 const CLIENTS: [Source; 2] = [Source::Local, Source::Submit];
@@ -175,6 +198,10 @@ impl Metrics {
     pub fn cleartext_write(&self) {
         self.counters.cleartext_writes.fetch_add(1, Relaxed);
     }
+    /// A connection closed as soon as it was accepted.
+    pub fn connection_refused(&self, which: crate::listener::Which, why: ConnRefusal) {
+        self.counters.conns_refused[which as usize][why as usize].fetch_add(1, Relaxed);
+    }
     /// A TLS connection closed before its handshake completed.
     pub fn tls_failed(&self, which: crate::listener::Which, why: TlsFailure) {
         let w = which as usize;
@@ -254,6 +281,7 @@ struct Counters {
     searches: AtomicU64,
     /// By listener (gRPC, HTTP) and [`TlsFailure`].
     tls_failed: [[AtomicU64; 3]; 2],
+    conns_refused: [[AtomicU64; 3]; 2],
     /// Loaded, failed.
     tls_reloads: [AtomicU64; 2],
     /// Unix seconds; 0 when the node serves no TLS.
@@ -274,6 +302,7 @@ impl Default for Counters {
             cleartext_writes: AtomicU64::new(0),
             searches: AtomicU64::new(0),
             tls_failed: Default::default(),
+            conns_refused: Default::default(),
             tls_reloads: Default::default(),
             tls_not_after: AtomicU64::new(0),
         }
@@ -394,13 +423,27 @@ impl Collector for Counters {
         counter(
             &mut e,
             "lgmesh_tls_handshakes_failed",
-            "TLS connections closed before the handshake completed, by listener and reason (handshake: not TLS or refused; timeout; busy: too many at once).",
+            "TLS connections closed before the handshake completed, by listener and reason (handshake: not TLS or refused; timeout; busy: too many at once, or from one client).",
             None,
             listeners.iter().flat_map(|(l, i)| {
                 TlsFailure::ALL.map(|f| {
                     (
                         [("listener", *l), ("reason", f.as_str())],
                         n(&self.tls_failed[*i][f as usize]),
+                    )
+                })
+            }),
+        )?;
+        counter(
+            &mut e,
+            "lgmesh_listener_connections_refused",
+            "gRPC and HTTP connections closed as soon as they were accepted, by listener and reason (full: the listener's most open; client: that client's most open; accept_failed: out of file descriptors, most likely).",
+            None,
+            listeners.iter().flat_map(|(l, i)| {
+                ConnRefusal::ALL.map(|f| {
+                    (
+                        [("listener", *l), ("reason", f.as_str())],
+                        n(&self.conns_refused[*i][f as usize]),
                     )
                 })
             }),

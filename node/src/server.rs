@@ -333,7 +333,7 @@ fn tls_for(
         ("grpc", grpc, config.grpc.allow_remote),
         ("http", http, config.http.allow_remote),
     ] {
-        if !addr.ip().is_loopback() && files.is_none() && !allowed {
+        if !addr.ip().to_canonical().is_loopback() && files.is_none() && !allowed {
             bail!(
                 "{what}.addr: {addr} is beyond loopback, which needs TLS: set tls.cert_file and tls.key_file (--tls-cert, --tls-key); behind a proxy that terminates TLS, set {what}.allow_remote (--allow-remote-{what}) instead"
             );
@@ -397,6 +397,10 @@ async fn serve(
             .concurrency_limit_per_connection(config.grpc.max_concurrent_per_connection)
             .max_concurrent_streams(Some(256))
             .timeout(Duration::from_secs(30))
+            // A connection whose client has gone (a cut link, a crashed client) is
+            // noticed and closed, giving back its place (`listener::MAX_CONNECTIONS`).
+            .http2_keepalive_interval(Some(Duration::from_secs(60)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .trace_fn(move |req| crate::grpc::call_span(&node, req))
     };
 
@@ -697,6 +701,22 @@ async fn renew_own(app: Arc<App>, window: u64) {
 /// Runs until SIGINT or SIGTERM (or a server fails), then stops in order within
 /// [`SHUTDOWN_DEADLINE`].
 pub async fn run(o: RunOptions) -> Result<()> {
+    // SIGHUP (`systemctl reload lgmesh`) must never end the node, whatever the stage
+    // and whether or not it serves TLS: handled from the very start. The certificate's
+    // watch (`tls::watch`) hears it too.
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let tls = o.config.tls.files().ok().flatten().is_some();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if !tls {
+                    tracing::info!(
+                        "SIGHUP: no TLS certificate to reload; nothing else is reloaded (restart for config changes)"
+                    );
+                }
+            }
+        });
+    }
     let alone = o.config.network.bootstrap.is_empty() && !o.config.network.mdns;
     let node = start(o).await?;
     if alone {

@@ -127,7 +127,22 @@ impl Certs {
                 return Ok(None);
             }
         }
-        match parse(&self.files, &cert, &key) {
+        // A renewal must be valid now: an expired or not-yet-valid certificate (a clock
+        // gone wrong where it was made, an old file copied back) would make every
+        // client refuse the node, where the current one still works.
+        let parsed = parse(&self.files, &cert, &key).and_then(|(certified, summary)| {
+            let now = now_secs();
+            if now < summary.not_before || now > summary.not_after {
+                bail!(
+                    "tls.cert_file: {} is not valid now (valid from {} until {}, Unix seconds); not served",
+                    self.files.cert.display(),
+                    summary.not_before,
+                    summary.not_after
+                );
+            }
+            Ok((certified, summary))
+        });
+        match parsed {
             Ok((certified, summary)) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(certified);
                 self.not_after.store(summary.not_after, Relaxed);
@@ -309,6 +324,12 @@ fn read_pair(files: &TlsFiles) -> Result<(Vec<u8>, Vec<u8>)> {
 
 fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
+    // Not a FIFO or a device: opening one could block the node for ever.
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("{what}: cannot open {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{what}: {} is not a regular file", path.display());
+    }
     let f = std::fs::File::open(path)
         .with_context(|| format!("{what}: cannot open {}", path.display()))?;
     let mut bytes = Vec::new();
@@ -336,7 +357,14 @@ fn check_key_permissions(path: &Path) -> Result<()> {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o007 != 0 {
             bail!(
-                "tls.key_file: {} can be read by any user (mode {mode:o}); run: chmod o-rwx {}",
+                "tls.key_file: {} is open to every user (mode {mode:o}); run: chmod o-rwx {} (the node's group may read it: chgrp lgmesh, chmod 0640)",
+                path.display(),
+                path.display()
+            );
+        }
+        if mode & 0o020 != 0 {
+            bail!(
+                "tls.key_file: {} can be changed by its group (mode {mode:o}); run: chmod g-w {}",
                 path.display(),
                 path.display()
             );

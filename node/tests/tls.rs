@@ -391,6 +391,15 @@ fn a_renewed_certificate_is_served_without_a_restart() {
         let presented = (https_get(&node.http, &ca, "/healthz")).2;
         (presented == third.der).then_some(())
     });
+    // A renewal that has expired already (an old file copied back) is refused too.
+    let old = pki.leaf("old", 2020, &[]);
+    install(&old);
+    hup();
+    until("the expired renewal refused", || {
+        let metrics = https_get(&node.http, &ca, "/metrics").1;
+        (metric(&metrics, "lgmesh_tls_reloads_total{result=\"failed\"}") >= 2.0).then_some(())
+    });
+    assert_eq!(https_get(&node.http, &ca, "/healthz").2, third.der);
     assert!(
         node.child.try_wait().expect("wait").is_none(),
         "the node stopped"
@@ -586,23 +595,79 @@ fn handshakes_are_bounded_per_client_and_in_time() {
     };
     let https = format!("https://{}", node.grpc);
 
-    // Connections that never start their handshake: 8 from one address are waited for,
-    // the next is closed at once.
-    let idle: Vec<_> = (0..8)
+    // Connections that never start their handshake: 32 from one address are waited for
+    // (listener::MAX_HANDSHAKES_PER_IP), the next is closed at once.
+    let idle: Vec<_> = (0..32)
         .map(|_| std::net::TcpStream::connect(&node.grpc).expect("connect"))
         .collect();
-    until("the 8 idle handshakes under way", || {
+    until("the 32 idle handshakes under way", || {
         // The 9th, and the CLI's, are refused while they wait.
         let o = client(&dir, &["info", "--grpc", &https, "--ca", s(&ca)], &[]);
         (!o.status.success() && failures("busy") >= 1.0).then_some(())
     });
-    // Each is given up after 10 s, and then the address may shake hands again.
+    // Each is given up after 5 s, and then the address may shake hands again.
     until("the idle handshakes timed out", || {
-        (failures("timeout") >= 8.0).then_some(())
+        (failures("timeout") >= 32.0).then_some(())
     });
     succeeded(
         &client(&dir, &["info", "--grpc", &https, "--ca", s(&ca)], &[]),
         "info once the idle handshakes are gone",
     );
     drop(idle);
+}
+
+#[test]
+fn open_connections_are_bounded_per_client() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    let node = Node::start(&dir);
+    // 128 connections from one address are held open (listener::MAX_CONNECTIONS_PER_IP);
+    // the next is closed at once, and counted.
+    let held: Vec<_> = (0..128)
+        .map(|_| std::net::TcpStream::connect(&node.http).expect("connect"))
+        .collect();
+    until("a connection over the bound refused", || {
+        let mut extra = std::net::TcpStream::connect(&node.http).expect("connect");
+        extra
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        use std::io::Read;
+        let mut buf = [0u8; 1];
+        // Closed by the node: end of stream (or reset) at once.
+        matches!(extra.read(&mut buf), Ok(0) | Err(_)).then_some(())
+    });
+    drop(held);
+    // The places come back: the node answers again (through a fresh connection).
+    let metrics = until("the node answering again", || {
+        let (status, body) = std::panic::catch_unwind(|| node.http_get("/metrics")).ok()?;
+        status.contains("200").then_some(body)
+    });
+    assert!(
+        metric(
+            &metrics,
+            "lgmesh_listener_connections_refused_total{listener=\"http\",reason=\"client\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+}
+
+#[test]
+fn sighup_never_stops_a_node_without_tls() {
+    let tmp = init_guildford();
+    let dir = tmp.path().join("node");
+    let mut node = Node::start(&dir);
+    for _ in 0..3 {
+        let sent = Command::new("kill")
+            .args(["-HUP", &node.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    ok(&dir, &["info"]);
+    assert!(
+        node.child.try_wait().expect("wait").is_none(),
+        "SIGHUP stopped the node"
+    );
+    assert!(node.interrupt().success());
 }

@@ -110,6 +110,18 @@ async fn connect(dir: &DataDir, o: &OutputArgs) -> Result<Channel> {
         .await;
     channel.map_err(|_| {
         match why.lock().ok().and_then(|mut w| w.take()) {
+            // By what is wrong with the certificate: the CA hint only where it helps.
+            Some(e) if e.contains("NotValidForName") || e.contains("not valid for name") => {
+                anyhow!(
+                    "the node at {addr} has a certificate for other names ({e}); give --grpc one of the names it is for"
+                )
+            }
+            Some(e) if e.contains("expired") || e.contains("Expired") => anyhow!(
+                "the node at {addr} presented an expired certificate ({e}); its operator must renew it"
+            ),
+            Some(e) if e.contains("NotValidYet") || e.contains("not valid yet") => anyhow!(
+                "the node at {addr} presented a certificate not valid yet ({e}); check this machine's clock, and the node's"
+            ),
             Some(e) if e.contains("certificate") || e.contains("Certificate") => anyhow!(
                 "the node at {addr} presented a certificate this machine does not trust ({e}); give its CA with --ca FILE (or LGMESH_CA)"
             ),
@@ -163,7 +175,7 @@ impl GrpcAddr {
             || self
                 .host
                 .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+                .is_ok_and(|ip| ip.to_canonical().is_loopback())
     }
 }
 

@@ -48,8 +48,9 @@ pub async fn info(dir: &DataDir, a: OutputArgs) -> Result<()> {
             i.nat
         );
         out!("  gRPC       {}", i.grpc_addr);
-        out!("  web        http://{}/", i.http_addr);
-        out!("  metrics    http://{}/metrics", i.http_addr);
+        let scheme = if i.http_tls { "https" } else { "http" };
+        out!("  web        {scheme}://{}/", i.http_addr);
+        out!("  metrics    {scheme}://{}/metrics", i.http_addr);
         out!("  version    {}", i.version);
         out!("  listening on (give one to another node as --bootstrap):");
         // An address confirmed reachable from outside (AutoNAT, `network.external`, a
