@@ -11,7 +11,7 @@
 //! | `store/` | the sled store |
 //! | `node.json` | written by `lgmesh run`: the addresses it actually bound |
 //!
-//! [`init`] creates one.
+//! [`init`] creates one; `lgmesh keys import` ([`crate::keys`]) makes one from a backup.
 
 mod init;
 
@@ -113,7 +113,7 @@ fn read_key(path: &Path) -> Result<SecretKey> {
 
 /// Refuses a secret file that group or others can read.
 #[cfg(unix)]
-fn check_private(path: &Path) -> Result<()> {
+pub(crate) fn check_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
@@ -128,12 +128,17 @@ fn check_private(path: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<()> {
+pub(crate) fn check_private(_path: &Path) -> Result<()> {
     Ok(())
 }
 
 /// Writes a secret file with mode 0600, refusing to overwrite one.
 pub fn write_secret(path: &Path, content: &str) -> Result<()> {
+    write_secret_bytes(path, content.as_bytes())
+}
+
+/// As [`write_secret`], for bytes (an encrypted key backup).
+pub fn write_secret_bytes(path: &Path, content: &[u8]) -> Result<()> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -144,7 +149,7 @@ pub fn write_secret(path: &Path, content: &str) -> Result<()> {
     let mut f = opts
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(content.as_bytes())?;
+    f.write_all(content)?;
     f.sync_all()?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`config`] | `lgmesh.toml`: the settings, their defaults and checks |
 //! | [`datadir`] | the data directory: key files, the admin token, `init` |
+//! | [`keys`] | `keys export` and `keys import`: the keys in one file under a passphrase, in the age format |
 //! | [`app`] | the domain layer: signing and storing this organisation's manifests; reads, and the views clients see |
 //! | [`intake`] | the one way into the store (every path), and what follows a write |
 //! | [`domain`] | domain proof: checking `/.well-known/lgmesh.json` on org websites |
@@ -43,6 +44,7 @@ pub mod export;
 pub mod grpc;
 pub mod http;
 pub mod intake;
+pub mod keys;
 pub mod listener;
 pub mod metrics;
 pub mod server;

@@ -474,6 +474,48 @@ pub enum KeysCommand {
     /// retracted, and a key rotation signed by both keys tells other nodes to trust the
     /// new key as they trusted the old one.
     Rotate,
+    /// Write the data dir's keys, admin token and config to FILE, encrypted under a
+    /// passphrase (the age format: `age -d FILE` also opens it). Needs no running node.
+    Export(KeysExportArgs),
+    /// Write the keys, admin token and config from a backup made by `keys export` into
+    /// the data dir (made if missing). Never replaces a file that differs.
+    Import(KeysImportArgs),
+}
+
+/// `lgmesh keys export`.
+#[derive(Args)]
+pub struct KeysExportArgs {
+    /// The file to write; it must not exist. Made with mode 0600.
+    pub file: PathBuf,
+    /// How to get the passphrase.
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lgmesh keys import`.
+#[derive(Args)]
+pub struct KeysImportArgs {
+    /// A file written by `lgmesh keys export` (or by `age -p` from such a file's text).
+    pub file: PathBuf,
+    /// How to get the passphrase.
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the passphrase comes from: the terminal, without echo, by default.
+#[derive(Args)]
+pub struct PassphraseArgs {
+    /// Read the passphrase from this file (its one line) instead of asking on the
+    /// terminal, for scripts. Only its owner may read it (chmod 600). Export asks for
+    /// at least 12 characters.
+    #[arg(long, value_name = "PATH")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// `lgmesh adopt`.

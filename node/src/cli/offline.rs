@@ -1,12 +1,12 @@
 //! The commands that work on the data directory itself, with no node to talk to:
-//! `init`, `check`, `keys rotate`, and `run`, which becomes the node.
+//! `init`, `check`, `keys` (rotate, export, import), and `run`, which becomes the node.
 
 use anyhow::{Context, Result, anyhow};
 use lgmesh_protocol::document::{self, Defaults};
 use lgmesh_protocol::identity::OrgId;
 use serde_json::json;
 
-use super::args::{CheckArgs, InitArgs, KeysCommand, RunArgs};
+use super::args::{CheckArgs, InitArgs, KeysCommand, KeysExportArgs, KeysImportArgs, RunArgs};
 use super::{format_of, read_doc};
 use crate::config;
 use crate::datadir::{self, DataDir, InitOptions};
@@ -236,11 +236,116 @@ pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
     Ok(())
 }
 
-/// `lgmesh keys rotate`: offline, on the store itself.
+/// `lgmesh keys`: `rotate` works on the store of a stopped node; `export` and `import`
+/// on the data dir's files alone.
 pub async fn keys(dir: &DataDir, c: KeysCommand) -> Result<()> {
     match c {
         KeysCommand::Rotate => rotate(dir).await,
+        KeysCommand::Export(a) => keys_export(dir, a),
+        KeysCommand::Import(a) => keys_import(dir, a),
     }
+}
+
+/// `lgmesh keys export FILE`.
+fn keys_export(dir: &DataDir, a: KeysExportArgs) -> Result<()> {
+    use crate::keys::{self, Backup, Passphrase};
+    // Everything that can be refused is, before the passphrase is asked for.
+    if a.file.exists() {
+        anyhow::bail!(
+            "{} exists: an export never replaces a file; choose a new name",
+            a.file.display()
+        );
+    }
+    let backup = Backup::read(dir)?.check()?;
+    let passphrase = Passphrase::new_backup(a.passphrase.passphrase_file.as_deref())?;
+    let sealed = keys::seal(&backup, &passphrase, keys::age::WORK_FACTOR)?;
+    datadir::write_secret_bytes(&a.file, &sealed)?;
+    let b = backup.backup();
+    let publisher = backup.publisher().map(ToString::to_string);
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "file": a.file, "format": keys::FORMAT, "org": b.org, "observer": b.observer,
+                "publisher": publisher, "node": backup.node(), "files": backup.files(),
+                "bytes": sealed.len(), "workFactor": keys::age::WORK_FACTOR,
+            }))?
+        );
+        return Ok(());
+    }
+    let whose = if b.observer {
+        "this observer".to_owned()
+    } else {
+        b.org.clone()
+    };
+    out!(
+        "Wrote the keys of {whose} to {}, encrypted under the passphrase (age format).",
+        a.file.display()
+    );
+    if let Some(p) = &publisher {
+        out!("  publisher  {p}");
+    }
+    out!("  node       {}", backup.node());
+    out!("  files      {}", backup.files().join(", "));
+    out!();
+    out!("Keep the file and the passphrase apart: together they let anyone publish as {whose}.");
+    out!(
+        "Restore with: lgmesh keys import {} --data-dir NEW-DIR (age -d also opens it)",
+        a.file.display()
+    );
+    Ok(())
+}
+
+/// `lgmesh keys import FILE`.
+fn keys_import(dir: &DataDir, a: KeysImportArgs) -> Result<()> {
+    use crate::keys::{self, Passphrase};
+    let file = keys::read_file(&a.file)?;
+    let passphrase = Passphrase::existing(a.passphrase.passphrase_file.as_deref())?;
+    let backup = keys::open(&a.file.display().to_string(), &file, &passphrase)?;
+    let done = keys::restore(dir, &backup)?;
+    let b = backup.backup();
+    let publisher = backup.publisher().map(ToString::to_string);
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "file": a.file, "dataDir": dir.0, "format": b.format, "org": b.org,
+                "observer": b.observer, "publisher": publisher, "node": backup.node(),
+                "createdMs": b.created_ms, "written": done.written, "unchanged": done.unchanged,
+            }))?
+        );
+        return Ok(());
+    }
+    let whose = if b.observer {
+        "an observer"
+    } else {
+        b.org.as_str()
+    };
+    out!(
+        "Imported the keys of {whose} from {} into {}.",
+        a.file.display(),
+        dir.0.display()
+    );
+    if let Some(p) = &publisher {
+        out!("  publisher  {p}");
+    }
+    out!("  node       {}", backup.node());
+    if !done.written.is_empty() {
+        out!("  written    {}", done.written.join(", "));
+    }
+    if !done.unchanged.is_empty() {
+        out!(
+            "  unchanged  {} (already the backup's)",
+            done.unchanged.join(", ")
+        );
+    }
+    out!();
+    out!(
+        "Start the node: lgmesh run --data-dir {} (to bring back its store too, first: lgmesh restore STORE-BACKUP --data-dir {})",
+        dir.0.display(),
+        dir.0.display()
+    );
+    Ok(())
 }
 
 async fn rotate(dir: &DataDir) -> Result<()> {
