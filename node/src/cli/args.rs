@@ -473,13 +473,21 @@ pub enum KeysCommand {
     /// stopped). Every current manifest is re-signed by the new key, the old names are
     /// retracted, and a key rotation signed by both keys tells other nodes to trust the
     /// new key as they trusted the old one.
-    Rotate,
+    Rotate(KeysRotateArgs),
     /// Write the data dir's keys, admin token and config to FILE, encrypted under a
     /// passphrase (the age format: `age -d FILE` also opens it). Needs no running node.
     Export(KeysExportArgs),
     /// Write the keys, admin token and config from a backup made by `keys export` into
     /// the data dir (made if missing). Never replaces a file that differs.
     Import(KeysImportArgs),
+}
+
+/// `lgmesh keys rotate`.
+#[derive(Args)]
+pub struct KeysRotateArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lgmesh keys export`.

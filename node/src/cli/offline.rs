@@ -240,7 +240,7 @@ pub fn check(dir: &DataDir, a: CheckArgs) -> Result<()> {
 /// on the data dir's files alone.
 pub async fn keys(dir: &DataDir, c: KeysCommand) -> Result<()> {
     match c {
-        KeysCommand::Rotate => rotate(dir).await,
+        KeysCommand::Rotate(a) => rotate(dir, a.json).await,
         KeysCommand::Export(a) => keys_export(dir, a),
         KeysCommand::Import(a) => keys_import(dir, a),
     }
@@ -348,7 +348,7 @@ fn keys_import(dir: &DataDir, a: KeysImportArgs) -> Result<()> {
     Ok(())
 }
 
-async fn rotate(dir: &DataDir) -> Result<()> {
+async fn rotate(dir: &DataDir, json_out: bool) -> Result<()> {
     let c = dir.load_config()?;
     if c.org.observer {
         anyhow::bail!("this data dir is an observer's: it has no organisation key to rotate");
@@ -400,6 +400,16 @@ async fn rotate(dir: &DataDir) -> Result<()> {
             pending.display()
         )
     })?;
+    if json_out {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "old": old_pk.to_string(), "new": new_pk.to_string(), "retiredKeyFile": retired,
+                "moved": moved,
+            }))?
+        );
+        return Ok(());
+    }
     out!("Rotated the publisher key.");
     out!("  old        {old_pk} (kept as {})", retired.display());
     out!("  new        {new_pk}");
