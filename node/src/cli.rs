@@ -116,9 +116,12 @@ fn status_line(s: &tonic::Status) -> String {
         _ => "failed",
     };
     let m = s.message();
-    let hint = if m.contains("h2 protocol error") || m == "transport error" {
+    let hint = if m.contains("h2 protocol error")
+        || m == "transport error"
+        || m == "operation was canceled"
+    {
         // What hyper says when a TLS server hangs up on a client speaking in clear
-        // (which of the two depends on timing).
+        // (which of the three depends on timing).
         " (the node closed the connection; if it serves TLS there, use --grpc https://HOST:PORT)"
     } else {
         ""
@@ -152,5 +155,24 @@ fn read_doc(path: &str) -> Result<String> {
             document::MAX_DOCUMENT_BYTES
         );
     }
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {path} as UTF-8 text"))
+    if !meta.is_file() {
+        bail!("{path}: not a regular file");
+    }
+    // Bounded as read too: the file may grow between the two looks.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).with_context(|| format!("cannot read {path}"))?,
+            document::MAX_DOCUMENT_BYTES as u64 + 1,
+        ),
+        &mut bytes,
+    )
+    .with_context(|| format!("cannot read {path}"))?;
+    if bytes.len() > document::MAX_DOCUMENT_BYTES {
+        bail!(
+            "{path}: over the limit of {} bytes",
+            document::MAX_DOCUMENT_BYTES
+        );
+    }
+    String::from_utf8(bytes).map_err(|_| anyhow!("cannot read {path} as UTF-8 text"))
 }

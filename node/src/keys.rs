@@ -266,7 +266,23 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
             age::MAX_FILE_BYTES
         );
     }
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    if !meta.is_file() {
+        bail!("{}: not a regular file", path.display());
+    }
+    // Bounded as read too: the file may grow between the two looks.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+            age::MAX_FILE_BYTES as u64 + 1,
+        ),
+        &mut bytes,
+    )
+    .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > age::MAX_FILE_BYTES {
+        bail!("{}: more than a key backup holds", path.display());
+    }
+    Ok(bytes)
 }
 
 /// What [`restore`] did with each file.

@@ -195,6 +195,10 @@ fn a_backup_of_a_running_node_restores_into_a_new_data_dir() {
         "{err}"
     );
     assert!(!new.join("store").join("db").exists());
+    // What a killed node and a store moved aside leave: a dead socket, and the old
+    // search index (here the running node's, which knows a manifest the backup lacks).
+    std::fs::write(new.join("admin.sock"), "").expect("write");
+    copy_dir(&dir.join("store/text-v5"), &new.join("store/text-v5"));
     let restored = json(&ok(
         &new,
         &["restore", file.to_str().expect("utf-8"), "--json"],

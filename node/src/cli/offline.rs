@@ -452,15 +452,20 @@ pub fn man(a: super::args::ManArgs) -> Result<()> {
 pub async fn restore(dir: &DataDir, a: super::args::RestoreArgs) -> Result<()> {
     if !dir.is_initialised() {
         anyhow::bail!(
-            "{} is not a data dir (no lgmesh.toml): restore into one made by `lgmesh init` (or a copy of the old one without its store)",
+            "{} is not a data dir (no lgmesh.toml): restore into one made by `lgmesh keys import` (or a copy of the old one without its store/)",
             dir.0.display()
         );
     }
     if dir.admin_socket().exists() {
-        anyhow::bail!(
-            "a node is running on {} (its admin socket exists): stop it first",
-            dir.0.display()
-        );
+        // A node that was killed leaves its socket behind: only one that answers counts.
+        if std::os::unix::net::UnixStream::connect(dir.admin_socket()).is_ok() {
+            anyhow::bail!(
+                "a node is running on {} (it answers on its admin socket): stop it first",
+                dir.0.display()
+            );
+        }
+        std::fs::remove_file(dir.admin_socket())
+            .with_context(|| format!("cannot remove the stale {}", dir.admin_socket().display()))?;
     }
     let (file, store) = (a.file.clone(), dir.store());
     let s = tokio::task::spawn_blocking(move || lgmesh_registry::backup::restore(&file, &store))

@@ -137,8 +137,16 @@ impl Registry {
             source,
         };
         let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        // Batches placed before the lock was taken are applied without it.
+        // Batches placed before the lock was taken are applied without it. A batch
+        // whose owner died unapplied would keep the queue from draining: give up then,
+        // rather than hold every write for ever.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !self.staging.is_drained() {
+            if std::time::Instant::now() > deadline {
+                return Err(BackupError::Store(StoreError::Corrupt(
+                    "writes placed before the backup were not applied within 30 s; try again, or restart the node".into(),
+                )));
+            }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let format = format_of(&self.tree)?;
@@ -321,14 +329,16 @@ pub fn restore(path: &Path, store_dir: &Path) -> Result<Summary> {
             .map_err(StoreError::from)?;
         let tree = db.open_tree(TREE).map_err(StoreError::from)?;
         let mut batch = sled::Batch::default();
-        let mut n = 0;
+        let (mut n, mut bytes) = (0, 0);
         let summary = read(path, |k, v| {
             batch.insert(k, v);
             n += 1;
-            if n == 10_000 {
+            bytes += k.len() + v.len();
+            // Applied by count and by size: values may be large.
+            if n == 10_000 || bytes >= 64 << 20 {
                 tree.apply_batch(std::mem::take(&mut batch))
                     .map_err(StoreError::from)?;
-                n = 0;
+                (n, bytes) = (0, 0);
             }
             Ok(())
         })?;
@@ -339,6 +349,15 @@ pub fn restore(path: &Path, store_dir: &Path) -> Result<Summary> {
     // sled's threads let go of the store a moment after it is dropped: wait, so that
     // whoever opens it next (in this process too) finds it free.
     wait_unlocked(&building.join("db")).map_err(io)?;
+    // A search index left beside the old store describes that store, not this one:
+    // dropped, so that the node rebuilds it from the restored records.
+    if let Ok(entries) = std::fs::read_dir(store_dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("text-v") {
+                std::fs::remove_dir_all(e.path()).map_err(io)?;
+            }
+        }
+    }
     std::fs::rename(&building, &target).map_err(io)?;
     Ok(summary)
 }

@@ -15,14 +15,28 @@ pub async fn backup(dir: &DataDir, a: BackupArgs) -> Result<()> {
     if file.exists() {
         bail!("{}: exists already; name a new file", file.display());
     }
-    let r = if dir.admin_socket().exists() {
+    // Through the node when one answers on the socket (a killed node leaves its socket
+    // behind: then the data dir is read here).
+    let live = dir.admin_socket().exists()
+        && std::os::unix::net::UnixStream::connect(dir.admin_socket()).is_ok();
+    let r = if live {
         let channel = connect(dir, &OutputArgs::default()).await?;
-        NodeClient::new(channel)
+        let r = NodeClient::new(channel)
             .backup(v1::BackupRequest {
                 path: file.to_string_lossy().into_owned(),
             })
             .await?
-            .into_inner()
+            .into_inner();
+        // The node wrote it: under systemd, with a private /tmp and a read-only system,
+        // it may have written where this command cannot see.
+        if !file.exists() {
+            bail!(
+                "the node wrote {} where this command cannot see it (systemd gives the service a private /tmp and a read-only system); back up into the data dir, e.g. {}/backups/, then copy the file elsewhere",
+                file.display(),
+                dir.0.display()
+            );
+        }
+        r
     } else {
         offline(dir, &file).await?
     };

@@ -155,6 +155,17 @@ fn plural(n: usize) -> &'static str {
 /// The config: there, readable, valid. Nothing else is checked without it.
 fn check_config(dir: &DataDir, r: &mut Report) -> Option<Config> {
     let path = dir.config();
+    if let Err(e) = std::fs::metadata(&path)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        r.fix(
+            "config",
+            Level::Error,
+            format!("{}: permission denied", path.display()),
+            "run lgmesh doctor as the node's user, e.g. sudo -u lgmesh lgmesh doctor --data-dir /var/lib/lgmesh",
+        );
+        return None;
+    }
     if !dir.is_initialised() {
         r.fix(
             "config",
@@ -182,6 +193,15 @@ fn check_config(dir: &DataDir, r: &mut Report) -> Option<Config> {
             return None;
         }
     };
+    let mut config = config;
+    let overridden = apply_overrides(&mut config);
+    if !overridden.is_empty() {
+        r.add(
+            "config",
+            Level::Ok,
+            format!("as the service runs it: {}", overridden.join(", ")),
+        );
+    }
     if let Err(e) = config.check() {
         r.fix(
             "config",
@@ -214,6 +234,49 @@ fn check_config(dir: &DataDir, r: &mut Report) -> Option<Config> {
         );
     }
     Some(config)
+}
+
+/// The settings `lgmesh run` takes from its environment instead of `lgmesh.toml`: from
+/// this process's environment, else from `/etc/default/lgmesh` (what the packaged
+/// service reads). Returns what was overridden, as `VAR=value`.
+fn apply_overrides(config: &mut Config) -> Vec<String> {
+    let file: Vec<(String, String)> = std::fs::read_to_string("/etc/default/lgmesh")
+        .map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |var: &str| -> Option<String> {
+        std::env::var(var)
+            .ok()
+            .or_else(|| file.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()))
+            .filter(|v| !v.is_empty())
+    };
+    let mut done = vec![];
+    let mut set = |var: &str, field: &mut String| {
+        if let Some(v) = get(var) {
+            done.push(format!("{var}={v}"));
+            *field = v;
+        }
+    };
+    set("LGMESH_GRPC_ADDR", &mut config.grpc.addr);
+    set("LGMESH_HTTP_ADDR", &mut config.http.addr);
+    set("LGMESH_TLS_CERT", &mut config.tls.cert_file);
+    set("LGMESH_TLS_KEY", &mut config.tls.key_file);
+    for (var, field) in [
+        ("LGMESH_ALLOW_REMOTE_GRPC", &mut config.grpc.allow_remote),
+        ("LGMESH_ALLOW_REMOTE_HTTP", &mut config.http.allow_remote),
+    ] {
+        if let Some(v) = get(var) {
+            *field = v == "true" || v == "1";
+            done.push(format!("{var}={v}"));
+        }
+    }
+    done
 }
 
 /// The secret files: there, private, owned by whoever runs this.
@@ -811,6 +874,10 @@ fn httpdate_secs(s: &str) -> Option<i64> {
     let [_, day, month, year, time, "GMT"] = p.as_slice() else {
         return None;
     };
+    // Fields in range, so the arithmetic below cannot overflow.
+    if day.len() > 2 || year.len() != 4 || time.len() != 8 {
+        return None;
+    }
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
@@ -931,6 +998,14 @@ mod tests {
             Some(1_796_450_026)
         );
         assert_eq!(httpdate_secs("yesterday"), None);
+        assert_eq!(
+            httpdate_secs("Sun, 06 Nov 1994 9999999999999999:00:00 GMT"),
+            None
+        );
+        assert_eq!(
+            httpdate_secs("Sun, 999999999999 Nov 1994 08:49:37 GMT"),
+            None
+        );
         assert_eq!(httpdate_secs("Sun, 06 Nov 1994 08:49 GMT"), None);
         assert_eq!(
             socket_of("/ip4/0.0.0.0/udp/4001/quic-v1"),

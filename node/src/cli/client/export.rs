@@ -50,11 +50,27 @@ async fn export_dcat(dir: &DataDir, a: ExportArgs) -> Result<()> {
     }
     let client = builder.build()?;
     let scheme = if info.http_tls { "https" } else { "http" };
+    // Where to reach the web address: as bound, unless bound to every interface
+    // (0.0.0.0, [::]), which names no host: then the host `--grpc` named (the name its
+    // certificate is for), or this machine.
+    let host = match info.http_addr.parse::<std::net::SocketAddr>() {
+        Ok(bound) if bound.ip().is_unspecified() => {
+            let name = a
+                .node
+                .grpc
+                .as_deref()
+                .and_then(|g| g.split_once("://").map_or(Some(g), |(_, r)| Some(r)))
+                .and_then(|r| r.rsplit_once(':').map(|(h, _)| h.to_owned()))
+                .unwrap_or_else(|| "localhost".into());
+            format!("{name}:{}", bound.port())
+        }
+        _ => info.http_addr.clone(),
+    };
     let bar = crate::cli::progress::counter("catalogue pages");
     let mut pages = vec![];
     let mut page = 1;
     loop {
-        let url = format!("{scheme}://{}/catalog.jsonld?page={page}", info.http_addr);
+        let url = format!("{scheme}://{host}/catalog.jsonld?page={page}");
         // A node building other pages for harvesters answers 503: wait and ask again.
         let mut tries = 0;
         let r = loop {

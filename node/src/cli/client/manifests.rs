@@ -63,7 +63,10 @@ async fn publish_dir(dir: &DataDir, a: PublishArgs) -> Result<()> {
         .with_context(|| format!("{}: cannot read the folder", a.file))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.is_file()
+            // Not hidden files (an editor's .swp, a `.draft.toml`).
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.is_file()
                 && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
                     ["toml", "yaml", "yml", "json"].contains(&e.to_ascii_lowercase().as_str())
                 })
