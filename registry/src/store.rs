@@ -203,6 +203,31 @@ pub struct Registry {
     migrated_from: Option<u64>,
 }
 
+/// Opens sled in `dir/db`. sled's threads let go of a store's lock a moment after its
+/// last handle is dropped, so a store closed just now (by this process, or by one that
+/// is exiting) is waited for, up to 2 s, before its lock counts as another's.
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::Other
+                    && e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
 /// The default *k*: endorsements from verified organisations that verify a key.
 pub const DEFAULT_ENDORSEMENTS_REQUIRED: usize = 2;
 
@@ -228,12 +253,7 @@ impl Registry {
     }
 
     fn open_inner(dir: &Path, limits: Limits, cache_bytes: u64, search: bool) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_sled(dir, cache_bytes)?;
         let tree = db.open_tree(TREE)?;
         // Before anything else touches the store (or the index beside it).
         let migrated_from = migrate::migrate(&db, &tree)?;
