@@ -292,8 +292,19 @@ impl Config {
     /// Checks every value a node needs before it starts, naming the first that is
     /// wrong (`lgmesh run` and `lgmesh doctor` both).
     pub fn check(&self) -> Result<()> {
-        self.listen_addrs()?;
-        self.tls.files()?;
+        let (grpc, http) = self.listen_addrs()?;
+        let files = self.tls.files()?;
+        // Beyond loopback, in clear, only where a proxy is said to terminate TLS.
+        for (what, addr, allowed) in [
+            ("grpc", grpc, self.grpc.allow_remote),
+            ("http", http, self.http.allow_remote),
+        ] {
+            if !addr.ip().to_canonical().is_loopback() && files.is_none() && !allowed {
+                bail!(
+                    "{what}.addr: {addr} is beyond loopback, which needs TLS: set tls.cert_file and tls.key_file (--tls-cert, --tls-key); behind a proxy that terminates TLS, set {what}.allow_remote (--allow-remote-{what}) instead"
+                );
+            }
+        }
         self.trust.check()?;
         self.manifests.check()?;
         self.http.check()?;

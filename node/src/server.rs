@@ -100,7 +100,7 @@ async fn build(o: RunOptions, span: tracing::Span) -> Result<Started> {
     let RunOptions { dir, config } = o;
     config.check()?;
     let (grpc_addr, http_addr) = config.listen_addrs()?;
-    let certs = tls_for(&config, grpc_addr, http_addr)?;
+    let certs = tls_for(&config)?;
     // An observer signs nothing: it needs no organisation key, and reads none.
     let key = if config.org.observer {
         None
@@ -320,26 +320,10 @@ struct Listeners {
     admin: UnixListener,
 }
 
-/// The certificate the listeners serve, when `[tls]` names one; an error when a listener
-/// beyond loopback would serve in clear without saying so (`allow_remote`, behind a
-/// proxy that terminates TLS). The certificate's names and expiry are logged.
-fn tls_for(
-    config: &Config,
-    grpc: SocketAddr,
-    http: SocketAddr,
-) -> Result<Option<Arc<crate::tls::Certs>>> {
-    let files = config.tls.files()?;
-    for (what, addr, allowed) in [
-        ("grpc", grpc, config.grpc.allow_remote),
-        ("http", http, config.http.allow_remote),
-    ] {
-        if !addr.ip().to_canonical().is_loopback() && files.is_none() && !allowed {
-            bail!(
-                "{what}.addr: {addr} is beyond loopback, which needs TLS: set tls.cert_file and tls.key_file (--tls-cert, --tls-key); behind a proxy that terminates TLS, set {what}.allow_remote (--allow-remote-{what}) instead"
-            );
-        }
-    }
-    let Some(files) = files else {
+/// The certificate the listeners serve, when `[tls]` names one (a bind beyond loopback
+/// without it was refused by [`Config::check`]). Its names and expiry are logged.
+fn tls_for(config: &Config) -> Result<Option<Arc<crate::tls::Certs>>> {
+    let Some(files) = config.tls.files()? else {
         return Ok(None);
     };
     let certs = crate::tls::Certs::load(files)?;

@@ -128,6 +128,16 @@ fn doctor_finds_broken_set_ups_and_says_what_to_do() {
     set_config(&dir, "cert_file", "\"\"");
     set_config(&dir, "key_file", "\"\"");
 
+    // Beyond loopback in clear: the same rule as `lgmesh run`, reported as config.
+    set_config(&dir, "addr", "\"0.0.0.0:0\"");
+    let (code, f) = doctor(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        found(&f, "config", "error")[0].contains("tls.cert_file"),
+        "{f:#?}"
+    );
+    set_config(&dir, "addr", "\"127.0.0.1:0\"");
+
     // A config the node would refuse: named, and nothing else is checked.
     set_config(&dir, "expiry_days", "0");
     let (code, f) = doctor(&dir);

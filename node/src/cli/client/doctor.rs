@@ -502,25 +502,10 @@ fn socket_of(multiaddr: &str) -> Option<(SocketAddr, bool)> {
 
 /// The certificate, when there is one: loads, matches, not about to expire.
 fn check_tls(config: &Config, r: &mut Report) {
-    let Ok((grpc, http)) = config.listen_addrs() else {
-        return;
-    };
     let files = match config.tls.files() {
         Ok(Some(f)) => f,
+        // (A bind beyond loopback without TLS is a config error, reported above.)
         Ok(None) => {
-            for (what, addr, allowed) in [
-                ("grpc", grpc, config.grpc.allow_remote),
-                ("http", http, config.http.allow_remote),
-            ] {
-                if !addr.ip().is_loopback() && !allowed {
-                    r.fix(
-                        "tls",
-                        Level::Error,
-                        format!("{what}.addr {addr} is beyond loopback without TLS: the node will not start"),
-                        "set tls.cert_file and tls.key_file (ops/README.md, \"Reaching the node from other machines\")",
-                    );
-                }
-            }
             r.add(
                 "tls",
                 Level::Skip,
